@@ -1,0 +1,46 @@
+# Development targets. `make test` is what CI runs (.ci/run).
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+
+GO ?= go
+
+# Packages with fuzz targets, and how long `make test` runs each target.
+FUZZ_PKGS ?= . ./engines/postgres ./engines/mysql ./engines/sqlserver ./engines/oracle
+FUZZTIME ?= 10s
+
+.PHONY: test
+
+# test prepares the local PostgreSQL and MariaDB (scripts/testbed.sh, as
+# root), vets, then runs every test with the race detector, one package at a
+# time (-p 1): the connect storms and rotations under load use most of each
+# server's max_connections, so packages must not share the servers. go test -json is
+# summarised by scripts/testsummary: failed tests in full, skipped tests with
+# their reason, counts per package, then go test's own ok/FAIL lines.
+test:
+	bash scripts/testbed.sh
+	$(GO) vet ./...
+	$(GO) build -o bin/testsummary ./scripts/testsummary
+	$(GO) test -race -count=1 -run '^$$' ./... >/dev/null # compile every test binary in parallel first
+	$(GO) test -race -count=1 -p 1 -timeout 20m -json ./... 2>&1 | bin/testsummary
+	@# examples/ is its own module (heavy dependencies: go-mysql-server, gorm, ent, bun, sqlx)
+	cd examples && $(GO) vet ./... && $(GO) test -race -count=1 -p 1 -timeout 20m -json ./... 2>&1 | ../bin/testsummary
+	@# fuzz: every Fuzz target of FUZZ_PKGS for FUZZTIME each, one per invocation (docs/TESTING.md)
+	for pkg in $(FUZZ_PKGS); do \
+		for t in $$($(GO) test -list '^Fuzz' "$$pkg" | grep '^Fuzz'); do \
+			$(GO) test -run='^$$' -fuzz="^$$t\$$" -fuzztime=$(FUZZTIME) "$$pkg"; \
+		done; \
+	done
+
+# bench prepares the test bed, then runs the macro benchmark suite
+# (internal/bench) against the local PostgreSQL and MariaDB with the smtest
+# emulator: it prints a Markdown report and writes docs/BENCHMARKS.md and
+# docs/benchmarks.json (about 3 minutes). Flags go in BENCHFLAGS, e.g.
+# BENCHFLAGS='-engines postgres -drill-windows 2s'; see
+# `go run ./internal/bench/cmd/secretsql-bench -h`. The micro benchmarks:
+# go test -run '^$' -bench . -benchmem . ./engines/postgres ./engines/mysql
+.PHONY: bench
+BENCHFLAGS ?=
+bench:
+	bash scripts/testbed.sh
+	$(GO) run ./internal/bench/cmd/secretsql-bench $(BENCHFLAGS)

@@ -1,0 +1,169 @@
+// Command secretsql diagnoses secretsql set-ups and serves a local Secrets
+// Manager emulator.
+//
+// Usage:
+//
+//	secretsql check <secret-id> [--engine E] [--dsn-params 'k=v&…'] [--region R] [--endpoint URL] [--json] [--timeout 10s]
+//	secretsql emulator [--addr 127.0.0.1:4566] [--region us-east-1] [--seed secrets.json]
+//	secretsql version
+//
+// # check
+//
+// check reads the secret the way an application using secretsql would (the
+// AWS SDK's default configuration chain: AWS_REGION, AWS_PROFILE,
+// AWS_ENDPOINT_URL_SECRETS_MANAGER, …; the DSN keys region and endpoint take
+// precedence), checks that it fits the engine, prints the resolved target
+// with the password redacted, then opens one connection and pings the
+// database. Without --engine the engine is taken from the secret's "engine"
+// key. The password is never printed, whatever the outcome.
+//
+// When something fails, check names the cause and what to do: the IAM
+// statement to grant, the region it looked in, the DSN keys an RDS-managed
+// secret needs, the engine the secret is for, or whether a rotation is in
+// progress (an AWSPENDING version that differs from AWSCURRENT).
+//
+// Exit codes:
+//
+//	0  the secret is readable and well-formed, and the database accepted it
+//	1  an unexpected error
+//	2  usage: bad arguments, an invalid DSN, an unknown engine, no AWS region
+//	3  the secret cannot be read (not found, access denied, deleted, KMS, network to Secrets Manager)
+//	4  the secret is malformed (not JSON, missing keys, another engine)
+//	5  the database rejected the credentials (AWSCURRENT and, if any, AWSPENDING)
+//	6  the database could not be reached or failed otherwise (network, TLS, timeout)
+//
+// With --json, check prints one JSON object (see [Report]) instead of text,
+// with the same exit code.
+//
+// # emulator
+//
+// emulator serves the in-memory Secrets Manager emulator of package smtest
+// until SIGINT or SIGTERM, and prints the environment variables that make
+// the AWS SDK (and so an unchanged application using secretsql) talk to it.
+// --seed names a JSON file whose top-level object maps secret names to
+// values: a JSON object is stored as its JSON text, a string as is.
+//
+// # version
+//
+// version prints the module version and the Go version the binary was
+// built with.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+
+	"github.com/secretsql/secretsql"
+	_ "github.com/secretsql/secretsql/engines/all" // every engine, for check
+)
+
+// Exit codes of the command.
+const (
+	exitOK          = 0
+	exitInternal    = 1
+	exitUsage       = 2
+	exitUnreadable  = 3
+	exitMalformed   = 4
+	exitAuthFailed  = 5
+	exitUnreachable = 6
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run runs the command with args (without the program name) until it ends or
+// the process receives SIGINT or SIGTERM, and returns the exit code.
+func run(args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return runContext(ctx, args, stdout, stderr)
+}
+
+const usage = `usage:
+  secretsql check <secret-id> [--engine E] [--dsn-params 'k=v&…'] [--region R] [--endpoint URL] [--json] [--timeout 10s]
+  secretsql emulator [--addr 127.0.0.1:4566] [--region us-east-1] [--seed secrets.json]
+  secretsql version
+
+Run 'secretsql <command> -h' for a command's flags.
+`
+
+func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	switch args[0] {
+	case "check":
+		return runCheck(ctx, args[1:], stdout, stderr)
+	case "emulator":
+		return runEmulator(ctx, args[1:], stdout, stderr)
+	case "version":
+		return runVersion(args[1:], stdout, stderr)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "secretsql: unknown command %q\n\n%s", args[0], usage)
+	return exitUsage
+}
+
+// parseInterspersed parses flags that may come before and after the
+// positional arguments ("check ID --json" as well as "check --json ID"), and
+// returns the positional arguments.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		if rest[0] == "--" {
+			return append(pos, rest[1:]...), nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+func runVersion(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("secretsql version", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	if pos, err := parseInterspersed(fs, args); err != nil || len(pos) > 0 {
+		if err == nil {
+			fmt.Fprintln(stderr, "secretsql version: takes no arguments")
+		}
+		return exitUsage
+	}
+	version, goVersion := "(unknown)", "(unknown)"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		goVersion = bi.GoVersion
+		version = bi.Main.Version
+		for _, d := range bi.Deps {
+			// Built as a dependency of another main module (go run
+			// github.com/secretsql/secretsql/cmd/secretsql@vX from elsewhere).
+			if d.Path == "github.com/secretsql/secretsql" {
+				version = d.Version
+			}
+		}
+		if version == "" {
+			version = "(devel)"
+		}
+	}
+	fmt.Fprintf(stdout, "secretsql %s (%s)\nengines: %s\n", version, goVersion, strings.Join(secretsql.Engines(), ", "))
+	return exitOK
+}
+
+// errUsage marks errors that are the caller's to fix in the command line.
+var errUsage = errors.New("usage")

@@ -1,0 +1,568 @@
+package secretsql
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/secretsql/secretsql/smtest"
+)
+
+const get = "GetSecretValue"
+
+type fixture struct {
+	t    *testing.T
+	sm   *smtest.Server
+	db   *fakeServer
+	eng  testEngine
+	arn  string
+	name string
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	sm := smtest.NewServer()
+	t.Cleanup(sm.Close)
+	f := &fixture{t: t, sm: sm, db: newFakeServer(), name: "app/" + strings.ReplaceAll(t.Name(), "/", "-")}
+	f.eng = testEngine{name: "fake", srv: f.db}
+	f.db.setPassword("app", "pw1")
+	f.arn = sm.CreateSecret(f.name, secretJSON("app", "pw1"))
+	return f
+}
+
+func secretJSON(user, pw string) string {
+	return fmt.Sprintf(`{"engine":"postgres","host":"db.internal","port":5432,"username":%q,"password":%q,"dbname":"app"}`, user, pw)
+}
+
+func (f *fixture) connector(dsn string, opts ...Option) *Connector {
+	f.t.Helper()
+	opts = append([]Option{WithClient(f.sm.Client())}, opts...)
+	c, err := newConnector(f.eng, nil, dsn, opts)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// rotateStart does createSecret and setSecret: AWSPENDING holds the new
+// password and the database accepts only it.
+func (f *fixture) rotateStart(pw string) string {
+	id := f.sm.PutSecretString(f.name, secretJSON("app", pw), StagePending)
+	f.db.setPassword("app", pw)
+	return id
+}
+
+// rotateFinish does finishSecret.
+func (f *fixture) rotateFinish(id string) {
+	f.t.Helper()
+	cur := ""
+	for v, stages := range f.sm.SecretVersions(f.name) {
+		for _, s := range stages {
+			if s == StageCurrent {
+				cur = v
+			}
+		}
+	}
+	_, err := f.sm.Client().UpdateSecretVersionStage(context.Background(), &secretsmanager.UpdateSecretVersionStageInput{
+		SecretId: aws.String(f.name), VersionStage: aws.String(StageCurrent),
+		MoveToVersionId: aws.String(id), RemoveFromVersionId: aws.String(cur),
+	})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+func TestColdConnectsCoalesce(t *testing.T) {
+	f := newFixture(t)
+	f.sm.SetLatency(get, 50*time.Millisecond)
+	for _, id := range []string{f.name, f.arn, strings.TrimSuffix(f.arn, f.arn[len(f.arn)-7:])} {
+		c := f.connector(id)
+		f.sm.ResetCalls()
+		var wg sync.WaitGroup
+		var failed atomic.Int64
+		for range 200 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				conn, err := c.Connect(context.Background())
+				if err != nil {
+					failed.Add(1)
+					t.Error(err)
+					return
+				}
+				if fc := conn.(*fakeConn); fc.c.Host != "db.internal" || fc.c.Database != "app" {
+					t.Errorf("credentials %v", fc.c)
+				}
+			}()
+		}
+		wg.Wait()
+		if n := f.sm.Calls(get); n != 1 || failed.Load() != 0 {
+			t.Fatalf("secret id %q: %d GetSecretValue calls, %d failures; want 1 and 0", id, n, failed.Load())
+		}
+	}
+}
+
+func TestCacheSharedAcrossConnectors(t *testing.T) {
+	f := newFixture(t)
+	a, b := f.connector(f.name), f.connector(f.name)
+	for _, c := range []*Connector{a, b, a} {
+		if _, err := c.Connect(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := f.sm.Calls(get); n != 1 {
+		t.Fatalf("%d calls, want 1", n)
+	}
+	// A different stage is a different cache entry.
+	if _, err := f.connector(f.name+"?stage=AWSCURRENT&ttl=2h", WithVersionStage("AWSPREVIOUS")).Connect(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.sm.Calls(get); n != 1 {
+		t.Fatalf("%d calls, want 1 (stage=AWSCURRENT in the DSN wins over the option)", n)
+	}
+}
+
+func TestCancelledCallerDoesNotPoison(t *testing.T) {
+	f := newFixture(t)
+	c := f.connector(f.name)
+	f.sm.SetLatency(get, 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := c.Connect(ctx)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want DeadlineExceeded", err)
+	}
+	if d := time.Since(start); d > 2500*time.Millisecond { // half the fetch's 5s: returned at its own deadline
+		t.Fatalf("cancelled caller returned after %v", d)
+	}
+	if _, err := c.Connect(context.Background()); err != nil {
+		t.Fatalf("next caller: %v", err)
+	}
+	if n := f.sm.Calls(get); n != 1 {
+		t.Fatalf("%d calls, want 1: the cancelled caller's fetch must serve the next caller", n)
+	}
+}
+
+func TestRotationWindowUsesPending(t *testing.T) {
+	f := newFixture(t)
+	var events sync.Map
+	c := f.connector(f.name, WithObserver(func(e Event) {
+		n, _ := events.LoadOrStore(e.Kind, new(atomic.Int64))
+		n.(*atomic.Int64).Add(1)
+	}))
+	if _, err := c.Connect(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	pending := f.rotateStart("pw2")
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			conn, err := c.Connect(context.Background())
+			if err != nil {
+				t.Error(err)
+			} else if conn.(*fakeConn).c.Password != "pw2" {
+				t.Error("not the pending password")
+			}
+		}()
+	}
+	wg.Wait()
+	// initial + forced AWSCURRENT + AWSPENDING
+	if n := f.sm.Calls(get); n != 3 {
+		t.Errorf("%d calls during the window, want 3", n)
+	}
+	f.rotateFinish(pending)
+	for range 10 {
+		if _, err := c.Connect(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := f.sm.Calls(get); n != 3 {
+		t.Errorf("%d calls after finishSecret, want still 3", n)
+	}
+	if n, ok := events.Load(EventPendingAdopted); !ok || n.(*atomic.Int64).Load() != 1 {
+		t.Errorf("pending adopted events: %v", n)
+	}
+}
+
+func TestNewerVersionWithoutPendingFallback(t *testing.T) {
+	f := newFixture(t)
+	c := f.connector(f.name, WithoutPendingFallback(), WithRetry(3, time.Millisecond), WithMinRefreshInterval(time.Second))
+	if _, err := c.Connect(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	id := f.rotateStart("pw2")
+	_, err := c.Connect(context.Background())
+	if !errors.Is(err, ErrAuthFailed) {
+		t.Fatalf("during the window without fallback: %v", err)
+	}
+	f.rotateFinish(id)
+	time.Sleep(1100 * time.Millisecond) // past the minimum interval between forced fetches
+	if _, err := c.Connect(context.Background()); err != nil {
+		t.Fatalf("after finishSecret: %v", err)
+	}
+	if n := f.sm.SecretCalls(get, f.name); n != 3 {
+		t.Errorf("%d calls, want 3 (initial, forced in the window, forced after)", n)
+	}
+}
+
+func TestWrongPasswordBounded(t *testing.T) {
+	f := newFixture(t)
+	f.db.setPassword("app", "something else")
+	c := f.connector(f.name, WithRetry(6, 10*time.Millisecond), WithMinRefreshInterval(200*time.Millisecond))
+	start := time.Now()
+	_, err := c.Connect(context.Background())
+	took := time.Since(start)
+	var ae *AuthError
+	if !errors.Is(err, ErrAuthFailed) || !errors.As(err, &ae) || !errors.Is(err, errFakeAuth) || ae.Attempts != 6 {
+		t.Fatalf("err = %v", err)
+	}
+	if !strings.Contains(err.Error(), f.arn) || ae.VersionID == "" || strings.Contains(err.Error(), "pw1") {
+		t.Fatalf("error must name the ARN and version and not the password: %v", err)
+	}
+	// At most 2 forced calls (AWSCURRENT, AWSPENDING) per started interval.
+	limit := 1 + 2*(int(took/(200*time.Millisecond))+1)
+	if n := f.sm.Calls(get); n > limit || n < 3 {
+		t.Fatalf("%d calls in %v, want 3..%d", n, took, limit)
+	}
+	// Concurrent failures share the forced fetches.
+	f.sm.ResetCalls()
+	time.Sleep(250 * time.Millisecond)
+	var wg sync.WaitGroup
+	for range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := c.Connect(context.Background()); !errors.Is(err, ErrAuthFailed) {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := f.sm.Calls(get); n > 8 {
+		t.Fatalf("40 failing connects made %d calls", n)
+	}
+}
+
+func TestAuthRetryHonoursContext(t *testing.T) {
+	f := newFixture(t)
+	f.db.setPassword("app", "other")
+	c := f.connector(f.name, WithRetry(100, 200*time.Millisecond))
+	if _, err := c.Resolve(context.Background()); err != nil { // warm the cache
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := c.Connect(ctx)
+	if !errors.Is(err, ErrAuthFailed) || time.Since(start) > time.Second {
+		t.Fatalf("err = %v after %v", err, time.Since(start))
+	}
+}
+
+func TestNonAuthErrorNoFetch(t *testing.T) {
+	f := newFixture(t)
+	c := f.connector(f.name)
+	if _, err := c.Connect(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	f.db.setDown(true)
+	for range 5 {
+		if _, err := c.Connect(context.Background()); err != errFakeDown {
+			t.Fatalf("err = %v, want the driver's own error unchanged", err)
+		}
+	}
+	if n := f.sm.Calls(get); n != 1 {
+		t.Fatalf("%d calls, want 1", n)
+	}
+}
+
+func TestStaleOnErrorAndBackgroundRefresh(t *testing.T) {
+	f := newFixture(t)
+	var stale atomic.Int64
+	c := f.connector(f.name+"?ttl=1s", WithMinRefreshInterval(50*time.Millisecond), WithObserver(func(e Event) {
+		if e.Kind == EventStaleServed {
+			stale.Add(1)
+		}
+	}))
+	if _, err := c.Connect(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	f.sm.Outage()
+	deadline := time.Now().Add(2500 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		if _, err := c.Connect(context.Background()); err != nil {
+			t.Fatalf("connect during the outage: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if stale.Load() == 0 {
+		t.Fatal("no refresh was attempted during the outage")
+	}
+	f.sm.Restore()
+	// A new AWSCURRENT (with the old password still valid) is picked up by
+	// the background refresh, without an auth failure.
+	f.sm.PutSecretString(f.name, secretJSON("app2", "pwX"))
+	f.db.setPassword("app2", "pwX")
+	deadline = time.Now().Add(3 * time.Second)
+	for {
+		conn, err := c.Connect(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if conn.(*fakeConn).c.Username == "app2" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the background refresh never picked up the new version")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestFetchErrors(t *testing.T) {
+	f := newFixture(t)
+	for _, tt := range []struct {
+		name  string
+		setup func()
+		dsn   string
+		kind  error
+	}{
+		{"not found", func() {}, "no/such/secret", ErrSecretNotFound},
+		{"access denied", func() { f.sm.Deny(f.name) }, f.name, ErrAccessDenied},
+		{"throttled", func() { f.sm.FailNext(get, 1, "ThrottlingException") }, f.name, ErrThrottled},
+		{"decryption", func() { f.sm.FailNext(get, 1, "DecryptionFailure") }, f.name, ErrDecryption},
+		{"server error", func() { f.sm.FailNext(get, 1, "InternalServiceError") }, f.name, ErrSecretsManager},
+		{"deleted", func() {
+			_, err := f.sm.Client().DeleteSecret(context.Background(), &secretsmanager.DeleteSecretInput{SecretId: aws.String(f.name)})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}, f.name, ErrSecretDeleted},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.setup()
+			defer f.sm.Allow(f.name)
+			c := f.connector(tt.dsn)
+			_, err := c.Connect(context.Background())
+			var fe *FetchError
+			if !errors.Is(err, tt.kind) || !errors.As(err, &fe) {
+				t.Fatalf("err = %v, want %v", err, tt.kind)
+			}
+			c.Close()
+		})
+	}
+}
+
+func TestColdErrorBacksOff(t *testing.T) {
+	f := newFixture(t)
+	f.sm.FailNext(get, 1000, "ThrottlingException")
+	c := f.connector(f.name, WithMinRefreshInterval(time.Hour))
+	for range 20 {
+		if _, err := c.Connect(context.Background()); !errors.Is(err, ErrThrottled) {
+			t.Fatal(err)
+		}
+	}
+	if n := f.sm.Calls(get); n != 1 {
+		t.Fatalf("%d calls while throttled, want 1", n)
+	}
+}
+
+func TestSecretErrorsAtConnect(t *testing.T) {
+	f := newFixture(t)
+	for _, tt := range []struct {
+		value string
+		kind  error
+	}{
+		{`{"engine":"mysql","host":"h","username":"u","password":"p"}`, ErrEngineMismatch},
+		{`{"engine":"postgres","host":"h","username":"u"}`, ErrMissingKey},
+		{`{"engine":"postgres","username":"u","password":"p"}`, ErrMissingKey},
+		{`not json`, ErrMalformedSecret},
+	} {
+		name := fmt.Sprintf("bad%d", f.sm.Calls(get))
+		f.sm.CreateSecret(name, tt.value)
+		_, err := f.connector(name).Connect(context.Background())
+		var se *SecretError
+		if !errors.Is(err, tt.kind) || !errors.As(err, &se) || se.VersionID == "" {
+			t.Errorf("%s: err = %v, want %v", tt.value, err, tt.kind)
+		}
+		f.sm.Calls(get)
+	}
+	// Once the secret is fixed, connects pick up the new version without
+	// waiting for the refresh interval (at most one fetch per minimum
+	// refresh interval).
+	f.sm.CreateSecret("fixme", `{"engine":"mysql","host":"h","username":"app","password":"pw1"}`)
+	c := f.connector("fixme", WithMinRefreshInterval(100*time.Millisecond))
+	for range 5 {
+		if _, err := c.Connect(context.Background()); !errors.Is(err, ErrEngineMismatch) {
+			t.Fatal(err)
+		}
+	}
+	if n := f.sm.SecretCalls(get, "fixme"); n != 2 {
+		t.Errorf("%d calls for 5 connects to a broken secret, want 2", n)
+	}
+	f.sm.PutSecretString("fixme", secretJSON("app", "pw1"))
+	time.Sleep(120 * time.Millisecond)
+	if _, err := c.Connect(context.Background()); err != nil {
+		t.Fatalf("after fixing the secret: %v", err)
+	}
+	// A binary secret holding the JSON structure works.
+	f.sm.CreateBinarySecret("binary", []byte(secretJSON("app", "pw1")))
+	if _, err := f.connector("binary").Connect(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestBadDSNAtOpen(t *testing.T) {
+	f := newFixture(t)
+	for _, dsn := range []string{"", "db?port=x", "db?bad=1"} {
+		_, err := newConnector(f.eng, nil, dsn, []Option{WithClient(f.sm.Client())})
+		if !errors.Is(err, ErrInvalidDSN) {
+			t.Errorf("%q: %v", dsn, err)
+		}
+	}
+	for _, o := range []Option{WithRetry(0, 0), WithRefreshInterval(0), WithClient(nil), WithFetchTimeout(0)} {
+		_, err := newConnector(f.eng, nil, "db", []Option{WithClient(f.sm.Client()), o})
+		if !errors.Is(err, ErrInvalidOption) {
+			t.Errorf("option: %v", err)
+		}
+	}
+	if _, err := NewConnector("nosuch", "db"); !errors.Is(err, ErrUnknownEngine) {
+		t.Error(err)
+	}
+}
+
+func TestCloseStopsEverything(t *testing.T) {
+	f := newFixture(t)
+	before := runtime.NumGoroutine()
+	f.sm.SetLatency(get, 200*time.Millisecond)
+	c := f.connector(f.name + "?ttl=1s")
+	db := sql.OpenDB(c)
+	go c.Connect(context.Background()) // a fetch in flight at Close
+	time.Sleep(20 * time.Millisecond)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(); err != nil { // idempotent
+		t.Fatal(err)
+	}
+	if _, err := c.Connect(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Fatalf("connect after close: %v", err)
+	}
+	cacheMu.Lock()
+	n := len(cache)
+	cacheMu.Unlock()
+	if n != 0 {
+		t.Errorf("%d cache entries left", n)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for runtime.NumGoroutine() > before+1 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	buf := make([]byte, 1<<20)
+	stacks := string(buf[:runtime.Stack(buf, true)])
+	if strings.Contains(stacks, "secretsql.(*entry)") {
+		t.Fatalf("goroutines of ours remain:\n%s", stacks)
+	}
+}
+
+// TestBackToBackRotations: a second rotation less than the minimum refresh
+// interval after the first still finds its AWSPENDING version: the forced
+// fetches of the first rotation predate the new rejection, so the connect
+// waits for the interval instead of failing.
+func TestBackToBackRotations(t *testing.T) {
+	f := newFixture(t)
+	c := f.connector(f.name, WithMinRefreshInterval(500*time.Millisecond))
+	if _, err := c.Connect(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for i, pw := range []string{"pw2", "pw3", "pw4"} {
+		id := f.rotateStart(pw)
+		conn, err := c.Connect(context.Background())
+		if err != nil {
+			t.Fatalf("rotation %d: %v", i+1, err)
+		}
+		if got := conn.(*fakeConn).c.Password; got != pw {
+			t.Fatalf("rotation %d: connected with %q", i+1, got)
+		}
+		f.rotateFinish(id)
+	}
+	// Each rotation: one forced AWSCURRENT and one AWSPENDING fetch.
+	if n := f.sm.Calls(get); n != 7 {
+		t.Errorf("%d calls for 3 rotations, want 7", n)
+	}
+}
+
+// valueClient is a comparable, non-pointer GetSecretValueAPI.
+type valueClient struct{ c *secretsmanager.Client }
+
+func (v valueClient) GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, o ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
+	return v.c.GetSecretValue(ctx, in, o...)
+}
+
+func TestCacheSharedForClientValues(t *testing.T) {
+	f := newFixture(t)
+	client := valueClient{f.sm.Client()}
+	for range 2 {
+		c, err := newConnector(f.eng, nil, f.arn, []Option{WithClient(client)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := c.Resolve(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := f.sm.Calls(get); n != 1 {
+		t.Fatalf("%d calls for two Connectors with equal clients, want 1", n)
+	}
+}
+
+// TestNativeConnectorPerVersion: the native connector is built once per
+// VersionId, not again when a refresh or a forced read fetches the same
+// version anew.
+func TestNativeConnectorPerVersion(t *testing.T) {
+	f := newFixture(t)
+	f.eng.built = new(atomic.Int64)
+	c := f.connector(f.name+"?ttl=1s", WithMinRefreshInterval(50*time.Millisecond))
+	built := func() int64 { return f.eng.built.Load() - 1 } // minus the open-time probe
+	if _, err := c.Connect(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for f.sm.Calls(get) < 2 && time.Now().Before(deadline) { // a background refresh
+		if _, err := c.Connect(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if f.sm.Calls(get) < 2 {
+		t.Fatal("no background refresh happened")
+	}
+	if _, err := c.Connect(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := built(); n != 1 {
+		t.Fatalf("%d native connectors built for one version, want 1", n)
+	}
+	f.rotateStart("pw2") // a new version: one more
+	if _, err := c.Connect(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := built(); n != 2 {
+		t.Fatalf("%d native connectors built for two versions, want 2", n)
+	}
+}

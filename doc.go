@@ -1,0 +1,82 @@
+// Package secretsql is a database/sql driver wrapper that reads database
+// credentials from AWS Secrets Manager and survives password rotation
+// without failed queries.
+//
+// Import an engine package for its side effect and open the driver
+// "secretsmanager-<engine>" with the secret's ARN or name as the DSN:
+//
+//	import _ "github.com/secretsql/secretsql/engines/postgres"
+//
+//	db, err := sql.Open("secretsmanager-postgres",
+//		"arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/app-AbCdEf?sslmode=verify-full")
+//
+// The engines are postgres and redshift (pgx), mysql and mariadb
+// (go-sql-driver/mysql), sqlserver (go-mssqldb) and oracle (go-ora);
+// engines/all registers them all. Connections are the native driver's own,
+// unwrapped: secretsql acts only when a connection is opened.
+//
+// # DSN
+//
+// A DSN is `<secret-id>[?key=value&…]`. The secret id is a name, a full ARN
+// or a partial ARN. secretsql reads these keys itself:
+//
+//	region    AWS region of Secrets Manager   (default: the ARN's, else the SDK's chain, e.g. AWS_REGION)
+//	endpoint  Secrets Manager endpoint URL    (default: the SDK's, e.g. AWS_ENDPOINT_URL_SECRETS_MANAGER)
+//	host      overrides the secret's host
+//	port      overrides the secret's port     (default: the secret's, else the engine's)
+//	dbname    overrides the secret's dbname   (default: the secret's, else the engine's)
+//	stage     staging label to read           (default: AWSCURRENT)
+//	ttl       refresh interval, e.g. 30m      (default: 1h, or WithRefreshInterval)
+//
+// Every other key is passed to the native driver (sslmode, tls, parseTime,
+// encrypt, …); keys that would carry credentials are rejected.
+//
+// # Secrets
+//
+// The secret holds the database secret structure of the Secrets Manager
+// user guide, as written by RDS and the rotation functions:
+//
+//	{"engine":"postgres","host":"db.internal","port":5432,"username":"app","password":"…","dbname":"app"}
+//
+// port may be a number or a string. A secret without "engine" is accepted by
+// every engine; one for another engine is refused with [ErrEngineMismatch].
+// RDS-managed secrets hold only username and password: give host (and port,
+// dbname) in the DSN.
+//
+// # Caching and rotation
+//
+// Every [Connector] in the process that reads the same secret (same region,
+// endpoint and staging label) shares one cached value, fetched by one
+// GetSecretValue call however many connections are opened at once, and
+// refreshed in the background after the refresh interval (a failed refresh
+// keeps the cached value). When the database rejects the credentials, a
+// connect looks for newer ones — a version another connect already found,
+// a fresh read of AWSCURRENT, then AWSPENDING — and logs in again with
+// backoff, within its context ([WithRetry]). AWSPENDING is what a
+// rotation's setSecret step has already put in the database while
+// AWSCURRENT still holds the old password, until finishSecret; once
+// AWSPENDING logs in it is used until AWSCURRENT changes. Forced reads are
+// coalesced and rate-limited per secret ([WithMinRefreshInterval]), so a
+// wrong password cannot flood Secrets Manager. The only IAM action needed is
+// secretsmanager:GetSecretValue (and kms:Decrypt for a secret encrypted with
+// a customer-managed key).
+//
+// # Errors
+//
+// Errors match exported sentinels with errors.Is: [ErrSecretNotFound],
+// [ErrAccessDenied], [ErrMissingKey], [ErrEngineMismatch], [ErrAuthFailed],
+// and so on; the typed errors [*FetchError], [*SecretError], [*AuthError]
+// and [*DSNError] give details, and errors.As reaches the AWS SDK's and the
+// native driver's own errors. No error, log record or formatted value holds
+// a password: [Credentials] prints redacted with every fmt verb, slog and
+// encoding/json.
+//
+// # Native pools and tools
+//
+// Programs that use a native pool rather than database/sql take the
+// credentials from the same cache through engines/postgres.Hook (pgxpool's
+// BeforeConnect) and engines/mysql.Hook (mysql.BeforeConnect). The command
+// cmd/secretsql checks a secret and a connection with clear hints on
+// failure, and serves the Secrets Manager emulator of package smtest for
+// local development.
+package secretsql

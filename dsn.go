@@ -1,0 +1,216 @@
+package secretsql
+
+import (
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws/arn"
+)
+
+// Staging labels of Secrets Manager.
+const (
+	StageCurrent = "AWSCURRENT"
+	StagePending = "AWSPENDING"
+)
+
+// dsnConfig is a parsed DSN: `<secret-id>[?key=value&…]`.
+//
+// The keys secretsql reads itself (all lower case):
+//
+//	region    AWS region of Secrets Manager          default: the ARN's region, else the SDK's default chain
+//	endpoint  Secrets Manager endpoint URL            default: the SDK's rules (AWS_ENDPOINT_URL_SECRETS_MANAGER, …)
+//	host      database host, overrides the secret's   default: the secret's "host"
+//	port      database port, overrides the secret's   default: the secret's "port", else the engine's port
+//	dbname    database name, overrides the secret's   default: the secret's "dbname", else the engine's default
+//	stage     staging label to read                   default: AWSCURRENT
+//	ttl       refresh interval (Go duration)          default: 1h (or WithRefreshInterval)
+//
+// Every other key is passed to the native driver unchanged.
+type dsnConfig struct {
+	secretID string
+	region   string
+	endpoint string
+	host     string
+	port     int
+	dbname   string
+	hasDB    bool
+	stage    string
+	ttl      time.Duration
+	params   url.Values
+}
+
+// ourKeys are the DSN keys secretsql consumes.
+var ourKeys = map[string]bool{
+	"region": true, "endpoint": true, "host": true, "port": true,
+	"dbname": true, "stage": true, "ttl": true,
+}
+
+const maxSecretIDLen = 2048
+
+func dsnErr(key, reason string, err error) error {
+	return &DSNError{Key: key, Reason: reason, Err: err}
+}
+
+// parseDSN parses `<secret-id>[?query]`. It never sees a password, so its
+// errors may quote what they reject.
+func parseDSN(dsn string) (dsnConfig, error) {
+	var d dsnConfig
+	id, query, _ := strings.Cut(strings.TrimSpace(dsn), "?")
+	if err := validateSecretID(id); err != nil {
+		return d, err
+	}
+	d.secretID = id
+	vals, err := url.ParseQuery(query)
+	if err != nil {
+		return d, dsnErr("", "the query after '?' is not valid URL query syntax", err)
+	}
+	d.params = url.Values{}
+	for k, vs := range vals {
+		if !ourKeys[k] {
+			if lk := strings.ToLower(k); ourKeys[lk] {
+				return d, dsnErr(k, "secretsql keys are lower case: use "+strconv.Quote(lk), nil)
+			}
+			d.params[k] = vs
+			continue
+		}
+		if len(vs) != 1 {
+			return d, dsnErr(k, "given more than once", nil)
+		}
+		v := vs[0]
+		if v == "" {
+			return d, dsnErr(k, "empty value", nil)
+		}
+		switch k {
+		case "region":
+			if !validRegion(v) {
+				return d, dsnErr(k, strconv.Quote(v)+" is not an AWS region name (like us-east-1)", nil)
+			}
+			d.region = v
+		case "endpoint":
+			u, err := url.Parse(v)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return d, dsnErr(k, strconv.Quote(v)+" is not an http(s) URL", nil)
+			}
+			d.endpoint = v
+		case "host":
+			if strings.ContainsAny(v, " /?#@") {
+				return d, dsnErr(k, strconv.Quote(v)+" is not a host name or IP address", nil)
+			}
+			d.host = strings.TrimSuffix(strings.TrimPrefix(v, "["), "]")
+		case "port":
+			p, err := strconv.Atoi(v)
+			if err != nil || p < 1 || p > 65535 {
+				return d, dsnErr(k, strconv.Quote(v)+" is not a port number (1-65535)", nil)
+			}
+			d.port = p
+		case "dbname":
+			d.dbname, d.hasDB = v, true
+		case "stage":
+			if len(v) > 256 || strings.ContainsAny(v, " \t\r\n") {
+				return d, dsnErr(k, strconv.Quote(v)+" is not a staging label", nil)
+			}
+			d.stage = v
+		case "ttl":
+			t, err := time.ParseDuration(v)
+			if err != nil || t < time.Second {
+				return d, dsnErr(k, strconv.Quote(v)+" is not a duration of at least 1s (like 30m)", nil)
+			}
+			d.ttl = t
+		}
+	}
+	if a, ok := parseSecretARN(id); ok && d.region != "" && a.Region != d.region {
+		return d, dsnErr("region", "region "+strconv.Quote(d.region)+" conflicts with the secret ARN's region "+
+			strconv.Quote(a.Region)+"; drop the key or use the replica's ARN", nil)
+	}
+	return d, nil
+}
+
+func validateSecretID(id string) error {
+	switch {
+	case id == "":
+		return dsnErr("", "no secret id: the DSN starts with a secret ARN, partial ARN or name", nil)
+	case len(id) > maxSecretIDLen:
+		return dsnErr("", "the secret id is too long", nil)
+	case strings.HasPrefix(id, "arn:"):
+		if _, ok := parseSecretARN(id); !ok {
+			return dsnErr("", strconv.Quote(id)+" is not a Secrets Manager secret ARN (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME)", nil)
+		}
+		return nil
+	}
+	for _, r := range id {
+		if !secretNameRune(r) {
+			return dsnErr("", strconv.Quote(id)+" is not a secret name (letters, digits and /_+=.@-! only)", nil)
+		}
+	}
+	return nil
+}
+
+// secretNameRune accepts the characters of secret names: those users may
+// choose (letters, digits and /_+=.@-) and '!', which services use for the
+// secrets they manage (RDS: rds!db-…, rds!cluster-…).
+func secretNameRune(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/_+=.@-!", r)
+}
+
+// parseSecretARN parses a full or partial secret ARN.
+func parseSecretARN(id string) (arn.ARN, bool) {
+	if !arn.IsARN(id) {
+		return arn.ARN{}, false
+	}
+	a, err := arn.Parse(id)
+	if err != nil || !validPartition(a.Partition) || a.Service != "secretsmanager" || !validRegion(a.Region) || !digits(a.AccountID) {
+		return arn.ARN{}, false
+	}
+	name, ok := strings.CutPrefix(a.Resource, "secret:")
+	if !ok || name == "" {
+		return arn.ARN{}, false
+	}
+	for _, r := range name {
+		if !secretNameRune(r) {
+			return arn.ARN{}, false
+		}
+	}
+	return a, true
+}
+
+// validPartition accepts AWS partition names: aws, aws-cn, aws-us-gov,
+// aws-iso-b, …
+func validPartition(s string) bool {
+	if !strings.HasPrefix(s, "aws") || strings.HasSuffix(s, "-") {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func digits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// validRegion accepts AWS region names such as us-east-1, eu-central-2 and
+// us-gov-west-1 (lower-case letters, digits and dashes, with a dash).
+func validRegion(s string) bool {
+	if len(s) < 4 || len(s) > 32 || !strings.Contains(s, "-") || s[0] == '-' || s[len(s)-1] == '-' {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,22 @@
+package all_test
+
+import (
+	"database/sql"
+	"slices"
+	"testing"
+
+	"github.com/secretsql/secretsql"
+	_ "github.com/secretsql/secretsql/engines/all"
+)
+
+func TestAllEnginesRegistered(t *testing.T) {
+	want := []string{"mariadb", "mysql", "oracle", "postgres", "redshift", "sqlserver"}
+	if got := secretsql.Engines(); !slices.Equal(got, want) {
+		t.Fatalf("engines = %v, want %v", got, want)
+	}
+	for _, e := range want {
+		if !slices.Contains(sql.Drivers(), secretsql.DriverPrefix+e) {
+			t.Errorf("driver %s%s not registered", secretsql.DriverPrefix, e)
+		}
+	}
+}

@@ -1,0 +1,232 @@
+package mysql_test
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/secretsql/secretsql"
+	secretsqlmysql "github.com/secretsql/secretsql/engines/mysql"
+	"github.com/secretsql/secretsql/internal/rotation"
+	"github.com/secretsql/secretsql/internal/testdb"
+	"github.com/secretsql/secretsql/smtest"
+)
+
+type hookFixture struct {
+	db      *testdb.DB
+	sm      *smtest.Server
+	hook    *secretsqlmysql.Hook
+	fetches atomic.Int64 // the hook's GetSecretValue calls
+}
+
+func newHookFixture(t *testing.T) *hookFixture {
+	t.Helper()
+	f := &hookFixture{db: testdb.MariaDB(t), sm: smtest.NewServer()}
+	t.Cleanup(f.sm.Close)
+	f.sm.CreateSecret("app/my", f.db.SecretJSON())
+	var err error
+	f.hook, err = secretsqlmysql.NewHook("app/my", secretsql.WithClient(f.sm.Client()), secretsql.WithObserver(func(ev secretsql.Event) {
+		if ev.Kind == secretsql.EventFetch || ev.Kind == secretsql.EventFetchFailed {
+			f.fetches.Add(1)
+		}
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.hook.Close() })
+	return f
+}
+
+// native returns a connector from the application's own Config: no user or
+// password in it, only the hook's Option.
+func (f *hookFixture) native(t *testing.T) driver.Connector {
+	t.Helper()
+	cfg := mysql.NewConfig()
+	cfg.Net, cfg.Addr, cfg.DBName = "tcp", f.db.Host+":3306", f.db.Database
+	if err := cfg.Apply(f.hook.Option()); err != nil {
+		t.Fatal(err)
+	}
+	c, err := mysql.NewConnector(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestHookConnects(t *testing.T) {
+	f := newHookFixture(t)
+	db := sql.OpenDB(f.hook.Connector(f.native(t)))
+	defer db.Close()
+	db.SetMaxOpenConns(8)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			c, err := db.Conn(ctx)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer c.Close()
+			var user string
+			if err := c.QueryRowContext(ctx, "SELECT USER()").Scan(&user); err != nil || !strings.HasPrefix(user, f.db.User+"@") {
+				t.Errorf("USER() = %q, %v; want %s@…", user, err, f.db.User)
+			}
+			time.Sleep(20 * time.Millisecond)
+		})
+	}
+	wg.Wait()
+	if n := f.fetches.Load(); n != 1 {
+		t.Errorf("GetSecretValue calls = %d, want 1", n)
+	}
+	if st := f.hook.Stats(); st != (secretsqlmysql.HookStats{}) {
+		t.Errorf("stats = %+v", st)
+	}
+	// An error that is not an authentication failure is returned as is.
+	if f.hook.ReportError(ctx, errors.New("boom")) {
+		t.Error("ReportError took a plain error for an authentication failure")
+	}
+}
+
+type loadResult struct {
+	queries    int64
+	failures   []error
+	windowOpen time.Time
+	finished   time.Time
+	versionID  string
+}
+
+// rotateUnderLoad runs a single-user rotation with a 1s setSecret→
+// finishSecret window while 8 workers query db, whose connections live 30ms.
+func rotateUnderLoad(t *testing.T, f *hookFixture, db *sql.DB, onErr func(error)) loadResult {
+	t.Helper()
+	const workers = 8
+	db.SetMaxOpenConns(workers)
+	db.SetConnMaxLifetime(30 * time.Millisecond)
+	var (
+		res     loadResult
+		mu      sync.Mutex
+		queries atomic.Int64
+	)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				qctx, qcancel := context.WithTimeout(ctx, 10*time.Second)
+				var one int
+				err := db.QueryRowContext(qctx, "SELECT 1").Scan(&one)
+				qcancel()
+				switch {
+				case err == nil:
+					queries.Add(1)
+				case ctx.Err() == nil:
+					mu.Lock()
+					res.failures = append(res.failures, err)
+					mu.Unlock()
+					if onErr != nil {
+						onErr(err)
+					}
+				}
+			}
+		})
+	}
+	time.Sleep(300 * time.Millisecond)
+	rot := rotation.Rotator{Client: f.sm.Client(), DB: f.db, Hook: func(ctx context.Context, next rotation.Step) error {
+		if next == rotation.TestSecret {
+			res.windowOpen = time.Now()
+		}
+		if next == rotation.FinishSecret {
+			time.Sleep(time.Second)
+		}
+		return nil
+	}}
+	r, err := rot.Rotate(ctx, "app/my")
+	res.finished = time.Now()
+	if err == nil {
+		res.versionID = r.VersionID
+		time.Sleep(700 * time.Millisecond)
+	}
+	cancel()
+	wg.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.queries = queries.Load()
+	return res
+}
+
+func checkAfter(t *testing.T, f *hookFixture, res loadResult) {
+	t.Helper()
+	r, err := f.hook.Resolve(context.Background())
+	if err != nil || r.VersionID != res.versionID {
+		t.Errorf("hook resolves version %s (%v), want the rotated %s", r.VersionID, err, res.versionID)
+	}
+	if err := f.db.Login(context.Background(), f.db.User, f.db.Password); err == nil {
+		t.Error("the old password still logs in: the rotation did not change it")
+	}
+	if n := f.fetches.Load(); n < 3 || n > 5 {
+		t.Errorf("the hook made %d GetSecretValue calls, want 3 to 5", n)
+	}
+}
+
+// With Hook.Connector, rejected logins are retried: no query fails.
+func TestHookConnectorRotationUnderLoad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("rotation under load")
+	}
+	f := newHookFixture(t)
+	db := sql.OpenDB(f.hook.Connector(f.native(t)))
+	defer db.Close()
+	res := rotateUnderLoad(t, f, db, nil)
+	st := f.hook.Stats()
+	t.Logf("Hook.Connector, 8 workers, 30ms connection lifetime: %d queries, %d failed, %d rejected logins retried (%d retries), %d GetSecretValue calls by the hook",
+		res.queries, len(res.failures), st.AuthFailures, st.Retries, f.fetches.Load())
+	for _, err := range res.failures {
+		t.Errorf("query failed: %v", err)
+	}
+	if st.AuthFailures == 0 || st.Retries == 0 {
+		t.Errorf("stats %+v: the rotation window was not exercised", st)
+	}
+	checkAfter(t, f, res)
+}
+
+// With Hook.Option alone and errors passed to ReportError, the queries whose
+// connect used the old password fail; measure how many.
+func TestHookOptionOnlyRotationUnderLoad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("rotation under load")
+	}
+	f := newHookFixture(t)
+	db := sql.OpenDB(f.native(t))
+	defer db.Close()
+	var reported atomic.Int64
+	res := rotateUnderLoad(t, f, db, func(err error) {
+		if f.hook.ReportError(context.Background(), err) {
+			reported.Add(1)
+		}
+	})
+	t.Logf("Hook.Option + ReportError, 8 workers, 30ms connection lifetime: %d queries, %d failed (%d reported as rejected logins), %d GetSecretValue calls by the hook",
+		res.queries, len(res.failures), reported.Load(), f.fetches.Load())
+	for _, err := range res.failures {
+		var me *mysql.MySQLError
+		if !errors.As(err, &me) || me.Number != 1045 {
+			t.Errorf("failure that is not a rejected password: %v", err)
+		}
+	}
+	if len(res.failures) == 0 || int64(len(res.failures)) != reported.Load() {
+		t.Errorf("%d failures, %d reported", len(res.failures), reported.Load())
+	}
+	if len(res.failures) > 16 {
+		t.Errorf("%d failed queries: the hook did not switch to the new password promptly", len(res.failures))
+	}
+	checkAfter(t, f, res)
+}

@@ -1,0 +1,131 @@
+// Package mysql registers the secretsql engines "mysql" and "mariadb" on
+// github.com/go-sql-driver/mysql, as the database/sql drivers
+// secretsmanager-mysql and secretsmanager-mariadb:
+//
+//	import _ "github.com/secretsql/secretsql/engines/mysql"
+//
+//	db, err := sql.Open("secretsmanager-mysql", "prod/app?parseTime=true&tls=true")
+//
+// DSN keys that secretsql does not use itself are go-sql-driver/mysql
+// parameters (tls, parseTime, loc, timeout, charset, collation, …). The native
+// *mysql.Config comes from mysql.ParseDSN of an address, database and
+// parameters that hold no credentials; user and password are set on the
+// Config, then mysql.NewConnector builds the connector. Connections are the
+// driver's own.
+//
+// Both engines accept secrets of either family (mysql, aurora-mysql, aurora,
+// mariadb): MariaDB and MySQL speak the same protocol.
+//
+// Authentication failures are *mysql.MySQLError numbers 1044, 1045, 1698,
+// 1862 and 3118.
+package mysql
+
+import (
+	"database/sql/driver"
+	"errors"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/secretsql/secretsql"
+)
+
+func init() {
+	secretsql.Register(Engine{})
+	secretsql.Register(Engine{mariadb: true})
+}
+
+// Engine is the secretsql engine for MySQL (and, with MariaDB set, MariaDB)
+// on go-sql-driver/mysql.
+type Engine struct{ mariadb bool }
+
+var _ secretsql.Engine = Engine{}
+
+// Name is "mysql" or "mariadb".
+func (e Engine) Name() string {
+	if e.mariadb {
+		return "mariadb"
+	}
+	return "mysql"
+}
+
+// DefaultPort is 3306.
+func (Engine) DefaultPort() int { return 3306 }
+
+// DefaultDatabase is none: the connection has no default database.
+func (Engine) DefaultDatabase() string { return "" }
+
+// AcceptsSecretEngine accepts mysql, aurora-mysql, aurora and mariadb.
+func (Engine) AcceptsSecretEngine(v string) bool {
+	switch v {
+	case "mysql", "aurora-mysql", "aurora", "mariadb":
+		return true
+	}
+	return false
+}
+
+var reserved = map[string]string{
+	"user":     "the user name comes from the secret",
+	"password": "the password comes from the secret",
+	"passwd":   "the password comes from the secret",
+	"net":      "secretsql connects over tcp to the secret's host",
+	"addr":     "use host=… and port=… to override the secret's",
+}
+
+// NewConnector builds a go-sql-driver/mysql connector for one version of
+// the credentials.
+func (e Engine) NewConnector(c secretsql.Credentials, params url.Values) (driver.Connector, error) {
+	cfg, err := config(c, params)
+	if err != nil {
+		return nil, err
+	}
+	return mysql.NewConnector(cfg)
+}
+
+func config(c secretsql.Credentials, params url.Values) (*mysql.Config, error) {
+	for k, vs := range params {
+		if why, bad := reserved[strings.ToLower(k)]; bad {
+			return nil, &secretsql.DSNError{Key: k, Reason: why}
+		}
+		if len(vs) != 1 {
+			return nil, &secretsql.DSNError{Key: k, Reason: "given more than once"}
+		}
+	}
+	addr := net.JoinHostPort(c.Host, strconv.Itoa(c.Port))
+	// The DSN holds no credentials: mysql.ParseDSN parses the parameters
+	// and normalizes the address (TLS server name, …) with the driver's
+	// own rules.
+	dsn := "tcp(" + addr + ")/" + url.PathEscape(c.Database)
+	if len(params) > 0 {
+		dsn += "?" + params.Encode()
+	}
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		return nil, &secretsql.DSNError{Reason: "go-sql-driver/mysql rejects the parameters", Err: err}
+	}
+	if cfg.Addr != addr || cfg.DBName != c.Database {
+		return nil, &secretsql.DSNError{Key: "host", Reason: "the host or database name cannot be used by go-sql-driver/mysql"}
+	}
+	cfg.User = c.Username
+	cfg.Passwd = c.Password
+	return cfg, nil
+}
+
+// authErrors are the server errors that mean the credentials were rejected.
+var authErrors = map[uint16]bool{
+	1044: true, // ER_DBACCESS_DENIED_ERROR (alternating users being granted)
+	1045: true, // ER_ACCESS_DENIED_ERROR
+	1698: true, // ER_ACCESS_DENIED_NO_PASSWORD_ERROR
+	1862: true, // ER_MUST_CHANGE_PASSWORD_LOGIN
+	3118: true, // ER_ACCOUNT_HAS_BEEN_LOCKED
+}
+
+// IsAuthError reports a *mysql.MySQLError whose number means the
+// credentials were rejected.
+func (Engine) IsAuthError(err error) bool {
+	var me *mysql.MySQLError
+	return errors.As(err, &me) && authErrors[me.Number]
+}

@@ -1,0 +1,347 @@
+// Package oracle registers the "oracle" engine with secretsql, on top of the
+// pure-Go driver github.com/sijms/go-ora/v2. Importing it for its side effect
+// makes the database/sql driver "secretsmanager-oracle" available:
+//
+//	import _ "github.com/secretsql/secretsql/engines/oracle"
+//
+//	db, err := sql.Open("secretsmanager-oracle",
+//		"arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/ora-AbCdEf?SSL=true&CONNECT+TIMEOUT=10")
+//
+// The secret's "dbname" is the service name. A database known only by its
+// SID is reached with the SID DSN key, which then takes precedence over the
+// service name. Every other DSN key is a go-ora URL option (SSL, SSL VERIFY,
+// WALLET, CONNECT TIMEOUT, TIMEOUT, PREFETCH_ROWS, LOB FETCH, TRACE FILE, …),
+// matched case-insensitively; unknown options, and options that carry
+// credentials or replace the endpoint (OS PASSWORD, CONNSTR, SERVICE NAME,
+// …), are rejected.
+//
+// go-ora has no configuration struct for a connector: every Connect re-parses
+// a URL. The engine builds that URL with net/url, so that any user name,
+// password and service name survive the trip, and checks it with
+// go_ora.ParseConfig before use. The URL holds the password; it never appears
+// in an error.
+//
+// A login is treated as rejected credentials when Oracle answers ORA-01017
+// (invalid username/password), ORA-28000 (account locked), ORA-28001
+// (password expired) or ORA-01005 (null password).
+package oracle
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"unicode"
+
+	go_ora "github.com/sijms/go-ora/v2"
+	"github.com/sijms/go-ora/v2/configurations"
+	"github.com/sijms/go-ora/v2/network"
+
+	"github.com/secretsql/secretsql"
+)
+
+func init() {
+	secretsql.Register(engine{})
+}
+
+// engine implements secretsql.Engine for Oracle.
+type engine struct{}
+
+var _ secretsql.Engine = engine{}
+
+// Name returns "oracle": the driver is "secretsmanager-oracle".
+func (engine) Name() string { return "oracle" }
+
+// DefaultPort returns the Oracle listener's default port, 1521.
+func (engine) DefaultPort() int { return 1521 }
+
+// DefaultDatabase returns "": Oracle secrets always name the service.
+func (engine) DefaultDatabase() string { return "" }
+
+// AcceptsSecretEngine accepts the engine values RDS uses for Oracle secrets:
+// the generic one and one per edition, container databases included.
+func (engine) AcceptsSecretEngine(value string) bool {
+	switch value {
+	case "oracle", "oracle-ee", "oracle-se2", "oracle-ee-cdb", "oracle-se2-cdb":
+		return true
+	}
+	return false
+}
+
+// NewConnector builds a go-ora connector for one version of the credentials.
+// It does no network I/O; the WALLET option makes go-ora read the wallet
+// file.
+//
+// Credentials without a service name (and no SID key) give a connector
+// whose Connect fails with a *secretsql.DSNError for the key "dbname":
+// secretsql probes NewConnector with the engine's default database, which is
+// empty for Oracle, before it has read the secret that names the service, so
+// NewConnector itself only checks the other options then.
+func (engine) NewConnector(c secretsql.Credentials, params url.Values) (driver.Connector, error) {
+	dsn, _, err := buildURL(c, params)
+	var de *secretsql.DSNError
+	if errors.As(err, &de) && errors.Is(de, errNoService) {
+		c.Database = "service"
+		if _, _, err := buildURL(c, params); err != nil {
+			return nil, err
+		}
+		return failingConnector{err: de}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return go_ora.NewConnector(dsn), nil
+}
+
+// errNoService is wrapped by the DSNError for missing service names.
+var errNoService = errors.New("no service name and no SID")
+
+// failingConnector is a connector whose every Connect fails with err.
+type failingConnector struct{ err error }
+
+func (f failingConnector) Connect(context.Context) (driver.Conn, error) { return nil, f.err }
+
+func (f failingConnector) Driver() driver.Driver { return go_ora.NewDriver() }
+
+// authErrorCodes are the ORA- codes that mean the login's credentials were
+// rejected. ORA-28002 (password will expire) is only a warning: the login
+// succeeds. ORA-01045 (no CREATE SESSION privilege) is a grant problem that
+// new credentials would not fix.
+var authErrorCodes = map[int]bool{
+	1005:  true, // null password given; logon denied
+	1017:  true, // invalid username/password; logon denied
+	28000: true, // the account is locked
+	28001: true, // the password has expired
+}
+
+// IsAuthError reports whether err holds a *network.OracleError whose code is
+// one of the login failures above.
+func (engine) IsAuthError(err error) bool {
+	var e *network.OracleError
+	if !errors.As(err, &e) || e == nil {
+		return false
+	}
+	return authErrorCodes[e.ErrCode]
+}
+
+// knownOptions are the go-ora URL options (upper case, as go-ora compares
+// them) a DSN may pass through. go-ora rejects unknown options itself; this
+// list lets NewConnector name the key without running the parser, and keeps
+// out the options rejected below.
+var knownOptions = map[string]bool{
+	"SID":                          true,
+	"INSTANCE NAME":                true,
+	"SERVER":                       true, // additional listeners, host:port
+	"CID":                          true,
+	"WALLET":                       true,
+	"WALLET PASSWORD":              true, // protects the wallet, not the database login
+	"AUTH SERV":                    true,
+	"ENCRYPTION":                   true,
+	"DATA INTEGRITY":               true,
+	"SSL":                          true,
+	"SSL VERIFY":                   true,
+	"DBA PRIVILEGE":                true,
+	"TIMEOUT":                      true,
+	"READ TIMEOUT":                 true,
+	"SOCKET TIMEOUT":               true,
+	"CONNECT TIMEOUT":              true,
+	"CONNECTION TIMEOUT":           true,
+	"TRACE FILE":                   true,
+	"TRACE DIR":                    true,
+	"TRACE FOLDER":                 true,
+	"TRACE DIRECTORY":              true,
+	"USE_OOB":                      true,
+	"ENABLE_OOB":                   true,
+	"ENABLE URGENT DATA TRANSPORT": true,
+	"PREFETCH_ROWS":                true,
+	"UNIX SOCKET":                  true,
+	"PROXY CLIENT NAME":            true,
+	"LOB FETCH":                    true,
+	"LANGUAGE":                     true,
+	"TERRITORY":                    true,
+	"CHARSET":                      true,
+	"CLIENT CHARSET":               true,
+	"PROGRAM":                      true,
+	"SERVER LOCATION":              true,
+}
+
+// multiValued options may be given more than once; go-ora reads only the
+// first value of the others.
+var multiValued = map[string]bool{"SERVER": true, "AUTH SERV": true}
+
+// credentialOptions carry credentials or switch the login away from the
+// secret's user name and password.
+var credentialOptions = map[string]bool{
+	"USER":             true,
+	"USER ID":          true,
+	"USERNAME":         true,
+	"PASSWORD":         true,
+	"OS USER":          true,
+	"OS PASS":          true,
+	"OS PASSWORD":      true,
+	"OS HASH":          true,
+	"OS PASSHASH":      true,
+	"OS PASSWORD HASH": true,
+	"DOMAIN":           true,
+	"AUTH TYPE":        true,
+}
+
+// endpointOptions replace the host, port or service that come from the
+// secret or from secretsql's own host, port and dbname DSN keys.
+var endpointOptions = map[string]bool{
+	"CONNSTR":      true,
+	"SERVICE NAME": true,
+	"HOST":         true,
+	"PORT":         true,
+	"DBNAME":       true,
+}
+
+// buildURL validates the options and returns the go-ora URL for c, and the
+// configuration go-ora parses from it.
+func buildURL(c secretsql.Credentials, params url.Values) (string, *configurations.ConnectionConfig, error) {
+	query, sid, err := checkOptions(params)
+	if err != nil {
+		return "", nil, err
+	}
+	if err := checkHost(c.Host); err != nil {
+		return "", nil, err
+	}
+	if c.Port < 1 || c.Port > 65535 {
+		return "", nil, &secretsql.DSNError{Key: "port", Reason: fmt.Sprintf("port %d is out of range 1-65535", c.Port)}
+	}
+	if c.Database == "" && sid == "" {
+		return "", nil, &secretsql.DSNError{Key: "dbname", Reason: "Oracle needs a service name: set dbname in the secret or the DSN, or give the SID key", Err: errNoService}
+	}
+	if strings.Trim(c.Database, "/") != c.Database {
+		return "", nil, &secretsql.DSNError{Key: "dbname", Reason: fmt.Sprintf("service name %q cannot begin or end with '/'", c.Database)}
+	}
+	u := url.URL{
+		Scheme:   "oracle",
+		User:     url.UserPassword(c.Username, c.Password),
+		Host:     net.JoinHostPort(c.Host, strconv.Itoa(c.Port)),
+		Path:     "/" + c.Database,
+		RawQuery: query.Encode(),
+	}
+	dsn := u.String()
+	cfg, err := go_ora.ParseConfig(dsn)
+	if err != nil {
+		return "", nil, &secretsql.DSNError{
+			Key:    offendingOption(params),
+			Reason: "go-ora rejected the connection options",
+			Err:    redact(err, c.Password),
+		}
+	}
+	if len(cfg.Servers) == 0 || cfg.Servers[0].Addr != c.Host || cfg.Servers[0].Port != c.Port {
+		return "", nil, &secretsql.DSNError{Key: "host", Reason: fmt.Sprintf("host %q cannot be used with go-ora", c.Host)}
+	}
+	if cfg.ServiceName != c.Database {
+		return "", nil, &secretsql.DSNError{Key: "dbname", Reason: fmt.Sprintf("service name %q cannot be used with go-ora", c.Database)}
+	}
+	if cfg.UserID != c.Username || cfg.Password != c.Password {
+		return "", nil, &secretsql.DSNError{Key: "username", Reason: "the user name or password cannot be carried in a go-ora URL"}
+	}
+	return dsn, cfg, nil
+}
+
+// checkOptions validates the pass-through options and returns them as URL
+// query values, and the SID if one is given.
+func checkOptions(params url.Values) (url.Values, string, error) {
+	query := make(url.Values, len(params))
+	seen := make(map[string]string, len(params))
+	var sid string
+	for k, vs := range params {
+		uk := strings.ToUpper(k)
+		switch {
+		case credentialOptions[uk]:
+			return nil, "", &secretsql.DSNError{Key: k, Reason: "credentials come only from the secret; remove this key"}
+		case endpointOptions[uk]:
+			return nil, "", &secretsql.DSNError{Key: k, Reason: "the server and service come from the secret or from the host, port and dbname keys; remove this key"}
+		case !knownOptions[uk]:
+			return nil, "", &secretsql.DSNError{Key: k, Reason: "unknown go-ora URL option (see go-ora's documentation for the supported keys)"}
+		}
+		if other, dup := seen[uk]; dup {
+			return nil, "", &secretsql.DSNError{Key: k, Reason: fmt.Sprintf("given twice (as %q and %q); keys are case-insensitive", other, k)}
+		}
+		seen[uk] = k
+		if len(vs) == 0 || len(vs) > 1 && !multiValued[uk] {
+			return nil, "", &secretsql.DSNError{Key: k, Reason: "must be given exactly once"}
+		}
+		if uk == "SID" {
+			if vs[0] == "" {
+				return nil, "", &secretsql.DSNError{Key: k, Reason: "the SID is empty"}
+			}
+			sid = vs[0]
+		}
+		query[uk] = vs
+	}
+	return query, sid, nil
+}
+
+// offendingOption finds the single option go-ora rejects on its own, so that
+// the error can name it. It returns "" when none does.
+func offendingOption(params url.Values) string {
+	for k, vs := range params {
+		u := url.URL{
+			Scheme:   "oracle",
+			Host:     "localhost:1521",
+			Path:     "/service",
+			RawQuery: url.Values{strings.ToUpper(k): vs}.Encode(),
+		}
+		if _, err := go_ora.ParseConfig(u.String()); err != nil {
+			return k
+		}
+	}
+	return ""
+}
+
+// redactedError carries the text of a go-ora error from which the password
+// has been removed.
+type redactedError struct{ msg string }
+
+func (e *redactedError) Error() string { return e.msg }
+
+// redact returns an error safe to show: go-ora errors do not normally hold
+// the password, but a URL parse error holds the whole URL, so it is dropped,
+// and any other text that mentions the password (in clear or escaped) is
+// replaced.
+func redact(err error, password string) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return &redactedError{msg: "the connection URL could not be parsed"}
+	}
+	msg := err.Error()
+	if password != "" {
+		for _, p := range []string{password, url.PathEscape(password), url.QueryEscape(password), url.UserPassword("", password).String()} {
+			if strings.Contains(msg, p) {
+				return &redactedError{msg: "go-ora returned an error that cannot be shown because it could contain the password"}
+			}
+		}
+	}
+	return err
+}
+
+// checkHost accepts an IP address (IPv6 with an optional zone) or a host
+// name, and rejects strings that cannot be a host and would change meaning
+// inside a URL.
+func checkHost(host string) error {
+	if host == "" {
+		return &secretsql.DSNError{Key: "host", Reason: "the host is empty"}
+	}
+	if strings.Contains(host, ":") {
+		if _, err := netip.ParseAddr(host); err != nil {
+			return &secretsql.DSNError{Key: "host", Reason: fmt.Sprintf("host %q is neither a host name nor an IP address", host)}
+		}
+		return nil
+	}
+	for _, r := range host {
+		if unicode.IsSpace(r) || unicode.IsControl(r) || strings.ContainsRune(`/\?#@[]%,;"'<>{}|^()=`+"`", r) {
+			return &secretsql.DSNError{Key: "host", Reason: fmt.Sprintf("host %q contains %q, which cannot appear in a host name", host, r)}
+		}
+	}
+	return nil
+}

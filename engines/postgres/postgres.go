@@ -1,0 +1,176 @@
+// Package postgres registers the secretsql engines "postgres" and "redshift"
+// on pgx v5 (github.com/jackc/pgx/v5/stdlib), as the database/sql drivers
+// secretsmanager-postgres and secretsmanager-redshift:
+//
+//	import _ "github.com/secretsql/secretsql/engines/postgres"
+//
+//	db, err := sql.Open("secretsmanager-postgres",
+//		"arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/app-AbCdEf?sslmode=require")
+//
+// DSN keys that secretsql does not use itself are pgx/libpq connection
+// parameters (sslmode, sslrootcert, application_name, connect_timeout,
+// search_path, …). The native configuration comes from pgx.ParseConfig of a
+// quoted keyword/value string that holds no password; the password is set on
+// the parsed configuration, so the secret's values win over PG* environment
+// variables and never pass through a string. Connections are pgx's own
+// *stdlib.Conn: sql.Conn.Raw reaches them.
+//
+// Authentication failures are *pgconn.PgError with SQLSTATE 28P01
+// (invalid_password) or 28000 (invalid_authorization_specification).
+package postgres
+
+import (
+	"database/sql/driver"
+	"errors"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/secretsql/secretsql"
+)
+
+func init() {
+	secretsql.Register(Engine{})
+	secretsql.Register(Engine{redshift: true})
+}
+
+// Engine is the secretsql engine for PostgreSQL (and, with Redshift set,
+// Amazon Redshift) on pgx.
+type Engine struct{ redshift bool }
+
+var _ secretsql.Engine = Engine{}
+
+// Name is "postgres" or "redshift".
+func (e Engine) Name() string {
+	if e.redshift {
+		return "redshift"
+	}
+	return "postgres"
+}
+
+// DefaultPort is 5432 (Redshift: 5439).
+func (e Engine) DefaultPort() int {
+	if e.redshift {
+		return 5439
+	}
+	return 5432
+}
+
+// DefaultDatabase is "postgres" (Redshift: none, the server's default).
+func (e Engine) DefaultDatabase() string {
+	if e.redshift {
+		return ""
+	}
+	return "postgres"
+}
+
+// AcceptsSecretEngine accepts postgres, postgresql and aurora-postgresql
+// (Redshift: redshift and redshift-serverless).
+func (e Engine) AcceptsSecretEngine(v string) bool {
+	if e.redshift {
+		return v == "redshift" || v == "redshift-serverless"
+	}
+	return v == "postgres" || v == "postgresql" || v == "aurora-postgresql"
+}
+
+// reserved are the keys that would override what the secret provides.
+var reserved = map[string]string{
+	"user":     "the user name comes from the secret",
+	"password": "the password comes from the secret",
+	"passfile": "the password comes from the secret",
+	"hostaddr": "use host=… to override the secret's host",
+	"database": "use dbname=… to override the secret's database",
+}
+
+// NewConnector builds a pgx stdlib connector for one version of the
+// credentials.
+func (e Engine) NewConnector(c secretsql.Credentials, params url.Values) (driver.Connector, error) {
+	cfg, err := e.config(c, params)
+	if err != nil {
+		return nil, err
+	}
+	return stdlib.GetConnector(*cfg), nil
+}
+
+// config parses the connection string (without the password) with pgx and
+// sets the password.
+func (e Engine) config(c secretsql.Credentials, params url.Values) (*pgx.ConnConfig, error) {
+	if strings.ContainsRune(c.Host, ',') {
+		// pgx reads a comma-separated host as a list of hosts.
+		return nil, &secretsql.DSNError{Key: "host", Reason: "a host name cannot contain ','"}
+	}
+	var b strings.Builder
+	kv(&b, "host", c.Host)
+	kv(&b, "port", strconv.Itoa(c.Port))
+	kv(&b, "user", c.Username)
+	if c.Database != "" {
+		kv(&b, "dbname", c.Database)
+	}
+	keys := make([]string, 0, len(params))
+	for k := range params {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if why, bad := reserved[strings.ToLower(k)]; bad {
+			return nil, &secretsql.DSNError{Key: k, Reason: why}
+		}
+		if !validKey(k) {
+			return nil, &secretsql.DSNError{Key: k, Reason: "not a PostgreSQL connection parameter name"}
+		}
+		if len(params[k]) != 1 {
+			return nil, &secretsql.DSNError{Key: k, Reason: "given more than once"}
+		}
+		kv(&b, k, params[k][0])
+	}
+	cfg, err := pgx.ParseConfig(b.String())
+	if err != nil {
+		return nil, &secretsql.DSNError{Reason: "pgx cannot parse the connection parameters", Err: err}
+	}
+	// What pgx parsed must be exactly what the secret and the DSN said.
+	if cfg.Host != c.Host || int(cfg.Port) != c.Port || cfg.User != c.Username || (c.Database != "" && cfg.Database != c.Database) {
+		return nil, &secretsql.DSNError{Key: "host", Reason: "pgx does not read the host, port, user or database back unchanged"}
+	}
+	cfg.Password = c.Password
+	return cfg, nil
+}
+
+// kv appends key='value' with libpq quoting: backslash and single quote are
+// escaped with a backslash.
+func kv(b *strings.Builder, k, v string) {
+	if b.Len() > 0 {
+		b.WriteByte(' ')
+	}
+	b.WriteString(k)
+	b.WriteString("='")
+	for i := 0; i < len(v); i++ { // bytes, not runes: invalid UTF-8 stays as it is
+		if v[i] == '\\' || v[i] == '\'' {
+			b.WriteByte('\\')
+		}
+		b.WriteByte(v[i])
+	}
+	b.WriteByte('\'')
+}
+
+func validKey(k string) bool {
+	if k == "" {
+		return false
+	}
+	for _, r := range k {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// IsAuthError reports a *pgconn.PgError with SQLSTATE 28P01 or 28000.
+func (Engine) IsAuthError(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "28P01" || pe.Code == "28000")
+}

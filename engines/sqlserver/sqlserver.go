@@ -1,0 +1,286 @@
+// Package sqlserver registers the "sqlserver" engine with secretsql, on top of
+// github.com/microsoft/go-mssqldb. Importing it for its side effect makes the
+// database/sql driver "secretsmanager-sqlserver" available:
+//
+//	import _ "github.com/secretsql/secretsql/engines/sqlserver"
+//
+//	db, err := sql.Open("secretsmanager-sqlserver",
+//		"arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/mssql-AbCdEf?encrypt=true&app+name=billing")
+//
+// The native configuration is produced by go-mssqldb's own parser
+// (msdsn.Parse) from a URL that holds the user name, host, port and database
+// but never the password; the password is set on the parsed configuration
+// afterwards. Every other DSN key is passed to go-mssqldb as a connection
+// parameter (encrypt, TrustServerCertificate, certificate, app name, dial
+// timeout, packet size, …); keys go-mssqldb does not know, and keys that carry
+// credentials or the endpoint (user id, password, server, database, …), are
+// rejected.
+//
+// A login is treated as rejected credentials when SQL Server answers error
+// 18456 (login failed), 18486 (account locked out), 18487 (password expired)
+// or 18488 (password must be changed).
+//
+// Caveat: go-mssqldb v1.11.2 sends the length of the user name and password
+// in runes where TDS expects UTF-16 code units, so a password containing a
+// character outside the Basic Multilingual Plane (an emoji, for instance)
+// reaches the server truncated and the login fails. Rotation functions that
+// generate passwords from ASCII are not affected.
+package sqlserver
+
+import (
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"unicode"
+
+	mssql "github.com/microsoft/go-mssqldb"
+	"github.com/microsoft/go-mssqldb/msdsn"
+
+	"github.com/secretsql/secretsql"
+)
+
+func init() {
+	secretsql.Register(engine{})
+}
+
+// engine implements secretsql.Engine for SQL Server.
+type engine struct{}
+
+var _ secretsql.Engine = engine{}
+
+// Name returns "sqlserver": the driver is "secretsmanager-sqlserver".
+func (engine) Name() string { return "sqlserver" }
+
+// DefaultPort returns SQL Server's default TCP port, 1433.
+func (engine) DefaultPort() int { return 1433 }
+
+// DefaultDatabase returns "master", the database RDS secrets imply.
+func (engine) DefaultDatabase() string { return "master" }
+
+// AcceptsSecretEngine accepts the engine values RDS uses for SQL Server
+// secrets: the generic one and one per edition.
+func (engine) AcceptsSecretEngine(value string) bool {
+	switch value {
+	case "sqlserver", "sqlserver-ee", "sqlserver-se", "sqlserver-ex", "sqlserver-web":
+		return true
+	}
+	return false
+}
+
+// NewConnector builds a go-mssqldb connector for one version of the
+// credentials. It does no I/O, except reading the certificate files that the
+// certificate and serverCertificate parameters name.
+func (engine) NewConnector(c secretsql.Credentials, params url.Values) (driver.Connector, error) {
+	cfg, err := buildConfig(c, params)
+	if err != nil {
+		return nil, err
+	}
+	return mssql.NewConnectorConfig(cfg), nil
+}
+
+// authErrorNumbers are the SQL Server error numbers that mean the login's
+// credentials were rejected. 4060 (cannot open database) and 18452 (untrusted
+// domain) are deliberately absent: new credentials would not fix them.
+var authErrorNumbers = map[int32]bool{
+	18456: true, // Login failed for user '%s'.
+	18486: true, // Login failed: the account is locked out.
+	18487: true, // Login failed: the password has expired.
+	18488: true, // Login failed: the password must be changed.
+}
+
+// IsAuthError reports whether err holds an mssql.Error (go-mssqldb returns it
+// by value) whose number is one of the login failures above.
+func (engine) IsAuthError(err error) bool {
+	var e mssql.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	return authErrorNumbers[e.Number]
+}
+
+// knownParams are the go-mssqldb connection parameters a DSN may pass through,
+// lower-cased as msdsn stores them. go-mssqldb itself accepts any key and
+// ignores the ones it does not know, so a typo would go unnoticed without
+// this list.
+var knownParams = map[string]bool{
+	msdsn.Encrypt:                true,
+	msdsn.TrustServerCertificate: true,
+	msdsn.Certificate:            true,
+	msdsn.ServerCertificate:      true,
+	msdsn.TLSMin:                 true,
+	msdsn.HostNameInCertificate:  true,
+	msdsn.PacketSize:             true,
+	msdsn.LogParam:               true,
+	msdsn.ConnectionTimeout:      true,
+	msdsn.DialTimeout:            true,
+	msdsn.KeepAlive:              true,
+	msdsn.ServerSpn:              true,
+	msdsn.WorkstationID:          true,
+	msdsn.AppName:                true,
+	msdsn.ApplicationIntent:      true,
+	msdsn.FailoverPartner:        true,
+	msdsn.FailOverPort:           true,
+	msdsn.FailoverPartnerSpn:     true,
+	msdsn.DisableRetry:           true,
+	msdsn.Protocol:               true,
+	msdsn.MultiSubnetFailover:    true,
+	msdsn.NoTraceID:              true,
+	msdsn.GuidConversion:         true,
+	msdsn.Timezone:               true,
+	msdsn.EpaEnabled:             true,
+	"columnencryption":           true,
+}
+
+// credentialParams carry credentials, which come only from the secret. The
+// list includes go-mssqldb's ADO synonyms so that the error names the
+// problem instead of calling the key unknown.
+var credentialParams = map[string]bool{
+	msdsn.UserID:         true,
+	msdsn.Password:       true,
+	msdsn.ChangePassword: true,
+	"user":               true,
+	"uid":                true,
+	"pwd":                true,
+	"username":           true,
+	"user name":          true,
+	"authenticator":      true, // switches to integrated authentication
+	"fedauth":            true, // Entra ID authentication (not used by this connector)
+}
+
+// endpointParams name the server or the database, which come from the secret
+// or from secretsql's own host, port and dbname DSN keys.
+var endpointParams = map[string]bool{
+	msdsn.Server:       true,
+	msdsn.Port:         true,
+	msdsn.Database:     true,
+	msdsn.Pipe:         true,
+	"data source":      true,
+	"address":          true,
+	"addr":             true,
+	"network address":  true,
+	"initial catalog":  true,
+	"instance":         true,
+	"failover partner": true, // ADO spelling; the msdsn key is "failoverpartner"
+}
+
+// buildConfig turns the credentials and pass-through parameters into a
+// go-mssqldb configuration, using msdsn.Parse so that the driver's defaults
+// (protocols, dial timeout, TLS, app name, …) are filled in exactly as for a
+// connection string. The password is set on the parsed configuration and
+// never goes through a string.
+func buildConfig(c secretsql.Credentials, params url.Values) (msdsn.Config, error) {
+	query, err := checkParams(params)
+	if err != nil {
+		return msdsn.Config{}, err
+	}
+	if err := checkHost(c.Host); err != nil {
+		return msdsn.Config{}, err
+	}
+	if c.Port < 1 || c.Port > 65535 {
+		return msdsn.Config{}, &secretsql.DSNError{Key: "port", Reason: fmt.Sprintf("port %d is out of range 1-65535", c.Port)}
+	}
+	if c.Database != "" {
+		query.Set(msdsn.Database, c.Database)
+	}
+	u := url.URL{
+		Scheme:   "sqlserver",
+		User:     url.User(c.Username),
+		Host:     net.JoinHostPort(c.Host, strconv.Itoa(c.Port)),
+		RawQuery: query.Encode(),
+	}
+	cfg, err := msdsn.Parse(u.String())
+	if err != nil {
+		return msdsn.Config{}, &secretsql.DSNError{
+			Key:    offendingParam(params),
+			Reason: "go-mssqldb rejected the connection parameters",
+			Err:    err,
+		}
+	}
+	// The parser must have understood the endpoint exactly as given; it maps
+	// a few host spellings (".", "(local)") to others, for instance.
+	switch {
+	case cfg.Host != c.Host:
+		return msdsn.Config{}, &secretsql.DSNError{Key: "host", Reason: fmt.Sprintf("host %q cannot be used with go-mssqldb", c.Host)}
+	case cfg.Port != uint64(c.Port):
+		return msdsn.Config{}, &secretsql.DSNError{Key: "port", Reason: fmt.Sprintf("port %d cannot be used with go-mssqldb", c.Port)}
+	case cfg.Database != c.Database:
+		return msdsn.Config{}, &secretsql.DSNError{Key: "dbname", Reason: fmt.Sprintf("database name %q cannot be used with go-mssqldb", c.Database)}
+	case cfg.User != c.Username:
+		return msdsn.Config{}, &secretsql.DSNError{Key: "username", Reason: "the user name cannot be used with go-mssqldb"}
+	case cfg.Instance != "":
+		return msdsn.Config{}, &secretsql.DSNError{Key: "host", Reason: "named instances are not supported: give the instance's port instead"}
+	}
+	cfg.User = c.Username
+	cfg.Password = c.Password
+	return cfg, nil
+}
+
+// checkParams validates the pass-through parameters and returns them keyed
+// the way msdsn stores them (lower case).
+func checkParams(params url.Values) (url.Values, error) {
+	query := make(url.Values, len(params)+1)
+	seen := make(map[string]string, len(params))
+	for k, vs := range params {
+		lk := strings.ToLower(k)
+		switch {
+		case credentialParams[lk]:
+			return nil, &secretsql.DSNError{Key: k, Reason: "credentials come only from the secret; remove this key"}
+		case endpointParams[lk]:
+			return nil, &secretsql.DSNError{Key: k, Reason: "the server and database come from the secret or from the host, port and dbname keys; remove this key"}
+		case !knownParams[lk]:
+			return nil, &secretsql.DSNError{Key: k, Reason: "unknown SQL Server connection parameter (see go-mssqldb's documentation for the supported keys)"}
+		}
+		if other, dup := seen[lk]; dup {
+			return nil, &secretsql.DSNError{Key: k, Reason: fmt.Sprintf("given twice (as %q and %q); keys are case-insensitive", other, k)}
+		}
+		seen[lk] = k
+		if len(vs) != 1 {
+			return nil, &secretsql.DSNError{Key: k, Reason: "must be given exactly once"}
+		}
+		query.Set(lk, vs[0])
+	}
+	return query, nil
+}
+
+// offendingParam finds the single parameter go-mssqldb rejects on its own,
+// so that the error can name it. It returns "" when none does (the error
+// comes from a combination of keys).
+func offendingParam(params url.Values) string {
+	for k, vs := range params {
+		if len(vs) != 1 {
+			continue
+		}
+		q := url.Values{strings.ToLower(k): vs}
+		u := url.URL{Scheme: "sqlserver", Host: "localhost", RawQuery: q.Encode()}
+		if _, err := msdsn.Parse(u.String()); err != nil {
+			return k
+		}
+	}
+	return ""
+}
+
+// checkHost accepts an IP address (IPv6 with an optional zone) or a host
+// name, and rejects strings that cannot be a host and would change meaning
+// inside a URL.
+func checkHost(host string) error {
+	if host == "" {
+		return &secretsql.DSNError{Key: "host", Reason: "the host is empty"}
+	}
+	if strings.Contains(host, ":") {
+		if _, err := netip.ParseAddr(host); err != nil {
+			return &secretsql.DSNError{Key: "host", Reason: fmt.Sprintf("host %q is neither a host name nor an IP address", host)}
+		}
+		return nil
+	}
+	for _, r := range host {
+		if unicode.IsSpace(r) || unicode.IsControl(r) || strings.ContainsRune(`/\?#@[]%,;"'<>{}|^`+"`", r) {
+			return &secretsql.DSNError{Key: "host", Reason: fmt.Sprintf("host %q contains %q, which cannot appear in a host name", host, r)}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,279 @@
+package sqlserver
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"testing"
+	"time"
+
+	mssql "github.com/microsoft/go-mssqldb"
+	"github.com/microsoft/go-mssqldb/msdsn"
+
+	"github.com/secretsql/secretsql"
+	"github.com/secretsql/secretsql/internal/drivertest"
+)
+
+// hostileCreds are credentials whose every field is hard to carry through a
+// connection string.
+var hostileCreds = []secretsql.Credentials{
+	{Host: "db.example.com", Port: 1433, Username: "admin", Password: "plain", Database: "master"},
+	{Host: "127.0.0.1", Port: 14330, Username: "us:er", Password: "p@ss/word", Database: "app db"},
+	{Host: "::1", Port: 1433, Username: "user@corp", Password: "a:b@c/d?e#f%g h", Database: "a/b"},
+	{Host: "fe80::1", Port: 1, Username: "u:@/?#", Password: `semi;colon{brace}}'q"uo\te`, Database: "x;y=z&w"},
+	{Host: "fe80::1%eth0", Port: 65535, Username: "sa", Password: " lead and trail ", Database: " spaced "},
+	{Host: "db-1.internal", Port: 1433, Username: "ünïcödé", Password: "pässwörd€ß漢字", Database: "données"},
+	{Host: "localhost", Port: 1433, Username: "x", Password: "comma,eq=amp&plus+pct%41", Database: "%41+b"},
+	{Host: "2001:db8::10", Port: 1433, Username: "domain user", Password: "😀 emoji", Database: "{db}"},
+	{Host: "h", Port: 1433, Username: "", Password: "", Database: ""},
+}
+
+func TestRoundTrip(t *testing.T) {
+	for _, c := range hostileCreds {
+		t.Run(fmt.Sprintf("%s|%s", c.Host, c.Username), func(t *testing.T) {
+			checkRoundTrip(t, c, nil)
+		})
+	}
+}
+
+func TestRoundTripWithParams(t *testing.T) {
+	params := url.Values{
+		"encrypt":                {"disable"},
+		"TrustServerCertificate": {"true"},
+		"app name":               {"billing; app=1"},
+		"dial timeout":           {"3"},
+	}
+	for _, c := range hostileCreds {
+		cfg := checkRoundTrip(t, c, params)
+		if cfg.Encryption != msdsn.EncryptionDisabled || !cfg.TrustServerCertificate ||
+			cfg.AppName != "billing; app=1" || cfg.DialTimeout != 3*time.Second {
+			t.Errorf("params not applied: encryption %v trust %v app %q dial %v",
+				cfg.Encryption, cfg.TrustServerCertificate, cfg.AppName, cfg.DialTimeout)
+		}
+	}
+}
+
+// checkRoundTrip builds the configuration for c, and checks that it, and the
+// URL go-mssqldb formats from it re-parsed by go-mssqldb, give back exactly
+// the credentials.
+func checkRoundTrip(t *testing.T, c secretsql.Credentials, params url.Values) msdsn.Config {
+	t.Helper()
+	cfg, err := buildConfig(c, params)
+	if err != nil {
+		t.Fatalf("buildConfig(%v): %v", c, err)
+	}
+	compare(t, "config", c, cfg)
+	if len(cfg.Protocols) == 0 || cfg.DialTimeout == 0 || cfg.AppName == "" {
+		t.Errorf("parser defaults missing: protocols %v, dial timeout %v, app name %q", cfg.Protocols, cfg.DialTimeout, cfg.AppName)
+	}
+	again, err := msdsn.Parse(cfg.URL().String())
+	if err != nil {
+		t.Fatalf("msdsn.Parse(cfg.URL()) for %v: %v", c, err)
+	}
+	compare(t, "cfg.URL() re-parsed", c, again)
+	return cfg
+}
+
+func compare(t *testing.T, what string, want secretsql.Credentials, got msdsn.Config) {
+	t.Helper()
+	if got.Host != want.Host || got.Port != uint64(want.Port) || got.User != want.Username ||
+		got.Password != want.Password || got.Database != want.Database || got.Instance != "" {
+		t.Errorf("%s: got host %q port %d user %q database %q instance %q (password equal: %v); want %v",
+			what, got.Host, got.Port, got.User, got.Database, got.Instance, got.Password == want.Password, want)
+	}
+}
+
+func TestNewConnectorRejectsParams(t *testing.T) {
+	base := secretsql.Credentials{Host: "db", Port: 1433, Username: "u", Password: "hunter2-secret", Database: "d"}
+	cases := []struct {
+		name   string
+		params url.Values
+		key    string
+	}{
+		{"password", url.Values{"password": {"x"}}, "password"},
+		{"Password mixed case", url.Values{"Password": {"x"}}, "Password"},
+		{"pwd", url.Values{"pwd": {"x"}}, "pwd"},
+		{"user id", url.Values{"user id": {"x"}}, "user id"},
+		{"uid", url.Values{"UID": {"x"}}, "UID"},
+		{"user", url.Values{"user": {"x"}}, "user"},
+		{"change password", url.Values{"change password": {"x"}}, "change password"},
+		{"authenticator", url.Values{"authenticator": {"ntlm"}}, "authenticator"},
+		{"fedauth", url.Values{"fedauth": {"ActiveDirectoryDefault"}}, "fedauth"},
+		{"server", url.Values{"server": {"other"}}, "server"},
+		{"port", url.Values{"port": {"1"}}, "port"},
+		{"database", url.Values{"database": {"other"}}, "database"},
+		{"initial catalog", url.Values{"initial catalog": {"other"}}, "initial catalog"},
+		{"unknown", url.Values{"encrpyt": {"true"}}, "encrpyt"},
+		{"bad encrypt", url.Values{"encrypt": {"sometimes"}}, "encrypt"},
+		{"bad dial timeout", url.Values{"dial timeout": {"soon"}}, "dial timeout"},
+		{"bad packet size", url.Values{"packet size": {"big"}}, "packet size"},
+		{"missing certificate", url.Values{"certificate": {"/nonexistent/ca.pem"}}, "certificate"},
+		{"twice", url.Values{"encrypt": {"true", "false"}}, "encrypt"},
+		{"bad timezone", url.Values{"timezone": {"Mars/Olympus"}}, "timezone"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := engine{}.NewConnector(base, tc.params)
+			drivertest.CheckDSNError(t, err, tc.key, base.Password)
+		})
+	}
+	t.Run("case duplicate", func(t *testing.T) {
+		_, err := engine{}.NewConnector(base, url.Values{"encrypt": {"true"}, "ENCRYPT": {"false"}})
+		drivertest.CheckDSNError(t, err, "", base.Password)
+	})
+	t.Run("combination", func(t *testing.T) {
+		c := base
+		c.Database = ""
+		_, err := engine{}.NewConnector(c, url.Values{"ApplicationIntent": {"ReadOnly"}})
+		drivertest.CheckDSNError(t, err, "", base.Password)
+	})
+}
+
+func TestNewConnectorRejectsEndpoint(t *testing.T) {
+	for _, c := range []secretsql.Credentials{
+		{Host: "", Port: 1433},
+		{Host: ".", Port: 1433},
+		{Host: "(local)", Port: 1433},
+		{Host: `host\SQLEXPRESS`, Port: 1433},
+		{Host: "a b", Port: 1433},
+		{Host: "a/b", Port: 1433},
+		{Host: "u@h", Port: 1433},
+		{Host: "tcp:x", Port: 1433},
+		{Host: "[::1]", Port: 1433},
+		{Host: "db", Port: 0},
+		{Host: "db", Port: 70000},
+	} {
+		c.Password = "hunter2-secret"
+		_, err := engine{}.NewConnector(c, nil)
+		key := "host"
+		if c.Host == "db" {
+			key = "port"
+		}
+		drivertest.CheckDSNError(t, err, key, c.Password)
+	}
+}
+
+func TestNewConnectorAcceptsParams(t *testing.T) {
+	c := secretsql.Credentials{Host: "db", Port: 1433, Username: "u", Password: "p", Database: "d"}
+	params := url.Values{
+		"encrypt": {"strict"}, "hostNameInCertificate": {"db.example.com"}, "TLSMin": {"1.2"},
+		"packet size": {"8192"}, "log": {"1"}, "connection timeout": {"30"}, "keepAlive": {"10"},
+		"ServerSPN": {"MSSQLSvc/db:1433"}, "workstation id": {"ws"}, "ApplicationIntent": {"ReadOnly"},
+		"failoverpartner": {"db2"}, "failoverport": {"1434"}, "disableRetry": {"true"},
+		"protocol": {"tcp"}, "multisubnetfailover": {"false"}, "notraceid": {"true"},
+		"guid conversion": {"true"}, "timezone": {"Europe/Paris"}, "columnencryption": {"false"},
+	}
+	conn, err := engine{}.NewConnector(c, params)
+	if err != nil {
+		t.Fatalf("NewConnector: %v", err)
+	}
+	if _, ok := conn.(*mssql.Connector); !ok {
+		t.Fatalf("NewConnector returned %T, want *mssql.Connector", conn)
+	}
+	cfg, err := buildConfig(c, params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Encryption != msdsn.EncryptionStrict || cfg.PacketSize != 8192 || !cfg.ReadOnlyIntent ||
+		cfg.FailOverPartner != "db2" || cfg.Encoding.Timezone.String() != "Europe/Paris" || cfg.Workstation != "ws" {
+		t.Errorf("parameters not applied: %+v", cfg)
+	}
+}
+
+func TestNewConnectorDefaultsFromParser(t *testing.T) {
+	cfg, err := buildConfig(secretsql.Credentials{Host: "db", Port: 1433, Username: "u", Password: "p"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Encryption != msdsn.EncryptionOff || cfg.TLSConfig == nil || cfg.TLSConfig.ServerName != "db" {
+		t.Errorf("TLS defaults not filled: encryption %v config %v", cfg.Encryption, cfg.TLSConfig)
+	}
+	if !slices.Contains(cfg.Protocols, "tcp") || cfg.DialTimeout != 15*time.Second || cfg.KeepAlive != 30*time.Second {
+		t.Errorf("dial defaults not filled: %v %v %v", cfg.Protocols, cfg.DialTimeout, cfg.KeepAlive)
+	}
+	if _, leaked := cfg.Parameters[msdsn.Password]; leaked {
+		t.Error("the password ended up in Parameters")
+	}
+}
+
+func TestIsAuthError(t *testing.T) {
+	cases := []struct {
+		err  error
+		want bool
+	}{
+		{mssql.Error{Number: 18456, State: 1, Class: 14, Message: "login error: Login failed for user 'u'."}, true},
+		{mssql.Error{Number: 18486}, true},
+		{mssql.Error{Number: 18487}, true},
+		{mssql.Error{Number: 18488}, true},
+		{fmt.Errorf("connect: %w", mssql.Error{Number: 18456}), true},
+		{mssql.Error{Number: 4060, Message: "Cannot open database"}, false},
+		{mssql.Error{Number: 18452}, false},
+		{mssql.Error{Number: 102}, false},
+		{errors.New("mssql: Login failed for user 'u'. (18456)"), false},
+		{context.DeadlineExceeded, false},
+		{nil, false},
+	}
+	for _, tc := range cases {
+		if got := (engine{}).IsAuthError(tc.err); got != tc.want {
+			t.Errorf("IsAuthError(%#v) = %v, want %v", tc.err, got, tc.want)
+		}
+	}
+}
+
+func TestAcceptsSecretEngine(t *testing.T) {
+	for _, v := range []string{"sqlserver", "sqlserver-ee", "sqlserver-se", "sqlserver-ex", "sqlserver-web"} {
+		if !(engine{}).AcceptsSecretEngine(v) {
+			t.Errorf("AcceptsSecretEngine(%q) = false", v)
+		}
+	}
+	for _, v := range []string{"mysql", "postgres", "oracle", "sqlserver-xx", "mssql"} {
+		if (engine{}).AcceptsSecretEngine(v) {
+			t.Errorf("AcceptsSecretEngine(%q) = true", v)
+		}
+	}
+}
+
+func TestRegistered(t *testing.T) {
+	if !slices.Contains(secretsql.Engines(), "sqlserver") {
+		t.Fatalf("engine not registered: %v", secretsql.Engines())
+	}
+	if !slices.Contains(sql.Drivers(), secretsql.DriverPrefix+"sqlserver") {
+		t.Fatalf("driver not registered: %v", sql.Drivers())
+	}
+	e := engine{}
+	if e.Name() != "sqlserver" || e.DefaultPort() != 1433 || e.DefaultDatabase() != "master" {
+		t.Errorf("engine metadata: %q %d %q", e.Name(), e.DefaultPort(), e.DefaultDatabase())
+	}
+}
+
+func FuzzRoundTrip(f *testing.F) {
+	for _, c := range hostileCreds {
+		f.Add(c.Host, uint16(c.Port), c.Username, c.Password, c.Database)
+	}
+	f.Fuzz(func(t *testing.T, host string, port uint16, user, password, database string) {
+		c := secretsql.Credentials{Host: host, Port: int(port), Username: user, Password: password, Database: database}
+		cfg, err := buildConfig(c, nil)
+		if err != nil {
+			if !errors.Is(err, secretsql.ErrInvalidDSN) {
+				t.Fatalf("error %v does not match ErrInvalidDSN", err)
+			}
+			// The error must not depend on the password in any way.
+			c2 := c
+			c2.Password = "other password"
+			_, err2 := buildConfig(c2, nil)
+			if err2 == nil || err2.Error() != err.Error() {
+				t.Fatalf("error depends on the password: %v vs %v", err, err2)
+			}
+			return
+		}
+		compare(t, "config", c, cfg)
+		again, err := msdsn.Parse(cfg.URL().String())
+		if err != nil {
+			t.Fatalf("msdsn.Parse(cfg.URL()): %v", err)
+		}
+		compare(t, "cfg.URL() re-parsed", c, again)
+	})
+}

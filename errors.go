@@ -1,0 +1,192 @@
+package secretsql
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Sentinel errors, for errors.Is. Every error secretsql returns wraps exactly
+// one of them (errors from the native driver are returned unchanged, or
+// wrapped in an [*AuthError] when the server rejected the credentials).
+var (
+	// ErrInvalidDSN: the DSN (secret id and query keys) cannot be used.
+	ErrInvalidDSN = errors.New("secretsql: invalid DSN")
+	// ErrInvalidOption: a functional option was given a value it cannot use.
+	ErrInvalidOption = errors.New("secretsql: invalid option")
+	// ErrUnknownEngine: no engine is registered under that name.
+	ErrUnknownEngine = errors.New("secretsql: unknown engine")
+
+	// ErrSecretNotFound: Secrets Manager has no such secret, or no version
+	// with the requested stage (ResourceNotFoundException).
+	ErrSecretNotFound = errors.New("secretsql: secret not found")
+	// ErrAccessDenied: the caller may not read the secret
+	// (AccessDeniedException): grant secretsmanager:GetSecretValue on it.
+	ErrAccessDenied = errors.New("secretsql: access to the secret denied")
+	// ErrSecretDeleted: the secret is scheduled for deletion
+	// (InvalidRequestException, the only cause GetSecretValue reports).
+	ErrSecretDeleted = errors.New("secretsql: secret is scheduled for deletion")
+	// ErrDecryption: Secrets Manager could not decrypt the secret with its
+	// KMS key (DecryptionFailure): grant kms:Decrypt on the key.
+	ErrDecryption = errors.New("secretsql: secret could not be decrypted")
+	// ErrThrottled: Secrets Manager throttled the request (ThrottlingException).
+	ErrThrottled = errors.New("secretsql: request throttled by Secrets Manager")
+	// ErrSecretsManager: any other failure to read the secret (network,
+	// credentials of the AWS client, server errors).
+	ErrSecretsManager = errors.New("secretsql: secrets manager request failed")
+
+	// ErrMalformedSecret: the secret value is not a JSON object of the
+	// database secret structure, or a key has the wrong type.
+	ErrMalformedSecret = errors.New("secretsql: malformed secret")
+	// ErrMissingKey: a key the connection needs is missing or empty.
+	ErrMissingKey = errors.New("secretsql: secret is missing a required key")
+	// ErrEngineMismatch: the secret's "engine" does not fit the driver opened.
+	ErrEngineMismatch = errors.New("secretsql: secret engine does not match driver")
+
+	// ErrAuthFailed: the database rejected every credential secretsql could
+	// find within the retry budget. The driver's own error is wrapped too.
+	ErrAuthFailed = errors.New("secretsql: database rejected the credentials")
+	// ErrClosed: the connector was closed.
+	ErrClosed = errors.New("secretsql: connector closed")
+)
+
+// DSNError reports a DSN or option that cannot be used. It matches
+// [ErrInvalidDSN] (or [ErrInvalidOption]) with errors.Is.
+type DSNError struct {
+	Key    string // the DSN key at fault; "" for the secret id itself
+	Reason string // what is wrong and how to fix it
+	Err    error  // the underlying parse error, if any
+	option bool
+}
+
+func (e *DSNError) Error() string {
+	var b strings.Builder
+	if e.option {
+		b.WriteString("secretsql: invalid option")
+	} else {
+		b.WriteString("secretsql: invalid DSN")
+	}
+	if e.Key != "" {
+		fmt.Fprintf(&b, " key %q", e.Key)
+	}
+	b.WriteString(": ")
+	b.WriteString(e.Reason)
+	if e.Err != nil {
+		b.WriteString(": ")
+		b.WriteString(e.Err.Error())
+	}
+	return b.String()
+}
+
+// Unwrap returns the sentinel and the underlying parse error.
+func (e *DSNError) Unwrap() []error {
+	s := ErrInvalidDSN
+	if e.option {
+		s = ErrInvalidOption
+	}
+	if e.Err == nil {
+		return []error{s}
+	}
+	return []error{s, e.Err}
+}
+
+// SecretError reports a secret that was read but cannot be used: not JSON, a
+// wrong type, a missing key, or another engine. It names the secret and the
+// key, never a value. It matches [ErrMalformedSecret], [ErrMissingKey] or
+// [ErrEngineMismatch].
+type SecretError struct {
+	SecretARN string // the secret's ARN (or the id asked for, before it is known)
+	VersionID string
+	Key       string // the JSON key at fault, if any
+	Reason    string
+	Kind      error // one of the sentinels above
+	Err       error // underlying error (e.g. from encoding/json), value-free
+}
+
+func (e *SecretError) Error() string {
+	var b strings.Builder
+	b.WriteString(strings.TrimPrefix(e.Kind.Error(), "secretsql: "))
+	b.WriteString(": secret ")
+	b.WriteString(e.SecretARN)
+	if e.VersionID != "" {
+		fmt.Fprintf(&b, " (version %s)", e.VersionID)
+	}
+	if e.Key != "" {
+		fmt.Fprintf(&b, ": key %q", e.Key)
+	}
+	if e.Reason != "" {
+		b.WriteString(": ")
+		b.WriteString(e.Reason)
+	}
+	if e.Err != nil {
+		b.WriteString(": ")
+		b.WriteString(e.Err.Error())
+	}
+	return "secretsql: " + b.String()
+}
+
+// Unwrap returns the sentinel and the underlying error.
+func (e *SecretError) Unwrap() []error {
+	if e.Err == nil {
+		return []error{e.Kind}
+	}
+	return []error{e.Kind, e.Err}
+}
+
+// FetchError reports a failed GetSecretValue call. It matches one of
+// [ErrSecretNotFound], [ErrAccessDenied], [ErrSecretDeleted], [ErrDecryption],
+// [ErrThrottled] or [ErrSecretsManager], and wraps the AWS SDK's error
+// (errors.As reaches smithy.APIError and the typed exceptions).
+type FetchError struct {
+	SecretID string // the secret id as configured
+	Stage    string // the staging label asked for
+	Code     string // the AWS error code, if the service answered
+	Kind     error
+	Err      error
+}
+
+func (e *FetchError) Error() string {
+	hint := ""
+	switch e.Kind {
+	case ErrAccessDenied:
+		hint = " (grant secretsmanager:GetSecretValue on the secret, and kms:Decrypt for a customer-managed key)"
+	case ErrDecryption:
+		hint = " (grant kms:Decrypt on the secret's KMS key)"
+	case ErrSecretNotFound:
+		hint = " (check the secret id, the region and the staging label)"
+	}
+	return fmt.Sprintf("secretsql: reading secret %s (stage %s): %s%s: %v",
+		e.SecretID, e.Stage, strings.TrimPrefix(e.Kind.Error(), "secretsql: "), hint, e.Err)
+}
+
+// Unwrap returns the sentinel and the SDK's error.
+func (e *FetchError) Unwrap() []error { return []error{e.Kind, e.Err} }
+
+// AuthError reports that the database rejected the credentials of every
+// version secretsql tried. It matches [ErrAuthFailed], and errors.As reaches
+// the driver's own error (*pgconn.PgError, *mysql.MySQLError, mssql.Error, …).
+type AuthError struct {
+	Engine    string
+	SecretARN string
+	VersionID string // the last version tried
+	Attempts  int
+	Err       error // the driver's error from the last attempt
+	FetchErr  error // a failed Secrets Manager call while looking for newer credentials, if any
+}
+
+func (e *AuthError) Error() string {
+	s := fmt.Sprintf("secretsql: %s rejected the credentials of secret %s (version %s) after %d attempt(s): %v",
+		e.Engine, e.SecretARN, e.VersionID, e.Attempts, e.Err)
+	if e.FetchErr != nil {
+		s += "; and re-reading the secret failed: " + e.FetchErr.Error()
+	}
+	return s
+}
+
+// Unwrap returns ErrAuthFailed, the driver's error and FetchErr.
+func (e *AuthError) Unwrap() []error {
+	if e.FetchErr != nil {
+		return []error{ErrAuthFailed, e.Err, e.FetchErr}
+	}
+	return []error{ErrAuthFailed, e.Err}
+}

@@ -1,0 +1,24 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"testing"
+
+	"github.com/secretsql/secretsql/examples/internal/extest"
+	"github.com/secretsql/secretsql/internal/testdb"
+)
+
+func TestRun(t *testing.T) {
+	arn, db, sm := extest.Setup(t, testdb.EnginePostgres)
+	var out bytes.Buffer
+	if err := run(context.Background(), arn, &out); err != nil {
+		t.Fatal(err)
+	}
+	if want := "connected as " + db.User + "; notes: 1\n"; out.String() != want {
+		t.Errorf("output %q, want %q", out.String(), want)
+	}
+	if n := sm.Calls("GetSecretValue"); n != 1 {
+		t.Errorf("GetSecretValue calls = %d, want 1", n)
+	}
+}

@@ -1,0 +1,52 @@
+package bench
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/secretsql/secretsql/internal/rotation"
+	"github.com/secretsql/secretsql/internal/testdb"
+	"github.com/secretsql/secretsql/smtest"
+)
+
+// TestDrill runs a short rotation drill on both engines: 50 workers, a pool
+// of 20 connections living 50 ms, a single-user rotation holding its
+// setSecret→finishSecret window for 2 s. With secretsql no query may fail,
+// and the application may call GetSecretValue at most 3 times per rotation
+// (AWSCURRENT, then AWSPENDING, plus one if a refresh races the change).
+// Timings are logged, never asserted.
+func TestDrill(t *testing.T) {
+	for _, engine := range testdb.Engines() {
+		t.Run(engine, func(t *testing.T) {
+			sm := smtest.NewServer()
+			t.Cleanup(sm.Close)
+			target, err := NewTarget(testdb.Open(t, engine), sm)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			row, err := target.Drill(ctx, DrillSpec{
+				Approach: SecretSQL, Strategy: rotation.SingleUser, Window: 2 * time.Second, Rotations: 1,
+				Workers: 50, Pool: 20, Lifetime: 50 * time.Millisecond,
+				Before: 500 * time.Millisecond, After: time.Second,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%d queries, %d failed; %d connects, %d failed; %d GetSecretValue calls; change→first new connection %.1f ms; p99 %.1f ms before, %.1f ms during",
+				row.Queries, row.Failed, row.Connects, row.ConnectFailures, row.Calls, row.LastChangeToNewMS(),
+				row.Before.P99US/1000, row.During.P99US/1000)
+			if row.Failed != 0 {
+				t.Errorf("%d of %d queries failed during the rotation, want 0; first: %s", row.Failed, row.Queries, row.FirstError)
+			}
+			if row.Calls > 3 {
+				t.Errorf("%d GetSecretValue calls for one rotation, want at most 3", row.Calls)
+			}
+			if row.Queries == 0 || row.Connects < 2 {
+				t.Errorf("no load: %d queries, %d connects", row.Queries, row.Connects)
+			}
+		})
+	}
+}

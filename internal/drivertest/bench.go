@@ -1,0 +1,51 @@
+package drivertest
+
+import (
+	"net/url"
+	"testing"
+
+	"github.com/secretsql/secretsql"
+)
+
+// AuthErrorCase is one error for [BenchIsAuthError]: Err produces it (it may
+// use the test bed), Want is whether it means rejected credentials.
+type AuthErrorCase struct {
+	Name string
+	Err  func(b *testing.B) error
+	Want bool
+}
+
+// BenchIsAuthError checks, then times, e.IsAuthError on each case.
+func BenchIsAuthError(b *testing.B, e secretsql.Engine, cases []AuthErrorCase) {
+	for _, c := range cases {
+		b.Run(c.Name, func(b *testing.B) {
+			err := c.Err(b)
+			if got := e.IsAuthError(err); got != c.Want {
+				b.Fatalf("IsAuthError(%v) = %v, want %v", err, got, c.Want)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				e.IsAuthError(err)
+			}
+		})
+	}
+}
+
+// BenchNewConnector times e.NewConnector for creds, without and with the
+// driver parameters params (what secretsql pays once per secret version).
+func BenchNewConnector(b *testing.B, e secretsql.Engine, creds secretsql.Credentials, params url.Values) {
+	for _, bc := range []struct {
+		name   string
+		params url.Values
+	}{{"no-params", nil}, {"params", params}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := e.NewConnector(creds, bc.params); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

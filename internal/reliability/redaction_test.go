@@ -1,0 +1,382 @@
+package reliability
+
+import (
+	"bytes"
+	"context"
+	crand "crypto/rand"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/secretsql/secretsql"
+	"github.com/secretsql/secretsql/internal/testdb"
+)
+
+// sentinelPassword returns a password that is easy to find in any output:
+// a marker, 16 random letters, and characters that URL and query escaping
+// change (so that the escaped forms are searched for too).
+func sentinelPassword() string {
+	const letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	b := make([]byte, 16)
+	crand.Read(b)
+	for i := range b {
+		b[i] = letters[int(b[i])%len(letters)]
+	}
+	return "Snt1" + string(b) + "@/ ?&%x'\"\\"
+}
+
+// harness collects everything secretsql says: log records (text and JSON
+// handlers, and every attribute value formatted with fmt), observer events
+// and any value the test adds.
+type harness struct {
+	mu      sync.Mutex
+	outputs []string // everything to search
+	kinds   map[secretsql.EventKind]int
+	logBuf  bytes.Buffer
+}
+
+func newHarness() *harness { return &harness{kinds: map[secretsql.EventKind]int{}} }
+
+// add records the fmt forms of v (and for errors, of every error it wraps).
+func (h *harness) add(vs ...any) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, v := range vs {
+		if v == nil {
+			continue
+		}
+		h.outputs = append(h.outputs, fmtForms(v)...)
+		if err, ok := v.(error); ok {
+			for _, u := range unwrapAll(err) {
+				h.outputs = append(h.outputs, fmtForms(u)...)
+			}
+		}
+	}
+}
+
+func fmtForms(v any) []string {
+	out := []string{fmt.Sprint(v)}
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q"} {
+		out = append(out, fmt.Sprintf(verb, v))
+	}
+	if err, ok := v.(error); ok {
+		out = append(out, err.Error())
+	}
+	return out
+}
+
+func unwrapAll(err error) []error {
+	var out []error
+	var walk func(error)
+	walk = func(e error) {
+		var next []error
+		switch u := e.(type) {
+		case interface{ Unwrap() error }:
+			next = []error{u.Unwrap()}
+		case interface{ Unwrap() []error }:
+			next = u.Unwrap()
+		}
+		for _, w := range next {
+			if w != nil {
+				out = append(out, w)
+				walk(w)
+			}
+		}
+	}
+	walk(err)
+	return out
+}
+
+func (h *harness) observe(ev secretsql.Event) {
+	h.add(ev, &ev, ev.Err)
+	h.mu.Lock()
+	h.kinds[ev.Kind]++
+	h.mu.Unlock()
+}
+
+func (h *harness) options() []secretsql.Option {
+	return []secretsql.Option{
+		secretsql.WithLogger(slog.New(&captureHandler{h: h})),
+		secretsql.WithObserver(h.observe),
+	}
+}
+
+// check fails the test if any output holds a password or its escaped
+// forms.
+func (h *harness) check(t *testing.T, passwords ...string) {
+	t.Helper()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	all := append(append([]string(nil), h.outputs...), h.logBuf.String())
+	for _, pw := range passwords {
+		forms := []string{pw, url.QueryEscape(pw), url.PathEscape(pw), fmt.Sprintf("%q", pw)[1 : len(fmt.Sprintf("%q", pw))-1],
+			(&url.URL{User: url.UserPassword("u", pw)}).String()[len("//u:") : len("//u:")+len(url.UserPassword("u", pw).String())-2]}
+		for _, out := range all {
+			for _, f := range forms {
+				if f != "" && strings.Contains(out, f) {
+					t.Errorf("output reveals a password (as %q): %s", f, out)
+				}
+			}
+		}
+	}
+}
+
+// captureHandler writes each record through a text and a JSON handler into
+// the harness, and adds the fmt forms of every attribute value.
+type captureHandler struct {
+	h     *harness
+	attrs []slog.Attr
+	group string
+}
+
+func (c *captureHandler) Enabled(context.Context, slog.Level) bool { return true }
+
+func (c *captureHandler) Handle(ctx context.Context, r slog.Record) error {
+	c.h.mu.Lock()
+	var hs []slog.Handler
+	for _, base := range []slog.Handler{
+		slog.NewTextHandler(&c.h.logBuf, &slog.HandlerOptions{Level: slog.LevelDebug}),
+		slog.NewJSONHandler(&c.h.logBuf, &slog.HandlerOptions{Level: slog.LevelDebug}),
+	} {
+		base = base.WithAttrs(c.attrs)
+		if c.group != "" {
+			base = base.WithGroup(c.group)
+		}
+		hs = append(hs, base)
+	}
+	for _, hh := range hs {
+		_ = hh.Handle(ctx, r)
+	}
+	c.h.mu.Unlock()
+	r.Attrs(func(a slog.Attr) bool {
+		c.h.add(a.Value.Resolve().Any())
+		return true
+	})
+	return nil
+}
+
+func (c *captureHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return &captureHandler{h: c.h, attrs: append(append([]slog.Attr(nil), c.attrs...), as...), group: c.group}
+}
+
+func (c *captureHandler) WithGroup(name string) slog.Handler {
+	return &captureHandler{h: c.h, attrs: c.attrs, group: name}
+}
+
+// TestRedaction runs the scenarios of the suite with sentinel passwords and
+// searches every error, log record, event and fmt output for them.
+func TestRedaction(t *testing.T) {
+	h := newHarness()
+	var passwords []string
+	sentinel := func() string {
+		pw := sentinelPassword()
+		passwords = append(passwords, pw)
+		return pw
+	}
+	srv := newSM(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	opts := append(h.options(), secretsql.WithMinRefreshInterval(0), secretsql.WithRetry(3, 5*time.Millisecond))
+
+	var conns []*secretsql.Connector
+	open := func(engine, dsn string, extra ...secretsql.Option) *sql.DB {
+		t.Helper()
+		c, err := secretsql.NewConnector(engine, dsn, append(append([]secretsql.Option{secretsql.WithClient(srv.Client())}, opts...), extra...)...)
+		if err != nil {
+			h.add(err)
+			t.Fatalf("NewConnector(%s): %v", engine, err)
+		}
+		conns = append(conns, c)
+		db := sql.OpenDB(c)
+		db.SetMaxIdleConns(0) // every ping logs in
+		t.Cleanup(func() { db.Close() })
+		return db
+	}
+	// record adds what a connector shows: Resolve's result and error,
+	// the Connector and its Driver.
+	record := func(db *sql.DB, c *secretsql.Connector) {
+		r, err := c.Resolve(ctx)
+		h.add(r, &r, r.Credentials, &r.Credentials, err, db.Driver())
+	}
+	mustPing := func(db *sql.DB) {
+		t.Helper()
+		if err := db.PingContext(ctx); err != nil {
+			h.add(err)
+			t.Fatalf("ping: %v", err)
+		}
+	}
+	failPing := func(db *sql.DB, want error) {
+		t.Helper()
+		err := db.PingContext(ctx)
+		h.add(err)
+		if !errors.Is(err, want) {
+			t.Errorf("ping: %v, want %v", err, want)
+		}
+	}
+
+	for _, engine := range []string{testdb.EnginePostgres, testdb.EngineMariaDB} {
+		tdb := testdb.Open(t, engine)
+		pw := sentinel()
+		if err := tdb.SetPassword(ctx, tdb.User, pw); err != nil {
+			t.Fatal(err)
+		}
+		drv := engine
+		// Successful connect.
+		name := uniqueName(t)
+		srv.CreateSecret(name, tdb.SecretJSONFor(tdb.User, pw))
+		db := open(drv, name)
+		mustPing(db)
+		record(db, conns[len(conns)-1])
+
+		// Rotation: the database takes AWSPENDING's password while
+		// AWSCURRENT still has the old one, then finishSecret.
+		pw2 := sentinel()
+		srv.PutSecretString(name, tdb.SecretJSONFor(tdb.User, pw2), secretsql.StagePending)
+		if err := tdb.SetPassword(ctx, tdb.User, pw2); err != nil {
+			t.Fatal(err)
+		}
+		mustPing(db)
+		pw3 := sentinel()
+		putCurrent(t, srv, name, tdb.SecretJSONFor(tdb.User, pw3))
+		if err := tdb.SetPassword(ctx, tdb.User, pw3); err != nil {
+			t.Fatal(err)
+		}
+		mustPing(db)
+		record(db, conns[len(conns)-1])
+
+		// Wrong password.
+		wrong := uniqueName(t)
+		srv.CreateSecret(wrong, tdb.SecretJSONFor(tdb.User, sentinel()))
+		failPing(open(drv, wrong), secretsql.ErrAuthFailed)
+
+		// Stale on error: a background refresh fails, the cached value
+		// stays in use.
+		stale := uniqueName(t)
+		srv.CreateSecret(stale, tdb.SecretJSONFor(tdb.User, pw3))
+		sdb := open(drv, stale+"?ttl=1s")
+		mustPing(sdb)
+		time.Sleep(1100 * time.Millisecond)
+		srv.FailNext(getOp, 1, "ThrottlingException")
+		mustPing(sdb) // starts the refresh that fails
+		waitFor(t, 5*time.Second, func() bool { h.mu.Lock(); defer h.mu.Unlock(); return h.kinds[secretsql.EventStaleServed] > 0 })
+	}
+
+	// Malformed secrets that hold a password.
+	for _, raw := range []string{
+		`{"engine":"postgres","host":"h","username":"u","password":"` + jsonEsc(sentinel()) + `",`,
+		`{"engine":"postgres","host":"h","username":"u","password":` + strings.Trim(jsonEsc(sentinel()), `"`) + `}`,
+		`{"engine":"postgres","host":"h","port":"5432` + jsonEsc(sentinel()) + `","username":"u","password":"x"}`,
+		`{"engine":"postgres","host":"h","username":"u","password":["` + jsonEsc(sentinel()) + `"]}`,
+		`["` + jsonEsc(sentinel()) + `"]`,
+		sentinel(),
+	} {
+		name := uniqueName(t)
+		srv.CreateSecret(name, raw)
+		failPing(open("postgres", name), secretsql.ErrMalformedSecret)
+	}
+
+	// Engine mismatch.
+	mm := uniqueName(t)
+	srv.CreateSecret(mm, `{"engine":"mysql","host":"127.0.0.1","username":"u","password":"`+jsonEsc(sentinel())+`"}`)
+	failPing(open("postgres", mm), secretsql.ErrEngineMismatch)
+
+	// Fetch errors on a secret that holds a password.
+	fe := uniqueName(t)
+	srv.CreateSecret(fe, `{"engine":"postgres","host":"127.0.0.1","port":1,"username":"u","password":"`+jsonEsc(sentinel())+`"}`)
+	for _, f := range []struct {
+		code string
+		want error
+	}{
+		{"ThrottlingException", secretsql.ErrThrottled},
+		{"DecryptionFailure", secretsql.ErrDecryption},
+		{"InternalServiceError", secretsql.ErrSecretsManager},
+	} {
+		srv.FailNext(getOp, 1, f.code)
+		failPing(open("postgres", fe), f.want)
+	}
+	srv.Deny(fe)
+	failPing(open("postgres", fe), secretsql.ErrAccessDenied)
+	srv.Allow()
+	failPing(open("postgres", "rel/no-such-secret"), secretsql.ErrSecretNotFound)
+	del := uniqueName(t)
+	srv.CreateSecret(del, `{"engine":"postgres","host":"127.0.0.1","port":1,"username":"u","password":"`+jsonEsc(sentinel())+`"}`)
+	deleteSecret(t, srv, del)
+	failPing(open("postgres", del), secretsql.ErrSecretDeleted)
+
+	// SQL Server and Oracle: construction errors and refused connections,
+	// no server needed.
+	for _, tc := range []struct{ engine, secret string }{
+		{"sqlserver", `{"engine":"sqlserver","host":"bad host!","username":"sa","password":"%s"}`},
+		{"sqlserver", `{"engine":"sqlserver","host":"127.0.0.1","port":1,"username":"sa","password":"%s"}`},
+		{"sqlserver", `{"engine":"sqlserver","host":"127.0.0.1","port":1,"username":"sa:x@y/z","password":"%s","dbname":"d?b#c"}`},
+		{"oracle", `{"engine":"oracle","host":"127.0.0.1","port":1,"username":"app","password":"%s"}`},
+		{"oracle", `{"engine":"oracle","host":"127.0.0.1","port":1,"username":"app","password":"%s","dbname":"ORCL"}`},
+		{"oracle", `{"engine":"oracle","host":"bad host","port":1,"username":"app","password":"%s","dbname":"ORCL"}`},
+		{"postgres", `{"engine":"postgres","host":"127.0.0.1","port":1,"username":"app","password":"%s"}`},
+		{"mysql", `{"engine":"mysql","host":"127.0.0.1","port":1,"username":"app","password":"%s"}`},
+	} {
+		name := uniqueName(t)
+		srv.CreateSecret(name, fmt.Sprintf(tc.secret, jsonEsc(sentinel())))
+		db := open(tc.engine, name+"?"+connectTimeout(tc.engine))
+		err := ping(db, 5*time.Second)
+		h.add(err)
+		if err == nil {
+			t.Errorf("%s: ping succeeded against %s", tc.engine, tc.secret)
+		}
+		record(db, conns[len(conns)-1])
+	}
+
+	// The harness saw the paths it is meant to check.
+	h.mu.Lock()
+	for _, k := range []secretsql.EventKind{secretsql.EventFetch, secretsql.EventFetchFailed, secretsql.EventAuthFailed, secretsql.EventPendingAdopted, secretsql.EventStaleServed} {
+		if h.kinds[k] == 0 {
+			t.Errorf("no %v event was observed", k)
+		}
+	}
+	if !strings.Contains(h.logBuf.String(), "pending_adopted") {
+		t.Errorf("no pending_adopted log record")
+	}
+	h.mu.Unlock()
+
+	for _, c := range conns {
+		c.Close()
+	}
+	// The fmt forms of *Connector are checked by TestBugConnectorFormat
+	// (bugs_test.go) until the Connector formats itself.
+	h.check(t, passwords...)
+}
+
+func connectTimeout(engine string) string {
+	switch engine {
+	case "postgres":
+		return "connect_timeout=3"
+	case "mysql", "mariadb":
+		return "timeout=3s"
+	case "sqlserver":
+		return "dial+timeout=3"
+	}
+	return ""
+}
+
+// jsonEsc returns s as the inside of a JSON string.
+func jsonEsc(s string) string {
+	q := fmt.Sprintf("%q", s) // Go quoting is JSON-compatible for ASCII
+	return q[1 : len(q)-1]
+}
+
+func waitFor(t *testing.T, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met within %v", d)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -1,0 +1,226 @@
+package secretsql
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+)
+
+// Defaults of the options.
+const (
+	DefaultRefreshInterval    = time.Hour
+	DefaultMinRefreshInterval = time.Second
+	DefaultMaxAttempts        = 5
+	DefaultRetryBackoff       = 50 * time.Millisecond
+	DefaultFetchTimeout       = 30 * time.Second
+)
+
+// GetSecretValueAPI is the one Secrets Manager call secretsql makes.
+// *secretsmanager.Client implements it.
+type GetSecretValueAPI interface {
+	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput,
+		optFns ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
+}
+
+// Option configures a [Connector]. Options are applied in order.
+type Option func(*config) error
+
+type config struct {
+	awsConfig    *aws.Config
+	client       GetSecretValueAPI
+	refresh      time.Duration
+	minRefresh   time.Duration
+	maxAttempts  int
+	backoff      time.Duration
+	fetchTimeout time.Duration
+	stage        string
+	noPending    bool
+	logger       *slog.Logger
+	observer     func(Event)
+}
+
+func defaultConfig() config {
+	return config{
+		refresh:      DefaultRefreshInterval,
+		minRefresh:   DefaultMinRefreshInterval,
+		maxAttempts:  DefaultMaxAttempts,
+		backoff:      DefaultRetryBackoff,
+		fetchTimeout: DefaultFetchTimeout,
+	}
+}
+
+func optErr(key, reason string) error {
+	return &DSNError{Key: key, Reason: reason, option: true}
+}
+
+// WithAWSConfig makes secretsql build its Secrets Manager client from cfg
+// (credentials, region, endpoint, retries, HTTP client). The DSN keys region
+// and endpoint still take precedence. Default: config.LoadDefaultConfig.
+func WithAWSConfig(cfg aws.Config) Option {
+	return func(c *config) error {
+		c.awsConfig = &cfg
+		return nil
+	}
+}
+
+// WithClient makes secretsql use a ready client. *secretsmanager.Client
+// implements [GetSecretValueAPI]; the DSN keys region and endpoint are applied
+// to it per call. WithClient takes precedence over [WithAWSConfig].
+func WithClient(client GetSecretValueAPI) Option {
+	return func(c *config) error {
+		if client == nil {
+			return optErr("WithClient", "nil client")
+		}
+		c.client = client
+		return nil
+	}
+}
+
+// WithRefreshInterval sets how long a fetched secret is used before one
+// background refresh runs; connects keep using the cached value meanwhile.
+// Each value is refreshed after a random 90–100% of d. The DSN key ttl takes
+// precedence. Default: [DefaultRefreshInterval] (1h).
+func WithRefreshInterval(d time.Duration) Option {
+	return func(c *config) error {
+		if d < time.Second {
+			return optErr("WithRefreshInterval", "must be at least 1s")
+		}
+		c.refresh = d
+		return nil
+	}
+}
+
+// WithMinRefreshInterval sets the least time between two forced fetches of
+// the same staging label of a secret after the database rejected the
+// credentials: a wrong password can cost at most two GetSecretValue calls
+// (AWSCURRENT and AWSPENDING) per interval. Default:
+// [DefaultMinRefreshInterval] (1s).
+func WithMinRefreshInterval(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 {
+			return optErr("WithMinRefreshInterval", "must not be negative")
+		}
+		c.minRefresh = d
+		return nil
+	}
+}
+
+// WithRetry sets the login attempts made by one Connect when the database
+// rejects the credentials (attempts ≥ 1), and the first delay between two
+// attempts that found no newer credentials; it doubles each time, with
+// jitter, up to 1s. The caller's context bounds every wait. Default:
+// [DefaultMaxAttempts] (5) and [DefaultRetryBackoff] (50ms).
+func WithRetry(attempts int, backoff time.Duration) Option {
+	return func(c *config) error {
+		if attempts < 1 {
+			return optErr("WithRetry", "attempts must be at least 1")
+		}
+		if backoff < 0 {
+			return optErr("WithRetry", "backoff must not be negative")
+		}
+		c.maxAttempts, c.backoff = attempts, backoff
+		return nil
+	}
+}
+
+// WithFetchTimeout bounds one GetSecretValue call. The call runs on behalf
+// of every connect waiting for it, so it does not use any caller's context;
+// each caller still stops waiting when its own context ends. Default:
+// [DefaultFetchTimeout] (30s).
+func WithFetchTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return optErr("WithFetchTimeout", "must be positive")
+		}
+		c.fetchTimeout = d
+		return nil
+	}
+}
+
+// WithVersionStage reads a staging label other than AWSCURRENT. The DSN key
+// stage takes precedence. With any label but AWSCURRENT there is no
+// AWSPENDING fallback.
+func WithVersionStage(stage string) Option {
+	return func(c *config) error {
+		if stage == "" {
+			return optErr("WithVersionStage", "empty staging label")
+		}
+		c.stage = stage
+		return nil
+	}
+}
+
+// WithoutPendingFallback turns off the AWSPENDING fallback: after the database
+// rejects AWSCURRENT's credentials, secretsql then only re-reads AWSCURRENT,
+// so connects fail during a rotation's setSecret→finishSecret window.
+func WithoutPendingFallback() Option {
+	return func(c *config) error {
+		c.noPending = true
+		return nil
+	}
+}
+
+// WithLogger makes secretsql log fetches, refreshes, authentication failures
+// and fallbacks to l (at Debug, Info and Warn). Records name the secret and
+// version, never a value. Default: silent.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) error {
+		c.logger = l
+		return nil
+	}
+}
+
+// WithObserver makes secretsql call fn for every [Event]. fn is called
+// synchronously on the connecting goroutine or a refresh goroutine and must
+// return quickly; it must be safe for concurrent use.
+func WithObserver(fn func(Event)) Option {
+	return func(c *config) error {
+		c.observer = fn
+		return nil
+	}
+}
+
+// EventKind tells what happened.
+type EventKind int
+
+// The kinds of [Event].
+const (
+	// EventFetch: a GetSecretValue call succeeded.
+	EventFetch EventKind = iota + 1
+	// EventFetchFailed: a GetSecretValue call failed (Err says why).
+	EventFetchFailed
+	// EventAuthFailed: the database rejected a version's credentials.
+	EventAuthFailed
+	// EventPendingAdopted: AWSPENDING's credentials worked while AWSCURRENT's
+	// were rejected (a rotation between setSecret and finishSecret); they are
+	// used until AWSCURRENT changes.
+	EventPendingAdopted
+	// EventStaleServed: a background refresh failed and the cached value
+	// stays in use.
+	EventStaleServed
+)
+
+var eventNames = [...]string{"", "fetch", "fetch_failed", "auth_failed", "pending_adopted", "stale_served"}
+
+// String names the kind.
+func (k EventKind) String() string {
+	if k > 0 && int(k) < len(eventNames) {
+		return eventNames[k]
+	}
+	return "unknown"
+}
+
+// Event is what an observer ([WithObserver]) is told. It never holds a
+// secret value.
+type Event struct {
+	Kind      EventKind
+	Engine    string
+	SecretID  string        // the secret id of the DSN
+	Stage     string        // the staging label involved
+	VersionID string        // the version involved, if known
+	Duration  time.Duration // of the call, for EventFetch and EventFetchFailed
+	Err       error         // for EventFetchFailed, EventAuthFailed and EventStaleServed
+}

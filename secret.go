@@ -1,0 +1,132 @@
+package secretsql
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"strings"
+)
+
+// secretValue is the database secret structure of the Secrets Manager user
+// guide. Unknown keys (masterarn, dbClusterIdentifier, …) are ignored.
+type secretValue struct {
+	engine   string
+	host     string
+	port     int
+	username string
+	password string
+	dbname   string
+}
+
+// parseSecret decodes a secret value. Its errors name the secret and the key
+// and never quote the value.
+func parseSecret(raw []byte, secretARN, versionID string) (secretValue, error) {
+	var s secretValue
+	bad := func(key, reason string) error {
+		return &SecretError{SecretARN: secretARN, VersionID: versionID, Key: key, Reason: reason, Kind: ErrMalformedSecret}
+	}
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return s, &SecretError{SecretARN: secretARN, VersionID: versionID, Reason: "the secret value is empty", Kind: ErrMissingKey}
+	}
+	if raw[0] != '{' {
+		return s, bad("", "the value is not a JSON object; store the database secret structure "+
+			`{"engine":…,"host":…,"port":…,"username":…,"password":…,"dbname":…}`)
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		reason := "the value is not valid JSON"
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			reason += " (syntax error at byte " + strconv.FormatInt(se.Offset, 10) + ")"
+		}
+		return s, bad("", reason)
+	}
+	str := func(key string, dst *string) error {
+		v, ok := m[key]
+		if !ok || string(v) == "null" {
+			return nil
+		}
+		if err := json.Unmarshal(v, dst); err != nil {
+			return bad(key, "must be a JSON string")
+		}
+		return nil
+	}
+	for _, f := range []struct {
+		key string
+		dst *string
+	}{{"engine", &s.engine}, {"host", &s.host}, {"username", &s.username}, {"password", &s.password}, {"dbname", &s.dbname}} {
+		if err := str(f.key, f.dst); err != nil {
+			return s, err
+		}
+	}
+	s.engine = strings.ToLower(strings.TrimSpace(s.engine))
+	s.host = strings.TrimSpace(s.host)
+	if v, ok := m["port"]; ok && string(v) != "null" {
+		p, err := parsePort(v)
+		if err != nil {
+			return s, bad("port", "must be a port number (1-65535), as a JSON number or string")
+		}
+		s.port = p
+	}
+	return s, nil
+}
+
+func parsePort(v json.RawMessage) (int, error) {
+	var n json.Number
+	if v[0] == '"' {
+		var str string
+		if err := json.Unmarshal(v, &str); err != nil {
+			return 0, err
+		}
+		n = json.Number(strings.TrimSpace(str))
+	} else if err := json.Unmarshal(v, &n); err != nil {
+		return 0, err
+	}
+	p, err := strconv.Atoi(n.String())
+	if err != nil || p < 1 || p > 65535 {
+		return 0, errors.New("out of range")
+	}
+	return p, nil
+}
+
+// resolve applies the DSN overrides and the engine's defaults to a parsed
+// secret, and checks that it fits the engine.
+func resolve(s secretValue, e Engine, d *dsnConfig, secretARN, versionID string) (Credentials, error) {
+	missing := func(key, reason string) error {
+		return &SecretError{SecretARN: secretARN, VersionID: versionID, Key: key, Reason: reason, Kind: ErrMissingKey}
+	}
+	if s.engine != "" && !e.AcceptsSecretEngine(s.engine) {
+		return Credentials{}, &SecretError{SecretARN: secretARN, VersionID: versionID, Key: "engine",
+			Reason: "the secret is for engine " + strconv.Quote(s.engine) + " but was opened with driver " +
+				strconv.Quote(DriverPrefix+e.Name()),
+			Kind: ErrEngineMismatch}
+	}
+	c := Credentials{Host: s.host, Port: s.port, Username: s.username, Password: s.password, Database: s.dbname}
+	if c.Username == "" {
+		return Credentials{}, missing("username", "missing or empty")
+	}
+	if c.Password == "" {
+		return Credentials{}, missing("password", "missing or empty")
+	}
+	if d.host != "" {
+		c.Host = d.host
+	}
+	if c.Host == "" {
+		return Credentials{}, missing("host", "the secret has no host (RDS-managed secrets hold only username and password): add host=… (and port=…, dbname=…) to the DSN")
+	}
+	if d.port != 0 {
+		c.Port = d.port
+	}
+	if c.Port == 0 {
+		c.Port = e.DefaultPort()
+	}
+	if d.hasDB {
+		c.Database = d.dbname
+	}
+	if c.Database == "" {
+		c.Database = e.DefaultDatabase()
+	}
+	return c, nil
+}
