@@ -430,15 +430,15 @@ func (c *Connector) ReportSuccess(versionID string) {
 // Resolved describes the target a Connector resolved. Its Credentials never
 // print the password.
 type Resolved struct {
-	Engine       string // the secretsql engine, e.g. "postgres"
-	SecretID     string // as in the DSN
-	SecretARN    string
-	VersionID    string
-	Stage        string // the staging label the version was read by
-	SecretEngine string // the secret's "engine" key, "" if absent
-	Region       string
-	Endpoint     string // "" for the SDK's default endpoint
-	Credentials  Credentials
+	Engine       string      // the secretsql engine, e.g. "postgres"
+	SecretID     string      // as in the DSN
+	SecretARN    string      // the secret's full ARN
+	VersionID    string      // the version the credentials come from
+	Stage        string      // the staging label the version was read by
+	SecretEngine string      // the secret's "engine" key, "" if absent
+	Region       string      // the region of the Secrets Manager client
+	Endpoint     string      // "" for the SDK's default endpoint
+	Credentials  Credentials // after the DSN's overrides; the password never prints
 }
 
 // String describes the Connector by its engine, secret and stage; it never

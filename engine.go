@@ -60,11 +60,11 @@ type Engine interface {
 // before it builds a native connector. Its Password never appears in the
 // output of fmt (any verb) or slog.
 type Credentials struct {
-	Host     string
-	Port     int
-	Username string
-	Password string
-	Database string
+	Host     string // the database host name or IP address
+	Port     int    // the database port
+	Username string // the login user
+	Password string // the login password; redacted in every output
+	Database string // the database (the service name for Oracle)
 }
 
 // String describes the credentials without the password.

@@ -1,6 +1,7 @@
 package secretsql
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -59,6 +60,7 @@ type DSNError struct {
 	option bool
 }
 
+// Error describes the key at fault and how to fix it.
 func (e *DSNError) Error() string {
 	var b strings.Builder
 	if e.option {
@@ -96,13 +98,14 @@ func (e *DSNError) Unwrap() []error {
 // [ErrEngineMismatch].
 type SecretError struct {
 	SecretARN string // the secret's ARN (or the id asked for, before it is known)
-	VersionID string
+	VersionID string // the version read, if known
 	Key       string // the JSON key at fault, if any
-	Reason    string
-	Kind      error // one of the sentinels above
-	Err       error // underlying error (e.g. from encoding/json), value-free
+	Reason    string // what is wrong, never a value
+	Kind      error  // one of the sentinels above
+	Err       error  // underlying error (e.g. from encoding/json), value-free
 }
 
+// Error names the secret, the version and the key, never a value.
 func (e *SecretError) Error() string {
 	var b strings.Builder
 	b.WriteString(strings.TrimPrefix(e.Kind.Error(), "secretsql: "))
@@ -141,10 +144,11 @@ type FetchError struct {
 	SecretID string // the secret id as configured
 	Stage    string // the staging label asked for
 	Code     string // the AWS error code, if the service answered
-	Kind     error
-	Err      error
+	Kind     error  // one of the sentinels above
+	Err      error  // the AWS SDK's error
 }
 
+// Error names the secret and the stage, with a hint for the usual fixes.
 func (e *FetchError) Error() string {
 	hint := ""
 	switch e.Kind {
@@ -154,6 +158,20 @@ func (e *FetchError) Error() string {
 		hint = " (grant kms:Decrypt on the secret's KMS key)"
 	case ErrSecretNotFound:
 		hint = " (check the secret id, the region and the staging label)"
+	case ErrSecretDeleted:
+		hint = " (restore it with RestoreSecret, or point the DSN at another secret)"
+	case ErrThrottled:
+		hint = " (secretsql backs off and keeps serving cached credentials; share one connector per secret)"
+	case ErrSecretsManager:
+		switch e.Code {
+		case "":
+			if !errors.Is(e.Err, context.Canceled) && !errors.Is(e.Err, context.DeadlineExceeded) {
+				hint = " (no answer from Secrets Manager: check network access to its endpoint, and the region)"
+			}
+		case "UnrecognizedClientException", "InvalidSignatureException", "IncompleteSignature",
+			"ExpiredTokenException", "InvalidClientTokenId", "SignatureDoesNotMatch":
+			hint = " (check the AWS credentials the SDK's default chain or WithAWSConfig provides)"
+		}
 	}
 	return fmt.Sprintf("secretsql: reading secret %s (stage %s): %s%s: %v",
 		e.SecretID, e.Stage, strings.TrimPrefix(e.Kind.Error(), "secretsql: "), hint, e.Err)
@@ -166,14 +184,16 @@ func (e *FetchError) Unwrap() []error { return []error{e.Kind, e.Err} }
 // version secretsql tried. It matches [ErrAuthFailed], and errors.As reaches
 // the driver's own error (*pgconn.PgError, *mysql.MySQLError, mssql.Error, …).
 type AuthError struct {
-	Engine    string
-	SecretARN string
+	Engine    string // the secretsql engine, e.g. "postgres"
+	SecretARN string // the secret's ARN
 	VersionID string // the last version tried
-	Attempts  int
-	Err       error // the driver's error from the last attempt
-	FetchErr  error // a failed Secrets Manager call while looking for newer credentials, if any
+	Attempts  int    // connects tried, across versions
+	Err       error  // the driver's error from the last attempt
+	FetchErr  error  // a failed Secrets Manager call while looking for newer credentials, if any
 }
 
+// Error names the engine, the secret, the last version and the attempts,
+// followed by the driver's own message.
 func (e *AuthError) Error() string {
 	s := fmt.Sprintf("secretsql: %s rejected the credentials of secret %s (version %s) after %d attempt(s): %v",
 		e.Engine, e.SecretARN, e.VersionID, e.Attempts, e.Err)

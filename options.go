@@ -216,8 +216,8 @@ func (k EventKind) String() string {
 // Event is what an observer ([WithObserver]) is told. It never holds a
 // secret value.
 type Event struct {
-	Kind      EventKind
-	Engine    string
+	Kind      EventKind     // what happened
+	Engine    string        // the secretsql engine, e.g. "postgres"
 	SecretID  string        // the secret id of the DSN
 	Stage     string        // the staging label involved
 	VersionID string        // the version involved, if known
