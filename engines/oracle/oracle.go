@@ -220,21 +220,28 @@ func buildURL(c secretsql.Credentials, params url.Values) (string, *configuratio
 	if strings.Trim(c.Database, "/") != c.Database {
 		return "", nil, &secretsql.DSNError{Key: "dbname", Reason: fmt.Sprintf("service name %q cannot begin or end with '/'", c.Database)}
 	}
+	// go-ora's errors may quote the URL. Parse it first with a placeholder
+	// password, so that an error about the host, the service or an option
+	// can be shown whole and cannot hold or depend on the real password.
 	u := url.URL{
 		Scheme:   "oracle",
-		User:     url.UserPassword(c.Username, c.Password),
+		User:     url.UserPassword(c.Username, placeholderPassword),
 		Host:     net.JoinHostPort(c.Host, strconv.Itoa(c.Port)),
 		Path:     "/" + c.Database,
 		RawQuery: query.Encode(),
 	}
-	dsn := u.String()
-	cfg, err := go_ora.ParseConfig(dsn)
-	if err != nil {
+	if _, err := go_ora.ParseConfig(u.String()); err != nil {
 		return "", nil, &secretsql.DSNError{
 			Key:    offendingOption(params),
 			Reason: "go-ora rejected the connection options",
-			Err:    redact(err, c.Password),
+			Err:    dropURLError(err),
 		}
+	}
+	u.User = url.UserPassword(c.Username, c.Password)
+	dsn := u.String()
+	cfg, err := go_ora.ParseConfig(dsn)
+	if err != nil { // only the password differs from the URL parsed above; never show err
+		return "", nil, errCredentialsInURL()
 	}
 	if len(cfg.Servers) == 0 || cfg.Servers[0].Addr != c.Host || cfg.Servers[0].Port != c.Port {
 		return "", nil, &secretsql.DSNError{Key: "host", Reason: fmt.Sprintf("host %q cannot be used with go-ora", c.Host)}
@@ -243,7 +250,7 @@ func buildURL(c secretsql.Credentials, params url.Values) (string, *configuratio
 		return "", nil, &secretsql.DSNError{Key: "dbname", Reason: fmt.Sprintf("service name %q cannot be used with go-ora", c.Database)}
 	}
 	if cfg.UserID != c.Username || cfg.Password != c.Password {
-		return "", nil, &secretsql.DSNError{Key: "username", Reason: "the user name or password cannot be carried in a go-ora URL"}
+		return "", nil, errCredentialsInURL()
 	}
 	return dsn, cfg, nil
 }
@@ -299,28 +306,30 @@ func offendingOption(params url.Values) string {
 	return ""
 }
 
-// redactedError carries the text of a go-ora error from which the password
-// has been removed.
-type redactedError struct{ msg string }
+// placeholderPassword stands for the password in the first parse of the URL
+// (see buildURL).
+const placeholderPassword = "placeholder"
 
-func (e *redactedError) Error() string { return e.msg }
+// errCredentialsInURL reports a user name or password that go-ora's URL
+// parser does not give back unchanged. It never holds the parser's error,
+// whose text could quote the password.
+func errCredentialsInURL() error {
+	return &secretsql.DSNError{Key: "username", Reason: "the user name or password cannot be carried in a go-ora URL"}
+}
 
-// redact returns an error safe to show: go-ora errors do not normally hold
-// the password, but a URL parse error holds the whole URL, so it is dropped,
-// and any other text that mentions the password (in clear or escaped) is
-// replaced.
-func redact(err error, password string) error {
+// urlParseError stands for a net/url parse error, whose text quotes the
+// whole URL.
+type urlParseError struct{}
+
+func (urlParseError) Error() string { return "the connection URL could not be parsed" }
+
+// dropURLError replaces a *url.Error, which quotes the URL, by a fixed
+// message; other go-ora errors name only the option, host or service at
+// fault and are returned unchanged.
+func dropURLError(err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
-		return &redactedError{msg: "the connection URL could not be parsed"}
-	}
-	msg := err.Error()
-	if password != "" {
-		for _, p := range []string{password, url.PathEscape(password), url.QueryEscape(password), url.UserPassword("", password).String()} {
-			if strings.Contains(msg, p) {
-				return &redactedError{msg: "go-ora returned an error that cannot be shown because it could contain the password"}
-			}
-		}
+		return urlParseError{}
 	}
 	return err
 }
@@ -333,8 +342,14 @@ func checkHost(host string) error {
 		return &secretsql.DSNError{Key: "host", Reason: "the host is empty"}
 	}
 	if strings.Contains(host, ":") {
-		if _, err := netip.ParseAddr(host); err != nil {
+		addr, err := netip.ParseAddr(host)
+		if err != nil {
 			return &secretsql.DSNError{Key: "host", Reason: fmt.Sprintf("host %q is neither a host name nor an IP address", host)}
+		}
+		for _, r := range addr.Zone() { // an interface name or number
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '-' || r == '_') {
+				return &secretsql.DSNError{Key: "host", Reason: fmt.Sprintf("host %q has a zone with %q; a zone is an interface name or number", host, r)}
+			}
 		}
 		return nil
 	}

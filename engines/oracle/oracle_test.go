@@ -195,7 +195,7 @@ func TestNewConnectorRejectsEndpoint(t *testing.T) {
 	}
 }
 
-func TestRedact(t *testing.T) {
+func TestParseErrorsNeverQuoteThePassword(t *testing.T) {
 	const pw = "s3cr3t/p@ss"
 	dsn := (&url.URL{Scheme: "oracle", User: url.UserPassword("u", pw), Host: "h:port", Path: "/s"}).String()
 	_, err := go_ora.ParseConfig(dsn)
@@ -205,15 +205,50 @@ func TestRedact(t *testing.T) {
 	if !strings.Contains(err.Error(), url.UserPassword("u", pw).String()) {
 		t.Logf("go-ora's error no longer includes the URL: %v", err)
 	}
-	if got := redact(err, pw).Error(); strings.Contains(got, "p@ss") || strings.Contains(got, "p%40ss") {
-		t.Errorf("redact kept the password: %q", got)
+	if got := dropURLError(err).Error(); strings.Contains(got, "p@ss") || strings.Contains(got, "p%40ss") {
+		t.Errorf("dropURLError kept the URL: %q", got)
 	}
 	plain := errors.New("TIMEOUT value must be an integer")
-	if redact(plain, pw) != plain {
-		t.Error("redact changed an error that does not mention the password")
+	if dropURLError(plain) != plain {
+		t.Error("dropURLError changed an error that is not a URL error")
 	}
-	if got := redact(fmt.Errorf("bad value %s", pw), pw).Error(); strings.Contains(got, pw) {
-		t.Errorf("redact kept the password: %q", got)
+	// go-ora rejects the options or the host before it sees the password:
+	// the error is the same whatever the password, and never quotes it.
+	for _, tc := range []struct {
+		c      secretsql.Credentials
+		params url.Values
+	}{
+		{secretsql.Credentials{Host: "db", Port: 1521, Username: "u", Database: "svc"}, url.Values{"TIMEOUT": {"soon"}}},
+		{secretsql.Credentials{Host: "fe80::1%eth0", Port: 65484, Username: "u", Database: "svc"}, url.Values{"TIMEOUT": {"-"}}},
+	} {
+		var msgs []string
+		for _, pw := range []string{"8", "integer", "svc", "PassWord/1@x", ""} { // "integer" is in go-ora's message
+			c := tc.c
+			c.Password = pw
+			_, _, err := buildURL(c, tc.params)
+			if err == nil || !errors.Is(err, secretsql.ErrInvalidDSN) {
+				t.Fatalf("buildURL(%v): %v, want ErrInvalidDSN", tc.params, err)
+			}
+			msgs = append(msgs, err.Error())
+		}
+		for _, m := range msgs[1:] {
+			if m != msgs[0] {
+				t.Errorf("the error depends on the password: %q vs %q", msgs[0], m)
+			}
+		}
+	}
+}
+
+func TestHostZone(t *testing.T) {
+	for host, ok := range map[string]bool{"fe80::1%eth0": true, "fe80::1%2": true, "fe80::1%br-1_a.b": true, "::%]": false, "::1%a/b": false, "::1%a b": false} {
+		c := secretsql.Credentials{Host: host, Port: 1521, Username: "u", Password: "p", Database: "svc"}
+		_, _, err := buildURL(c, nil)
+		if ok && err != nil {
+			t.Errorf("host %q: %v", host, err)
+		}
+		if !ok && !errors.Is(err, secretsql.ErrInvalidDSN) {
+			t.Errorf("host %q: %v, want ErrInvalidDSN", host, err)
+		}
 	}
 }
 
