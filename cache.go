@@ -71,6 +71,7 @@ type entry struct {
 	lastForced  time.Time          // last fetch of key.stage after an auth failure
 	lastPendAt  time.Time          // last fetch of AWSPENDING
 	lastPending *version           // its result (nil: none)
+	lastPendEnd time.Time          // when that fetch ended
 	refreshing  bool               // a background refresh runs
 	refreshFail int                // consecutive failed background refreshes
 	nextRefresh time.Time          // no background refresh before
@@ -200,17 +201,25 @@ var errNothingNew = errors.New("no newer credentials")
 
 // recover finds credentials to try after the database rejected failed's:
 //  1. a version another caller has fetched or adopted meanwhile (no call);
-//  2. a forced fetch of the stage, coalesced, at most once per minInterval;
-//  3. if that is unchanged and pendingOK: AWSPENDING (the rotation window
-//     between setSecret and finishSecret), also at most once per minInterval.
+//  2. if pendingOK: AWSPENDING, coalesced, at most once per minInterval —
+//     during a rotation's setSecret→finishSecret window it holds the
+//     password the database now expects;
+//  3. a forced fetch of the entry's stage, likewise.
 //
-// A fetch made since failed was first rejected answers for it: when the
-// interval forbids a new one, recover goes on with that answer. When the last
-// fetch is older than the rejection (a rotation began since) and mayWait, it
-// waits for the interval within ctx and fetches.
+// AWSPENDING comes first because a rotation moves AWSCURRENT before it takes
+// AWSPENDING off: if AWSPENDING is gone, a later read of AWSCURRENT sees the
+// new version. In the other order finishSecret can fall between the reads,
+// which then both miss the new version.
+//
+// A fetch made since failed was first rejected (and, for step 3, since the
+// AWSPENDING answer used) answers for it: when the interval forbids a new
+// one, recover goes on with that answer. When the last fetch is older (a
+// rotation began since) and mayWait, it waits for the interval within ctx
+// and fetches.
 //
 // It returns errNothingNew when none differs from failed, and the fetch error
-// of step 2 alongside when there was one.
+// of step 3 (or of step 2, unless AWSPENDING does not exist) alongside when
+// there was one.
 func (e *entry) recover(ctx context.Context, failed *version, pendingOK, mayWait bool, minInterval time.Duration, notify func(Event)) (*version, error, error) {
 	e.mu.Lock()
 	if failed.failedAt.IsZero() {
@@ -224,62 +233,71 @@ func (e *entry) recover(ctx context.Context, failed *version, pendingOK, mayWait
 		e.mu.Unlock()
 		return nil, ErrClosed, nil
 	}
-	f, err := e.forcedFlight(ctx, e.key.stage, &e.lastForced, failed, mayWait, minInterval, notify)
+	since := failed.failedAt
+	var pendErr error
+	if pendingOK {
+		pf, err := e.forcedFlight(ctx, StagePending, &e.lastPendAt, since, mayWait, minInterval, notify)
+		pv := e.lastPending
+		e.mu.Unlock()
+		if err != nil {
+			return nil, err, nil
+		}
+		if pf != nil {
+			v, err := wait(ctx, pf)
+			if ctx.Err() != nil {
+				return nil, ctx.Err(), nil
+			}
+			pv = v
+			if err != nil {
+				pv = nil
+				var nf *types.ResourceNotFoundException
+				if !errors.As(err, &nf) {
+					pendErr = err
+				}
+			}
+		}
+		e.mu.Lock()
+		if v := e.effective(); v != nil && v.id != failed.id { // fetched or adopted meanwhile
+			e.mu.Unlock()
+			return v, nil, nil
+		}
+		// A version the database rejected after failed was rejected is no
+		// better; one rejected before may work now (setSecret ran since).
+		if pv != nil && pv.id != failed.id && (e.cur == nil || pv.id != e.cur.id) &&
+			(pv.failedAt.IsZero() || pv.failedAt.Before(failed.failedAt)) {
+			e.mu.Unlock()
+			return pv, nil, nil
+		}
+		// AWSCURRENT must be read after that AWSPENDING answer came back.
+		if e.lastPendEnd.After(since) {
+			since = e.lastPendEnd
+		}
+	}
+	f, err := e.forcedFlight(ctx, e.key.stage, &e.lastForced, since, mayWait, minInterval, notify)
 	e.mu.Unlock()
 	if err != nil {
 		return nil, err, nil
 	}
-	var fetchErr error
 	if f != nil {
 		v, err := wait(ctx, f)
 		if ctx.Err() != nil {
 			return nil, ctx.Err(), nil
 		}
 		if err != nil {
-			fetchErr = err
-		} else if v.id != failed.id {
+			return nil, errNothingNew, err
+		}
+		if v.id != failed.id {
 			return v, nil, nil
 		}
 	}
-	if !pendingOK {
-		return nil, errNothingNew, fetchErr
-	}
-	e.mu.Lock()
-	if v := e.effective(); v != nil && v.id != failed.id { // adopted meanwhile
-		e.mu.Unlock()
-		return v, nil, fetchErr
-	}
-	pf, err := e.forcedFlight(ctx, StagePending, &e.lastPendAt, failed, mayWait, minInterval, notify)
-	pv, cur := e.lastPending, e.cur
-	e.mu.Unlock()
-	if err != nil {
-		return nil, err, nil
-	}
-	if pf != nil {
-		v, err := wait(ctx, pf)
-		if ctx.Err() != nil {
-			return nil, ctx.Err(), nil
-		}
-		pv = v
-		if err != nil {
-			pv = nil
-			var nf *types.ResourceNotFoundException
-			if !errors.As(err, &nf) && fetchErr == nil {
-				fetchErr = err
-			}
-		}
-	}
-	if pv != nil && pv.id != failed.id && (cur == nil || pv.id != cur.id) {
-		return pv, nil, fetchErr
-	}
-	return nil, errNothingNew, fetchErr
+	return nil, errNothingNew, pendErr
 }
 
 // forcedFlight returns the flight to wait on for a forced fetch of stage, or
-// nil when the last one (at *last) is recent enough to answer for failed, or
-// too recent and !mayWait. e.mu must be held; it is released while waiting
-// for the interval.
-func (e *entry) forcedFlight(ctx context.Context, stage string, last *time.Time, failed *version, mayWait bool, minInterval time.Duration, notify func(Event)) (*flight, error) {
+// nil when the last one (at *last) was made since `since` and so answers for
+// it, or is too recent and !mayWait. e.mu must be held; it is released while
+// waiting for the interval.
+func (e *entry) forcedFlight(ctx context.Context, stage string, last *time.Time, since time.Time, mayWait bool, minInterval time.Duration, notify func(Event)) (*flight, error) {
 	for {
 		if e.closed {
 			return nil, ErrClosed
@@ -292,8 +310,8 @@ func (e *entry) forcedFlight(ctx context.Context, stage string, last *time.Time,
 			*last = time.Now()
 			return e.startFlight(stage, notify, nil), nil
 		}
-		if !mayWait || !last.Before(failed.failedAt) {
-			return nil, nil // fetched since the rejection: that answer stands
+		if !mayWait || !last.Before(since) {
+			return nil, nil // fetched since: that answer stands
 		}
 		e.mu.Unlock()
 		ok := sleep(ctx, wait)
@@ -336,6 +354,7 @@ func (e *entry) startFlight(stage string, notify func(Event), onColdErr func(err
 			e.cur = v
 			e.coldErr, e.coldFail = nil, 0
 		case stage == StagePending && stage != e.key.stage:
+			e.lastPendEnd = time.Now()
 			if v != nil && e.lastPending != nil && e.lastPending.id == v.id {
 				v.failedAt = e.lastPending.failedAt
 			}

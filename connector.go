@@ -189,8 +189,9 @@ func (c *Connector) client() (GetSecretValueAPI, cacheKey, []func(*secretsmanage
 // Connect resolves the credentials (from the cache, or one coalesced
 // GetSecretValue call) and returns the engine's own driver.Conn, unwrapped.
 // When the database rejects the credentials it looks for newer ones — a
-// version another connect already found, a fresh AWSCURRENT, then AWSPENDING
-// during a rotation — and retries with backoff within ctx. Errors that are not
+// version another connect already found, AWSPENDING (a rotation's
+// setSecret→finishSecret window), then a fresh AWSCURRENT — and retries with
+// backoff within ctx. Errors that are not
 // authentication failures are the driver's own, returned at once.
 func (c *Connector) Connect(ctx context.Context) (driver.Conn, error) {
 	if c.closed.Load() {

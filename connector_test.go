@@ -180,9 +180,9 @@ func TestRotationWindowUsesPending(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	// initial + forced AWSCURRENT + AWSPENDING
-	if n := f.sm.Calls(get); n != 3 {
-		t.Errorf("%d calls during the window, want 3", n)
+	// initial + AWSPENDING
+	if n := f.sm.Calls(get); n != 2 {
+		t.Errorf("%d calls during the window, want 2", n)
 	}
 	f.rotateFinish(pending)
 	for range 10 {
@@ -190,8 +190,8 @@ func TestRotationWindowUsesPending(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := f.sm.Calls(get); n != 3 {
-		t.Errorf("%d calls after finishSecret, want still 3", n)
+	if n := f.sm.Calls(get); n != 2 {
+		t.Errorf("%d calls after finishSecret, want still 2", n)
 	}
 	if n, ok := events.Load(EventPendingAdopted); !ok || n.(*atomic.Int64).Load() != 1 {
 		t.Errorf("pending adopted events: %v", n)
@@ -500,9 +500,9 @@ func TestBackToBackRotations(t *testing.T) {
 		}
 		f.rotateFinish(id)
 	}
-	// Each rotation: one forced AWSCURRENT and one AWSPENDING fetch.
-	if n := f.sm.Calls(get); n != 7 {
-		t.Errorf("%d calls for 3 rotations, want 7", n)
+	// Each rotation: one AWSPENDING fetch.
+	if n := f.sm.Calls(get); n != 4 {
+		t.Errorf("%d calls for 3 rotations, want 4", n)
 	}
 }
 
@@ -564,5 +564,96 @@ func TestNativeConnectorPerVersion(t *testing.T) {
 	}
 	if n := built(); n != 2 {
 		t.Fatalf("%d native connectors built for two versions, want 2", n)
+	}
+}
+
+// rotateFinishClear does finishSecret as rotation functions do: it moves
+// AWSCURRENT to id, then takes AWSPENDING off it.
+func (f *fixture) rotateFinishClear(id string) {
+	f.t.Helper()
+	f.rotateFinish(id)
+	_, err := f.sm.Client().UpdateSecretVersionStage(context.Background(), &secretsmanager.UpdateSecretVersionStageInput{
+		SecretId: aws.String(f.name), VersionStage: aws.String(StagePending), RemoveFromVersionId: aws.String(id),
+	})
+	if err != nil {
+		f.t.Error(err)
+	}
+}
+
+// TestFinishBetweenForcedReads is a regression test: when finishSecret ran
+// between the two reads that follow a rejected login (found by the 0 s
+// window rotation drill of make bench), recovery used to read AWSCURRENT
+// just before the move and AWSPENDING just after its removal, so it saw
+// nothing new and failed the connect. Reading AWSPENDING first closes the
+// gap: if it is gone, finishSecret has already moved AWSCURRENT.
+func TestFinishBetweenForcedReads(t *testing.T) {
+	f := newFixture(t)
+	var (
+		armed   atomic.Bool
+		pending string
+	)
+	c := f.connector(f.name, WithObserver(func(e Event) {
+		if e.Kind == EventFetch && armed.CompareAndSwap(true, false) {
+			f.rotateFinishClear(pending) // right after the first forced read
+		}
+	}))
+	if _, err := c.Connect(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	pending = f.rotateStart("pw2")
+	armed.Store(true)
+	conn, err := c.Connect(context.Background())
+	if err != nil {
+		t.Fatalf("finishSecret between the forced reads: %v", err)
+	}
+	if got := conn.(*fakeConn).c.Password; got != "pw2" {
+		t.Fatalf("connected with %q", got)
+	}
+	if n := f.sm.Calls(get); n > 3 {
+		t.Errorf("%d calls, want at most 3", n)
+	}
+}
+
+// After a rotation that ended before any connect failed, AWSPENDING is gone
+// and AWSCURRENT holds the new password: two calls.
+func TestRotationFinishedBeforeFirstFailure(t *testing.T) {
+	f := newFixture(t)
+	c := f.connector(f.name)
+	if _, err := c.Connect(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	f.rotateFinishClear(f.rotateStart("pw2"))
+	conn, err := c.Connect(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := conn.(*fakeConn).c.Password; got != "pw2" {
+		t.Fatalf("connected with %q", got)
+	}
+	if n := f.sm.Calls(get); n != 3 {
+		t.Errorf("%d calls, want 3 (initial, AWSPENDING not found, AWSCURRENT)", n)
+	}
+}
+
+// An AWSPENDING version left by a failed rotation that the database rejects
+// does not hide a new AWSCURRENT.
+func TestStalePendingThenNewCurrent(t *testing.T) {
+	f := newFixture(t)
+	c := f.connector(f.name)
+	if _, err := c.Connect(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	f.sm.PutSecretString(f.name, secretJSON("app", "never-set"), StagePending) // setSecret never ran
+	f.db.setPassword("app", "pw3")
+	f.sm.PutSecretString(f.name, secretJSON("app", "pw3")) // AWSCURRENT, set by hand
+	conn, err := c.Connect(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := conn.(*fakeConn).c.Password; got != "pw3" {
+		t.Fatalf("connected with %q", got)
+	}
+	if n := f.sm.Calls(get); n != 3 {
+		t.Errorf("%d calls, want 3 (initial, AWSPENDING, AWSCURRENT)", n)
 	}
 }

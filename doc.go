@@ -51,11 +51,13 @@
 // refreshed in the background after the refresh interval (a failed refresh
 // keeps the cached value). When the database rejects the credentials, a
 // connect looks for newer ones — a version another connect already found,
-// a fresh read of AWSCURRENT, then AWSPENDING — and logs in again with
+// AWSPENDING, then a fresh read of AWSCURRENT — and logs in again with
 // backoff, within its context ([WithRetry]). AWSPENDING is what a
 // rotation's setSecret step has already put in the database while
 // AWSCURRENT still holds the old password, until finishSecret; once
-// AWSPENDING logs in it is used until AWSCURRENT changes. Forced reads are
+// AWSPENDING logs in it is used until AWSCURRENT changes. AWSPENDING is
+// read first because a rotation moves AWSCURRENT before it removes
+// AWSPENDING, so the two reads cannot both miss a finishing rotation. Forced reads are
 // coalesced and rate-limited per secret ([WithMinRefreshInterval]), so a
 // wrong password cannot flood Secrets Manager. The only IAM action needed is
 // secretsmanager:GetSecretValue (and kms:Decrypt for a secret encrypted with

@@ -96,7 +96,7 @@ func WithRefreshInterval(d time.Duration) Option {
 // WithMinRefreshInterval sets the least time between two forced fetches of
 // the same staging label of a secret after the database rejected the
 // credentials: a wrong password can cost at most two GetSecretValue calls
-// (AWSCURRENT and AWSPENDING) per interval. Default:
+// (AWSPENDING and AWSCURRENT) per interval. Default:
 // [DefaultMinRefreshInterval] (1s).
 func WithMinRefreshInterval(d time.Duration) Option {
 	return func(c *config) error {

@@ -41,8 +41,8 @@ import (
 //   - With [Hook.Connector] wrapping the native connector (recommended), a
 //     connect the server refuses with an authentication error (1044, 1045,
 //     1698, 1862, 3118, by number) makes the hook look for newer credentials —
-//     a re-read of AWSCURRENT, then AWSPENDING (the setSecret→finishSecret
-//     window) — and connect again, up to 5 attempts within the caller's
+//     AWSPENDING (the setSecret→finishSecret window), then a re-read of
+//     AWSCURRENT — and connect again, up to 5 attempts within the caller's
 //     context, as the secretsmanager-mysql driver does. A login that works
 //     is reported, so an AWSPENDING version is used until AWSCURRENT moves.
 //   - With [Hook.Option] alone, the hook never learns that a login failed

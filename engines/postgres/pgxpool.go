@@ -41,8 +41,8 @@ import (
 // is then used until AWSCURRENT moves, as the driver does); an
 // ErrorResponse with SQLSTATE 28P01 or 28000 — classified by code, never by
 // text — makes the hook look for newer credentials before the connect
-// returns its error (a re-read of AWSCURRENT, then AWSPENDING: the
-// setSecret→finishSecret window), so the next connect uses them.
+// returns its error (AWSPENDING: the setSecret→finishSecret window, then a
+// re-read of AWSCURRENT), so the next connect uses them.
 //
 // Unlike the database/sql driver, the hook cannot retry the connect that
 // failed: pgxpool returns that error from Acquire. Each connect that had
