@@ -217,10 +217,12 @@ var errNothingNew = errors.New("no newer credentials")
 // rotation began since) and mayWait, it waits for the interval within ctx
 // and fetches.
 //
+// tried holds the versions the caller has seen rejected (nil: only failed).
+//
 // It returns errNothingNew when none differs from failed, and the fetch error
 // of step 3 (or of step 2, unless AWSPENDING does not exist) alongside when
 // there was one.
-func (e *entry) recover(ctx context.Context, failed *version, pendingOK, mayWait bool, minInterval time.Duration, notify func(Event)) (*version, error, error) {
+func (e *entry) recover(ctx context.Context, failed *version, tried map[string]bool, pendingOK, mayWait bool, minInterval time.Duration, notify func(Event)) (*version, error, error) {
 	e.mu.Lock()
 	if failed.failedAt.IsZero() {
 		failed.failedAt = time.Now()
@@ -261,10 +263,9 @@ func (e *entry) recover(ctx context.Context, failed *version, pendingOK, mayWait
 			e.mu.Unlock()
 			return v, nil, nil
 		}
-		// A version the database rejected after failed was rejected is no
-		// better; one rejected before may work now (setSecret ran since).
-		if pv != nil && pv.id != failed.id && (e.cur == nil || pv.id != e.cur.id) &&
-			(pv.failedAt.IsZero() || pv.failedAt.Before(failed.failedAt)) {
+		// An AWSPENDING version this caller has seen rejected already (one
+		// left by a failed rotation) must not hide a new AWSCURRENT.
+		if pv != nil && pv.id != failed.id && (e.cur == nil || pv.id != e.cur.id) && !tried[pv.id] {
 			e.mu.Unlock()
 			return pv, nil, nil
 		}

@@ -214,7 +214,7 @@ func (c *Connector) Connect(ctx context.Context) (driver.Conn, error) {
 			// fixes it rather than wait for the next refresh.
 			if !refetched {
 				refetched = true
-				if next, rerr, _ := c.entry.recover(ctx, v, false, false, c.cfg.minRefresh, c.notify); rerr == nil {
+				if next, rerr, _ := c.entry.recover(ctx, v, nil, false, false, c.cfg.minRefresh, c.notify); rerr == nil {
 					v = next
 					continue
 				}
@@ -240,7 +240,7 @@ func (c *Connector) Connect(ctx context.Context) (driver.Conn, error) {
 		if attempt >= c.cfg.maxAttempts || ctx.Err() != nil {
 			return nil, authErr
 		}
-		next, rerr, ferr := c.entry.recover(ctx, v, pendingOK, true, c.cfg.minRefresh, c.notify)
+		next, rerr, ferr := c.entry.recover(ctx, v, tried, pendingOK, true, c.cfg.minRefresh, c.notify)
 		if ferr != nil {
 			fetchErr, authErr.FetchErr = ferr, ferr
 		}
@@ -391,7 +391,7 @@ func (c *Connector) ReportAuthFailure(ctx context.Context, versionID string) (Re
 	if failed.id != versionID {
 		return c.resolved(failed) // a newer version is known already
 	}
-	next, rerr, ferr := c.entry.recover(ctx, failed, c.stage == StageCurrent && !c.cfg.noPending, true, c.cfg.minRefresh, c.notify)
+	next, rerr, ferr := c.entry.recover(ctx, failed, nil, c.stage == StageCurrent && !c.cfg.noPending, true, c.cfg.minRefresh, c.notify)
 	if rerr != nil {
 		if errors.Is(rerr, errNothingNew) {
 			return Resolved{}, &AuthError{Engine: c.engine.Name(), SecretARN: failed.arn, VersionID: failed.id, Attempts: 1, Err: rerr, FetchErr: ferr}

@@ -657,3 +657,31 @@ func TestStalePendingThenNewCurrent(t *testing.T) {
 		t.Errorf("%d calls, want 3 (initial, AWSPENDING, AWSCURRENT)", n)
 	}
 }
+
+// A hook that cannot tell which version a failed query used may report a
+// good AWSPENDING version as rejected (mysql Hook.ReportError reports the
+// version handed out last). That must not hide it from later reports.
+func TestFalseReportDoesNotHidePending(t *testing.T) {
+	f := newFixture(t)
+	c := f.connector(f.name)
+	r, err := c.Resolve(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := r.VersionID
+	pending := f.rotateStart("pw2")
+	next, err := c.ReportAuthFailure(context.Background(), old)
+	if err != nil || next.VersionID != pending {
+		t.Fatalf("ReportAuthFailure(old) = %s, %v; want %s", next.VersionID, err, pending)
+	}
+	if _, err := c.ReportAuthFailure(context.Background(), pending); err != nil { // false report
+		t.Logf("false report: %v", err)
+	}
+	next, err = c.ReportAuthFailure(context.Background(), old)
+	if err != nil || next.VersionID != pending {
+		t.Fatalf("after a false report, ReportAuthFailure(old) = %s, %v; want %s", next.VersionID, err, pending)
+	}
+	if r, err := c.Resolve(context.Background()); err != nil || r.VersionID != pending {
+		t.Fatalf("Resolve = %s, %v; want %s", r.VersionID, err, pending)
+	}
+}

@@ -175,7 +175,10 @@ func TestRotationStorm(t *testing.T) {
 	if failed.Load() != 0 {
 		t.Errorf("%d of %d queries failed during %d rotations", failed.Load(), queries.Load(), rotations)
 	}
-	if ours < 1+rotations || ours > limit {
-		t.Errorf("secretsql made %d GetSecretValue calls, want %d to %d", ours, 1+rotations, limit)
+	// At least the first fetch and one AWSPENDING read; a connect that waits
+	// out the interval may skip a version when the next rotation has begun
+	// meanwhile.
+	if ours < 2 || ours > limit {
+		t.Errorf("secretsql made %d GetSecretValue calls, want 2 to %d", ours, limit)
 	}
 }
