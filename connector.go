@@ -191,8 +191,8 @@ func (c *Connector) client() (GetSecretValueAPI, cacheKey, []func(*secretsmanage
 // When the database rejects the credentials it looks for newer ones — a
 // version another connect already found, AWSPENDING (a rotation's
 // setSecret→finishSecret window), then a fresh AWSCURRENT — and retries with
-// backoff within ctx. Errors that are not
-// authentication failures are the driver's own, returned at once.
+// backoff within ctx. Errors that are not authentication failures are the
+// driver's own, returned at once.
 func (c *Connector) Connect(ctx context.Context) (driver.Conn, error) {
 	if c.closed.Load() {
 		return nil, ErrClosed
