@@ -262,9 +262,18 @@ func TestRedaction(t *testing.T) {
 		sdb := open(drv, stale+"?ttl=1s")
 		mustPing(sdb)
 		time.Sleep(1100 * time.Millisecond)
+		h.mu.Lock()
+		staleBefore := h.kinds[secretsql.EventStaleServed] // the loop's earlier engines count too
+		h.mu.Unlock()
 		srv.FailNext(getOp, 1, "ThrottlingException")
 		mustPing(sdb) // starts the refresh that fails
-		waitFor(t, 5*time.Second, func() bool { h.mu.Lock(); defer h.mu.Unlock(); return h.kinds[secretsql.EventStaleServed] > 0 })
+		// Wait for this refresh to take the injected failure, or a later
+		// fetch of another secret would.
+		waitFor(t, 5*time.Second, func() bool {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			return h.kinds[secretsql.EventStaleServed] > staleBefore
+		})
 	}
 
 	// Malformed secrets that hold a password.
