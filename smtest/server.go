@@ -200,7 +200,7 @@ func Start(opts ...Option) (*Server, error) {
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.Proxy = nil // never send emulator traffic through HTTP(S)_PROXY
 	transport.MaxIdleConnsPerHost = 128
-	s.httpClient = &http.Client{Transport: transport}
+	s.httpClient = &http.Client{Transport: plainBodies{transport}}
 	for _, id := range o.denied {
 		s.denied[id] = struct{}{}
 	}
@@ -324,7 +324,9 @@ func (s *Server) Client() *secretsmanager.Client {
 // credentials, BaseEndpoint set to URL, and RetryMaxAttempts 1 (no SDK
 // retries). Pass it to secretsmanager.NewFromConfig, or to code under test
 // that builds its own client. BaseEndpoint applies to every service client
-// built from the Config, so use it only for Secrets Manager clients.
+// built from the Config, so use it only for Secrets Manager clients. Keep
+// its HTTPClient: it works around an SDK race that a loopback server this
+// fast exposes (see plainBodies in the source).
 func (s *Server) Config() aws.Config {
 	return aws.Config{
 		Region:           s.Region,
@@ -734,3 +736,31 @@ func decode(body []byte, v any) *apiError {
 	}
 	return nil
 }
+
+// plainBodies is the transport of the clients that Client and Config hand
+// out. It sends request bodies without their io.WriterTo method, working
+// around a race between the AWS SDK's HTTP layer (smithy-go) and net/http:
+// the SDK closes the request body as soon as the response headers arrive,
+// and its body's WriteTo then returns io.EOF. net/http reads the body once
+// more after the last byte (to detect a body longer than ContentLength); when
+// a server as fast as this loopback emulator has already answered, that read
+// goes through WriteTo, fails, and net/http closes the connection while the
+// response body is still being read ("use of closed network connection",
+// seen with 64 KiB responses in about 1 of 100 calls). Read, unlike WriteTo,
+// reports the closed body as a clean io.EOF.
+type plainBodies struct{ base *http.Transport }
+
+// readerOnly hides every method of a request body but Read and Close.
+type readerOnly struct{ io.ReadCloser }
+
+func (t plainBodies) RoundTrip(r *http.Request) (*http.Response, error) {
+	if _, ok := r.Body.(io.WriterTo); ok {
+		r = r.Clone(r.Context())
+		r.Body = readerOnly{r.Body}
+	}
+	return t.base.RoundTrip(r)
+}
+
+// CloseIdleConnections closes the idle connections of the transport, as
+// http.Client.CloseIdleConnections expects of it.
+func (t plainBodies) CloseIdleConnections() { t.base.CloseIdleConnections() }
