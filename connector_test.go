@@ -597,64 +597,60 @@ func TestFinishBetweenForcedReads(t *testing.T) {
 			f.rotateFinishClear(pending) // right after the first forced read
 		}
 	}))
-	if _, err := c.Connect(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	connectAs(t, c, "pw1")
 	pending = f.rotateStart("pw2")
 	armed.Store(true)
-	conn, err := c.Connect(context.Background())
-	if err != nil {
-		t.Fatalf("finishSecret between the forced reads: %v", err)
-	}
-	if got := conn.(*fakeConn).c.Password; got != "pw2" {
-		t.Fatalf("connected with %q", got)
-	}
+	connectAs(t, c, "pw2")
 	if n := f.sm.Calls(get); n > 3 {
 		t.Errorf("%d calls, want at most 3", n)
 	}
 }
 
-// After a rotation that ended before any connect failed, AWSPENDING is gone
-// and AWSCURRENT holds the new password: two calls.
-func TestRotationFinishedBeforeFirstFailure(t *testing.T) {
-	f := newFixture(t)
-	c := f.connector(f.name)
-	if _, err := c.Connect(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	f.rotateFinishClear(f.rotateStart("pw2"))
+// connectAs connects through c and fails the test unless the connection
+// logged in with password pw.
+func connectAs(t *testing.T, c *Connector, pw string) {
+	t.Helper()
 	conn, err := c.Connect(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := conn.(*fakeConn).c.Password; got != "pw2" {
-		t.Fatalf("connected with %q", got)
-	}
-	if n := f.sm.Calls(get); n != 3 {
-		t.Errorf("%d calls, want 3 (initial, AWSPENDING not found, AWSCURRENT)", n)
+	if got := conn.(*fakeConn).c.Password; got != pw {
+		t.Fatalf("connected with %q, want %q", got, pw)
 	}
 }
 
-// An AWSPENDING version left by a failed rotation that the database rejects
-// does not hide a new AWSCURRENT.
-func TestStalePendingThenNewCurrent(t *testing.T) {
-	f := newFixture(t)
-	c := f.connector(f.name)
-	if _, err := c.Connect(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	f.sm.PutSecretString(f.name, secretJSON("app", "never-set"), StagePending) // setSecret never ran
-	f.db.setPassword("app", "pw3")
-	f.sm.PutSecretString(f.name, secretJSON("app", "pw3")) // AWSCURRENT, set by hand
-	conn, err := c.Connect(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := conn.(*fakeConn).c.Password; got != "pw3" {
-		t.Fatalf("connected with %q", got)
-	}
-	if n := f.sm.Calls(get); n != 3 {
-		t.Errorf("%d calls, want 3 (initial, AWSPENDING, AWSCURRENT)", n)
+// TestRecoveryReadsInOrder checks what recovery finds, and with how many
+// calls, in the secret states a rejected login can meet.
+func TestRecoveryReadsInOrder(t *testing.T) {
+	for _, tc := range []struct {
+		name   string // also part of the secret name
+		change func(f *fixture) (password string)
+		calls  int // including the first fetch
+	}{
+		{"window_pending", func(f *fixture) string {
+			f.rotateStart("pw2")
+			return "pw2"
+		}, 2},
+		{"finished_then_current", func(f *fixture) string {
+			f.rotateFinishClear(f.rotateStart("pw2"))
+			return "pw2"
+		}, 3},
+		{"stale_pending_new_current", func(f *fixture) string {
+			f.sm.PutSecretString(f.name, secretJSON("app", "never-set"), StagePending) // setSecret never ran
+			f.db.setPassword("app", "pw3")
+			f.sm.PutSecretString(f.name, secretJSON("app", "pw3")) // AWSCURRENT, set by hand
+			return "pw3"
+		}, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			c := f.connector(f.name)
+			connectAs(t, c, "pw1")
+			connectAs(t, c, tc.change(f))
+			if n := f.sm.Calls(get); n != tc.calls {
+				t.Errorf("%d calls, want %d", n, tc.calls)
+			}
+		})
 	}
 }
 
