@@ -31,7 +31,7 @@ func warmConnector(b *testing.B) (*Connector, driver.Connector) {
 	eng := testEngine{name: "fake", srv: srv}
 	id := fmt.Sprintf("bench/%s", b.Name())
 	sm.CreateSecret(id, benchSecret)
-	c, err := newConnector(eng, nil, id, []Option{WithClient(sm.Client())})
+	c, err := openConnector(eng, id, WithClient(sm.Client()), WithCache(NewCache()))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -44,7 +44,11 @@ func warmConnector(b *testing.B) (*Connector, driver.Connector) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	nc, err := eng.NewConnector(r.Credentials, nil)
+	build, err := eng.Prepare(nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	nc, err := build(r.Credentials)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -92,7 +96,7 @@ func BenchmarkCacheHit(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := c.entry.get(ctx, c.ttl, c.cfg.minRefresh, c.notify); err != nil {
+		if _, err := c.h.current(ctx); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -140,7 +144,7 @@ func BenchmarkParseSecret(b *testing.B) {
 		e := testEngine{name: "fake"}
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := resolve(s, e, &d, "arn", "v1"); err != nil {
+			if _, err := resolve(s, e, &d, "arn", "v1", true); err != nil {
 				b.Fatal(err)
 			}
 		}

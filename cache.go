@@ -5,441 +5,696 @@ import (
 	"errors"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
-	"github.com/aws/smithy-go"
 )
 
-// The process-wide cache: one entry per (endpoint, region, secret, stage),
-// shared by every Connector (and so every sql.DB) that reads it. An entry
-// lives while a Connector holds it.
+// Cache owns cached secret values and the background work that keeps them
+// fresh. Every [Connector], driver and [Handle] reads through one: the
+// process-wide default cache unless [WithCache] names another. A Cache keeps
+// one entry per secret, staging label and reading identity (the AWS
+// principal, region and endpoint of the client): readers share an entry,
+// and so its GetSecretValue calls, only when they read with the same
+// identity, so a value fetched with one principal's credentials is never
+// handed to a reader with another's.
+//
+// An entry outlives its last reader for its refresh interval (with no
+// background refresh meanwhile), so that opening and closing a sql.DB per
+// request does not read the secret each time; idle entries are evicted
+// after that, and at most a few hundred are kept. Close a Cache made with
+// NewCache when it is no longer used.
+type Cache struct {
+	mu      sync.Mutex
+	entries map[entryKey]*entry
+	idle    int // entries without a reader
+	closed  bool
+	reads   sync.WaitGroup // reads in flight
+}
 
-type cacheKey struct {
-	endpoint string // "" for the SDK's default endpoint
-	client   any    // for clients other than *secretsmanager.Client: their identity (comparable)
-	region   string
+// NewCache returns an empty Cache. Most programs use the default cache and
+// never need one; a Cache of their own isolates a group of Connectors (a
+// tenant, a test) and can be closed.
+func NewCache() *Cache { return &Cache{entries: map[entryKey]*entry{}} }
+
+// defaultCache serves every reader that names no other.
+var defaultCache = NewCache()
+
+// maxIdleEntries bounds the entries kept without a reader.
+const maxIdleEntries = 256
+
+// Close stops every background read of the cache and waits for the reads in
+// flight to end (events they are delivering may still be running). Readers
+// of a closed cache get [ErrClosed]. Close is idempotent.
+func (c *Cache) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	entries := make([]*entry, 0, len(c.entries))
+	for _, e := range c.entries {
+		entries = append(entries, e)
+	}
+	clear(c.entries)
+	c.mu.Unlock()
+	for _, e := range entries {
+		e.shut()
+	}
+	c.reads.Wait()
+	return nil
+}
+
+// entryKey names an entry: who reads (a source's identity), which secret
+// and which staging label.
+type entryKey struct {
+	who      any
 	secretID string
 	stage    string
 }
 
-var (
-	cacheMu sync.Mutex
-	cache   = map[cacheKey]*entry{}
-)
+// attach returns the entry for src, secretID and stage, creating it if
+// needed, with h as one of its readers.
+func (c *Cache) attach(h *Handle, src source, secretID, stage string) (*entry, error) {
+	key := entryKey{who: src.identity(), secretID: secretID, stage: stage}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, ErrClosed
+	}
+	e := c.entries[key]
+	if e == nil {
+		e = &entry{cache: c, key: key, src: src, flights: map[string]*flight{}, marks: map[string]rejection{}}
+		c.entries[key] = e
+	} else if e.idle() {
+		c.idle--
+	}
+	e.attach(h)
+	return e, nil
+}
 
-// version is one fetched secret value. It is immutable once published,
-// but for failedAt.
+// detach removes reader h from e. An entry left without readers stops its
+// reads and is evicted after its grace period, or sooner when too many
+// entries are idle.
+func (c *Cache) detach(e *entry, h *Handle) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	grace, idle := e.detach(h)
+	if !idle || c.entries[e.key] != e {
+		return
+	}
+	c.idle++
+	e.evictAfter(grace, func() { c.evictIdle(e) })
+	for c.idle > maxIdleEntries {
+		var oldest *entry
+		for _, o := range c.entries {
+			if o.idle() && (oldest == nil || o.idleSince().Before(oldest.idleSince())) {
+				oldest = o
+			}
+		}
+		if oldest == nil {
+			break
+		}
+		c.remove(oldest)
+	}
+}
+
+// evictIdle removes e if it is still idle. It runs when e's grace period
+// ends.
+func (c *Cache) evictIdle(e *entry) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.entries[e.key] == e && e.idle() {
+		c.remove(e)
+	}
+}
+
+// remove drops an idle entry. c.mu must be held.
+func (c *Cache) remove(e *entry) {
+	delete(c.entries, e.key)
+	c.idle--
+	e.shut()
+}
+
+// version is one fetched value of a secret. It is immutable.
 type version struct {
 	id        string
 	arn       string
-	stage     string // the label it was fetched by
+	stage     string // the label it was read by
 	value     secretValue
 	err       error // the value cannot be parsed (a *SecretError)
 	fetchedAt time.Time
 	jitter    float64 // refresh after jitter × the refresh interval, 0.9 ≤ jitter < 1
-
-	failedAt time.Time // when the database first rejected it; guarded by entry.mu
 }
 
-// flight is one GetSecretValue call that any number of callers wait on.
+// flight is one read that any number of callers wait on.
 type flight struct {
-	done chan struct{}
-	v    *version
-	err  error
+	done       chan struct{}
+	timeout    time.Duration
+	background bool          // a refresh nobody waits for
+	backoff    time.Duration // the first delay after it fails (its starter's minimum refresh interval)
+	v          *version
+	err        error
 }
 
+// rejection records when the database rejected a version.
+type rejection struct{ first, last time.Time }
+
+// readMark records the last forced read of a label.
+type readMark struct{ start, end time.Time }
+
+// entry is the state of one secret for one reading identity: the versions
+// known, what the database said of them, the reads in flight and the rate
+// limits. Only the methods in this file touch its fields.
 type entry struct {
-	key          cacheKey
-	client       GetSecretValueAPI
-	callOpts     []func(*secretsmanager.Options)
-	fetchTimeout time.Duration
-	refs         int // guarded by cacheMu
+	cache *Cache
+	key   entryKey
+	src   source
 
-	ctx    context.Context // cancelled when the last holder lets go
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	nmarks atomic.Int32 // len(marks), for the lock-free fast path of accepted
 
-	mu          sync.Mutex
-	closed      bool
-	cur         *version           // latest value of key.stage
-	pending     *version           // AWSPENDING, adopted after it logged in …
-	pendingBase string             // … while cur still has this VersionId
-	flights     map[string]*flight // by stage
-	lastForced  time.Time          // last fetch of key.stage after an auth failure
-	lastPendAt  time.Time          // last fetch of AWSPENDING
-	lastPending *version           // its result (nil: none)
-	lastPendEnd time.Time          // when that fetch ended
-	refreshing  bool               // a background refresh runs
-	refreshFail int                // consecutive failed background refreshes
-	nextRefresh time.Time          // no background refresh before
-	coldErr     error              // the last failed first fetch …
-	coldUntil   time.Time          // … returned to callers until then
+	mu      sync.Mutex
+	readers []*Handle
+	ctx     context.Context // reads run in it; cancelled when the entry goes idle
+	cancel  context.CancelFunc
+	shutOff bool // evicted, or the cache closed
+	grace   time.Duration
+	idleAt  time.Time
+	evict   *time.Timer
+
+	cur       *version             // the latest value of key.stage
+	pend      *version             // the latest AWSPENDING answer (nil: none)
+	adopted   *version             // an AWSPENDING version that logged in …
+	adoptedOn string               // … while cur had this VersionId
+	marks     map[string]rejection // by VersionId, for cur, pend and adopted only
+	flights   map[string]*flight   // by label
+	pendRead  readMark             // forced reads of AWSPENDING …
+	curRead   readMark             // … and of key.stage
+
+	refreshFail int       // consecutive failed background refreshes
+	nextRefresh time.Time // no background refresh before
+	coldErr     error     // the last failed first read …
+	coldUntil   time.Time // … answered to callers until then …
+	coldTimeout time.Duration
 	coldFail    int
 }
 
-// acquire returns the shared entry for key, creating it with the given
-// client if it does not exist yet.
-func acquire(key cacheKey, client GetSecretValueAPI, callOpts []func(*secretsmanager.Options), fetchTimeout time.Duration) *entry {
-	cacheMu.Lock()
-	defer cacheMu.Unlock()
-	e := cache[key]
-	if e == nil {
-		ctx, cancel := context.WithCancel(context.Background())
-		e = &entry{key: key, client: client, callOpts: callOpts, fetchTimeout: fetchTimeout,
-			ctx: ctx, cancel: cancel, flights: map[string]*flight{}}
-		cache[key] = e
-	}
-	e.refs++
-	return e
-}
-
-// release drops one hold on e; the last one stops its background work and
-// waits for it to end.
-func (e *entry) release() {
-	cacheMu.Lock()
-	e.refs--
-	last := e.refs == 0
-	if last && cache[e.key] == e {
-		delete(cache, e.key)
-	}
-	cacheMu.Unlock()
-	if !last {
-		return
-	}
+func (e *entry) attach(h *Handle) {
 	e.mu.Lock()
-	e.closed = true
-	e.mu.Unlock()
-	e.cancel()
-	e.wg.Wait()
+	defer e.mu.Unlock()
+	e.readers = append(e.readers, h)
+	if h.set.ttl > e.grace {
+		e.grace = h.set.ttl
+	}
+	if e.evict != nil {
+		e.evict.Stop()
+		e.evict = nil
+	}
+	if e.ctx == nil { // new, or idle until now: a fresh start
+		e.ctx, e.cancel = context.WithCancel(context.Background())
+		e.coldErr, e.coldFail = nil, 0
+	}
 }
 
-// effective is the version connects should use. e.mu must be held.
+// detach removes h; when no reader is left, the reads in flight are
+// cancelled (their waiters get ErrClosed). It returns the grace period and
+// whether e is now idle.
+func (e *entry) detach(h *Handle) (time.Duration, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for i, r := range e.readers {
+		if r == h {
+			e.readers = append(e.readers[:i], e.readers[i+1:]...)
+			break
+		}
+	}
+	if len(e.readers) > 0 || e.ctx == nil {
+		return 0, false
+	}
+	e.stopReads()
+	e.idleAt = time.Now()
+	return e.grace, true
+}
+
+// stopReads cancels the reads in flight; a new reader starts new ones.
+// e.mu must be held.
+func (e *entry) stopReads() {
+	if e.cancel != nil {
+		e.cancel()
+	}
+	e.ctx, e.cancel = nil, nil
+	clear(e.flights)
+}
+
+func (e *entry) idle() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.readers) == 0
+}
+
+func (e *entry) idleSince() time.Time {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.idleAt
+}
+
+func (e *entry) evictAfter(d time.Duration, fn func()) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.evict = time.AfterFunc(d, fn)
+}
+
+// shut ends the entry for good: reads stop and its readers get ErrClosed.
+func (e *entry) shut() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.shutOff = true
+	e.stopReads()
+	if e.evict != nil {
+		e.evict.Stop()
+	}
+}
+
+// closedFor reports whether h may no longer use e. e.mu must be held.
+func (e *entry) closedFor(h *Handle) bool { return e.shutOff || e.ctx == nil || h.closed.Load() }
+
+// effective is the version connects should use now. e.mu must be held.
+//
+// That is AWSCURRENT's, unless an AWSPENDING version logged in while
+// AWSCURRENT still had the value it has now (a rotation between setSecret
+// and finishSecret), or the database rejected that version and AWSPENDING
+// holds another one that it did not reject more recently.
 func (e *entry) effective() *version {
-	if e.pending != nil && e.cur != nil && e.cur.id == e.pendingBase {
-		return e.pending
+	cur := e.cur
+	if cur == nil {
+		return nil
 	}
-	return e.cur
+	best := cur
+	if e.adopted != nil && e.adoptedOn == cur.id {
+		best = e.adopted
+	}
+	p := e.pend
+	if p == nil || p.id == best.id || p.id == cur.id {
+		return best
+	}
+	bestRej, ok := e.marks[best.id]
+	if !ok {
+		return best
+	}
+	if pRej, ok := e.marks[p.id]; ok && !pRej.last.Before(bestRej.last) {
+		return best
+	}
+	return p
 }
 
-// get returns the version to connect with: the cached one at once (starting
-// one background refresh when it is older than ttl), or the result of the
-// first fetch, coalesced across callers.
-func (e *entry) get(ctx context.Context, ttl, minBackoff time.Duration, notify func(Event)) (*version, error) {
+// lookup finds a version the entry knows by its id. e.mu must be held.
+func (e *entry) lookup(id string) *version {
+	for _, v := range []*version{e.cur, e.pend, e.adopted} {
+		if v != nil && v.id == id {
+			return v
+		}
+	}
+	return nil
+}
+
+// find looks up a version by its id.
+func (e *entry) find(id string) *version {
 	e.mu.Lock()
-	if v := e.effective(); v != nil {
-		now := time.Now()
-		if !e.refreshing && e.flights[e.key.stage] == nil && !e.closed &&
-			now.Sub(e.cur.fetchedAt) >= time.Duration(float64(ttl)*e.cur.jitter) && !now.Before(e.nextRefresh) {
-			e.refreshing = true
-			e.wg.Add(1)
-			go e.refresh(ttl, minBackoff, notify)
+	defer e.mu.Unlock()
+	return e.lookup(id)
+}
+
+// peek returns the version in use without reading.
+func (e *entry) peek() *version {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.effective()
+}
+
+// current returns the version to connect with: the cached one at once
+// (starting one background refresh when it is older than h's refresh
+// interval), or the result of the first read, shared by every caller.
+func (e *entry) current(ctx context.Context, h *Handle) (*version, error) {
+	for {
+		e.mu.Lock()
+		if v := e.effective(); v != nil {
+			if now := time.Now(); e.flights[e.key.stage] == nil && !e.closedFor(h) && !now.Before(e.nextRefresh) &&
+				now.Sub(e.cur.fetchedAt) >= time.Duration(float64(h.set.ttl)*e.cur.jitter) {
+				e.startFlight(e.key.stage, h, false, true)
+			}
+			e.mu.Unlock()
+			return v, nil
+		}
+		if e.closedFor(h) {
+			e.mu.Unlock()
+			return nil, ErrClosed
+		}
+		// A failed first read answers the callers of the next moments, but
+		// for a caller that would have waited longer than it did.
+		if e.coldErr != nil && time.Now().Before(e.coldUntil) && h.set.fetchTimeout <= e.coldTimeout {
+			err := e.coldErr
+			e.mu.Unlock()
+			return nil, err
+		}
+		f := e.flights[e.key.stage]
+		if f == nil {
+			f = e.startFlight(e.key.stage, h, false, false)
 		}
 		e.mu.Unlock()
-		return v, nil
-	}
-	if e.closed {
-		e.mu.Unlock()
-		return nil, ErrClosed
-	}
-	if e.coldErr != nil && time.Now().Before(e.coldUntil) {
-		err := e.coldErr
-		e.mu.Unlock()
-		return nil, err
-	}
-	f := e.flights[e.key.stage]
-	if f == nil {
-		f = e.startFlight(e.key.stage, notify, func(err error) {
-			// Called with e.mu held when the first fetch failed: answer
-			// the callers of the next moments with the same error.
-			e.coldFail++
-			e.coldErr = err
-			e.coldUntil = time.Now().Add(backoff(minBackoff, e.coldFail, 30*time.Second))
-		})
-	}
-	e.mu.Unlock()
-	return wait(ctx, f)
-}
-
-// refresh runs one background refresh; on failure the cached value stays in
-// use and the next refresh backs off.
-func (e *entry) refresh(ttl, minBackoff time.Duration, notify func(Event)) {
-	defer e.wg.Done()
-	e.mu.Lock()
-	f := e.flights[e.key.stage]
-	if f == nil && !e.closed {
-		f = e.startFlight(e.key.stage, notify, nil)
-	}
-	e.mu.Unlock()
-	var err error = ErrClosed
-	if f != nil {
-		<-f.done
-		err = f.err
-	}
-	e.mu.Lock()
-	e.refreshing = false
-	if err != nil {
-		e.refreshFail++
-		e.nextRefresh = time.Now().Add(backoff(minBackoff, e.refreshFail, min(ttl, 5*time.Minute)))
-	} else {
-		e.refreshFail = 0
-	}
-	var id string
-	if e.cur != nil {
-		id = e.cur.id
-	}
-	e.mu.Unlock()
-	if err != nil && !errors.Is(err, ErrClosed) && e.ctx.Err() == nil {
-		notify(Event{Kind: EventStaleServed, SecretID: e.key.secretID, Stage: e.key.stage, VersionID: id, Err: err})
+		v, err := e.wait(ctx, h, f)
+		if err != nil && f.timeout < h.set.fetchTimeout && errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			continue // a read with a shorter fetch timeout than h's, started before h came
+		}
+		return v, err
 	}
 }
 
-// errNothingNew: recover found no credentials other than those that failed.
-var errNothingNew = errors.New("no newer credentials")
+// wait waits for f, for the caller's context and for h's fetch timeout,
+// whichever ends first.
+func (e *entry) wait(ctx context.Context, h *Handle, f *flight) (*version, error) {
+	t := time.NewTimer(h.set.fetchTimeout)
+	defer t.Stop()
+	select {
+	case <-f.done:
+		return f.v, f.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-t.C:
+		return nil, classifyFetchError(e.key.secretID, e.key.stage, context.DeadlineExceeded)
+	}
+}
 
-// recover finds credentials to try after the database rejected failed's:
-//  1. a version another caller has fetched or adopted meanwhile (no call);
-//  2. if pendingOK: AWSPENDING, coalesced, at most once per minInterval —
-//     during a rotation's setSecret→finishSecret window it holds the
-//     password the database now expects;
-//  3. a forced fetch of the entry's stage, likewise.
+// noNewerError says that newer found no credentials other than those
+// rejected; fetchErr is a read that failed while looking, if any.
+type noNewerError struct{ fetchErr error }
+
+func (e *noNewerError) Error() string {
+	if e.fetchErr != nil {
+		return "no newer credentials (re-reading the secret failed: " + e.fetchErr.Error() + ")"
+	}
+	return "no newer credentials"
+}
+
+// newerQuery is what a reader asks newer for.
+type newerQuery struct {
+	failed  *version        // the version the database rejected (or could not use)
+	tried   map[string]bool // the versions this caller saw rejected, failed's included (nil: only failed)
+	pending bool            // read AWSPENDING too
+	wait    bool            // wait out the minimum refresh interval when the last read predates the rejection
+}
+
+// newer finds credentials to try after the database rejected q.failed's:
+//  1. a version the entry has read or adopted meanwhile (no call);
+//  2. if q.pending: AWSPENDING — during a rotation's setSecret→finishSecret
+//     window it holds the password the database now expects;
+//  3. a fresh read of the entry's label.
+//
+// Reads are shared by concurrent callers and made at most once per minimum
+// refresh interval per label. A read made since the caller's first
+// rejection answers for it: when the interval forbids a new one, newer goes
+// on with that answer; when the last read is older (a rotation began
+// since), it waits for the interval within ctx if q.wait.
 //
 // AWSPENDING comes first because a rotation moves AWSCURRENT before it takes
 // AWSPENDING off: if AWSPENDING is gone, a later read of AWSCURRENT sees the
 // new version. In the other order finishSecret can fall between the reads,
 // which then both miss the new version.
 //
-// A fetch made since failed was first rejected (and, for step 3, since the
-// AWSPENDING answer used) answers for it: when the interval forbids a new
-// one, recover goes on with that answer. When the last fetch is older (a
-// rotation began since) and mayWait, it waits for the interval within ctx
-// and fetches.
-//
-// tried holds the versions the caller has seen rejected (nil: only failed).
-//
-// It returns errNothingNew when none differs from failed, and the fetch error
-// of step 3 (or of step 2, unless AWSPENDING does not exist) alongside when
-// there was one.
-func (e *entry) recover(ctx context.Context, failed *version, tried map[string]bool, pendingOK, mayWait bool, minInterval time.Duration, notify func(Event)) (*version, error, error) {
+// It returns a *noNewerError when it found nothing but the versions tried.
+func (e *entry) newer(ctx context.Context, h *Handle, q newerQuery) (*version, error) {
 	e.mu.Lock()
-	if failed.failedAt.IsZero() {
-		failed.failedAt = time.Now()
-	}
-	if v := e.effective(); v != nil && v.id != failed.id {
-		e.mu.Unlock()
-		return v, nil, nil
-	}
-	if e.closed {
-		e.mu.Unlock()
-		return nil, ErrClosed, nil
-	}
-	since := failed.failedAt
-	var pendErr error
-	if pendingOK {
-		pf, err := e.forcedFlight(ctx, StagePending, &e.lastPendAt, since, mayWait, minInterval, notify)
-		pv := e.lastPending
-		e.mu.Unlock()
-		if err != nil {
-			return nil, err, nil
+	since := e.reject(q.failed)
+	for id := range q.tried {
+		if m, ok := e.marks[id]; ok && m.first.Before(since) {
+			since = m.first
 		}
-		if pf != nil {
-			v, err := wait(ctx, pf)
-			if ctx.Err() != nil {
-				return nil, ctx.Err(), nil
+	}
+	fresh := func() *version {
+		if v := e.effective(); v != nil && v.id != q.failed.id && !q.tried[v.id] {
+			return v
+		}
+		return nil
+	}
+	if v := fresh(); v != nil {
+		e.mu.Unlock()
+		return v, nil
+	}
+	var fetchErr error
+	if q.pending {
+		err := e.forcedRead(ctx, h, StagePending, &e.pendRead, since, q.wait)
+		if err != nil && !errors.Is(err, ErrSecretNotFound) {
+			if ctx.Err() != nil || errors.Is(err, ErrClosed) {
+				e.mu.Unlock()
+				return nil, err
 			}
-			pv = v
-			if err != nil {
-				pv = nil
-				var nf *types.ResourceNotFoundException
-				if !errors.As(err, &nf) {
-					pendErr = err
-				}
-			}
+			fetchErr = err
 		}
-		e.mu.Lock()
-		if v := e.effective(); v != nil && v.id != failed.id { // fetched or adopted meanwhile
+		if v := fresh(); v != nil {
 			e.mu.Unlock()
-			return v, nil, nil
-		}
-		// An AWSPENDING version this caller has seen rejected already (one
-		// left by a failed rotation) must not hide a new AWSCURRENT.
-		if pv != nil && pv.id != failed.id && (e.cur == nil || pv.id != e.cur.id) && !tried[pv.id] {
-			e.mu.Unlock()
-			return pv, nil, nil
+			return v, nil
 		}
 		// AWSCURRENT must be read after that AWSPENDING answer came back.
-		if e.lastPendEnd.After(since) {
-			since = e.lastPendEnd
+		if e.pendRead.end.After(since) {
+			since = e.pendRead.end
 		}
 	}
-	f, err := e.forcedFlight(ctx, e.key.stage, &e.lastForced, since, mayWait, minInterval, notify)
-	e.mu.Unlock()
+	err := e.forcedRead(ctx, h, e.key.stage, &e.curRead, since, q.wait)
+	if err != nil && (ctx.Err() != nil || errors.Is(err, ErrClosed)) {
+		e.mu.Unlock()
+		return nil, err
+	}
 	if err != nil {
-		return nil, err, nil
+		fetchErr = err
 	}
-	if f != nil {
-		v, err := wait(ctx, f)
-		if ctx.Err() != nil {
-			return nil, ctx.Err(), nil
-		}
-		if err != nil {
-			return nil, errNothingNew, err
-		}
-		if v.id != failed.id {
-			return v, nil, nil
-		}
+	v := fresh()
+	e.mu.Unlock()
+	if v != nil {
+		return v, nil
 	}
-	return nil, errNothingNew, pendErr
+	return nil, &noNewerError{fetchErr: fetchErr}
 }
 
-// forcedFlight returns the flight to wait on for a forced fetch of stage, or
-// nil when the last one (at *last) was made since `since` and so answers for
-// it, or is too recent and !mayWait. e.mu must be held; it is released while
-// waiting for the interval.
-func (e *entry) forcedFlight(ctx context.Context, stage string, last *time.Time, since time.Time, mayWait bool, minInterval time.Duration, notify func(Event)) (*flight, error) {
+// reject records that the database rejected v and returns when it first
+// did. e.mu must be held.
+func (e *entry) reject(v *version) time.Time {
+	now := time.Now()
+	m, ok := e.marks[v.id]
+	if !ok {
+		m.first = now
+	}
+	m.last = now
+	if e.lookup(v.id) != nil {
+		e.marks[v.id] = m
+		e.nmarks.Store(int32(len(e.marks)))
+	}
+	return m.first
+}
+
+// forcedRead reads label now, shares a read in flight, or lets the last
+// read (at mark) answer when it was made since `since` or the minimum
+// refresh interval forbids another and !wait. e.mu must be held; it is
+// released while waiting and reacquired. The error is the read's.
+func (e *entry) forcedRead(ctx context.Context, h *Handle, label string, mark *readMark, since time.Time, wait bool) error {
 	for {
-		if e.closed {
-			return nil, ErrClosed
+		if e.closedFor(h) {
+			return ErrClosed
 		}
-		if f := e.flights[stage]; f != nil {
-			return f, nil
-		}
-		wait := minInterval - time.Since(*last)
-		if wait <= 0 {
-			*last = time.Now()
-			return e.startFlight(stage, notify, nil), nil
-		}
-		if !mayWait || !last.Before(since) {
-			return nil, nil // fetched since: that answer stands
+		f := e.flights[label]
+		if f == nil {
+			d := h.set.minRefresh - time.Since(mark.start)
+			if d > 0 && (!wait || !mark.start.Before(since)) {
+				return nil // the last read answers for this rejection
+			}
+			if d > 0 {
+				e.mu.Unlock()
+				ok := sleep(ctx, d)
+				e.mu.Lock()
+				if !ok {
+					return ctx.Err()
+				}
+				continue
+			}
+			mark.start = time.Now()
+			f = e.startFlight(label, h, true, false)
 		}
 		e.mu.Unlock()
-		ok := sleep(ctx, wait)
+		_, err := e.wait(ctx, h, f)
 		e.mu.Lock()
-		if !ok {
-			return nil, ctx.Err()
-		}
+		return err
 	}
 }
 
-// adoptPending makes an AWSPENDING version that logged in the one to use
-// until AWSCURRENT changes. It reports whether it was newly adopted.
-func (e *entry) adoptPending(v *version) bool {
+// accepted records that v logged in: an AWSPENDING version is then used
+// until AWSCURRENT changes.
+func (e *entry) accepted(v *version) {
+	if v.stage == e.key.stage && e.nmarks.Load() == 0 {
+		return // the common case, without the lock
+	}
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.cur == nil || e.cur.id == v.id || (e.pending != nil && e.pending.id == v.id && e.pendingBase == e.cur.id) {
-		return false
+	if _, ok := e.marks[v.id]; ok {
+		delete(e.marks, v.id)
+		e.nmarks.Store(int32(len(e.marks)))
 	}
-	e.pending, e.pendingBase = v, e.cur.id
-	return true
+	var evs []Event
+	if v.stage == StagePending && e.cur != nil && v.id != e.cur.id && e.lookup(v.id) != nil &&
+		!(e.adopted != nil && e.adopted.id == v.id && e.adoptedOn == e.cur.id) {
+		e.adopted, e.adoptedOn = v, e.cur.id
+		evs = append(evs, Event{Kind: EventPendingAdopted, SecretID: e.key.secretID, Stage: StagePending, VersionID: v.id})
+	}
+	e.mu.Unlock()
+	e.deliver(evs)
 }
 
-// startFlight starts one GetSecretValue call for stage. e.mu must be held.
-// onColdErr, if set, runs under e.mu when the call fails and no value of
-// the entry's stage has been cached yet.
-func (e *entry) startFlight(stage string, notify func(Event), onColdErr func(error)) *flight {
-	f := &flight{done: make(chan struct{})}
-	e.flights[stage] = f
-	e.wg.Add(1)
-	go func() {
-		defer e.wg.Done()
-		v, err := e.fetch(stage, notify)
-		e.mu.Lock()
-		delete(e.flights, stage)
-		switch {
-		case err == nil && stage == e.key.stage:
-			if e.cur != nil && e.cur.id == v.id {
-				v.failedAt = e.cur.failedAt // the same version, fetched again
-			}
-			e.cur = v
-			e.coldErr, e.coldFail = nil, 0
-		case stage == StagePending && stage != e.key.stage:
-			e.lastPendEnd = time.Now()
-			if v != nil && e.lastPending != nil && e.lastPending.id == v.id {
-				v.failedAt = e.lastPending.failedAt
-			}
-			e.lastPending = v
-		case err != nil && stage == e.key.stage && e.cur == nil && onColdErr != nil && e.ctx.Err() == nil:
-			onColdErr(err)
-		}
-		f.v, f.err = v, err
+// refresh reads the entry's label now (or shares a read in flight).
+func (e *entry) refresh(ctx context.Context, h *Handle) error {
+	e.mu.Lock()
+	if e.closedFor(h) {
 		e.mu.Unlock()
-		close(f.done)
-	}()
+		return ErrClosed
+	}
+	f := e.flights[e.key.stage]
+	if f == nil {
+		e.curRead.start = time.Now()
+		f = e.startFlight(e.key.stage, h, true, false)
+	}
+	e.mu.Unlock()
+	_, err := e.wait(ctx, h, f)
+	return err
+}
+
+// startFlight starts one read of label for h. e.mu must be held.
+func (e *entry) startFlight(label string, h *Handle, fresh, background bool) *flight {
+	f := &flight{done: make(chan struct{}), background: background, backoff: h.set.minRefresh}
+	for _, r := range e.readers {
+		f.timeout = max(f.timeout, r.set.fetchTimeout)
+	}
+	e.flights[label] = f
+	e.cache.reads.Add(1)
+	go e.run(e.ctx, f, label, fresh)
 	return f
 }
 
-// fetch makes one GetSecretValue call. It runs for every waiter, so it uses
-// the entry's context (cancelled only when the entry is dropped), bounded by
-// the fetch timeout — never a caller's context.
-func (e *entry) fetch(stage string, notify func(Event)) (*version, error) {
-	ctx, cancel := context.WithTimeout(e.ctx, e.fetchTimeout)
-	defer cancel()
+// run makes the read of f. It runs for every waiter, so it uses the
+// entry's context (cancelled only when the entry goes idle or shuts),
+// bounded by the longest fetch timeout of the entry's readers — never a
+// caller's context.
+func (e *entry) run(ctx context.Context, f *flight, label string, fresh bool) {
+	rctx, cancel := context.WithTimeout(ctx, f.timeout)
 	start := time.Now()
-	out, err := e.client.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{
-		SecretId:     aws.String(e.key.secretID),
-		VersionStage: aws.String(stage),
-	}, e.callOpts...)
+	sv, err := e.src.read(rctx, readRequest{secretID: e.key.secretID, stage: label, fresh: fresh})
+	cancel()
 	took := time.Since(start)
-	if err != nil {
-		if e.ctx.Err() != nil {
-			err = ErrClosed
-		} else {
-			err = classifyFetchError(e.key.secretID, stage, err)
-		}
-		notify(Event{Kind: EventFetchFailed, SecretID: e.key.secretID, Stage: stage, Duration: took, Err: err})
-		return nil, err
+	ev := Event{Kind: EventFetch, SecretID: e.key.secretID, Stage: label, Duration: took}
+	var v *version
+	switch {
+	case ctx.Err() != nil:
+		err = ErrClosed
+	case err == nil:
+		v = newVersion(sv, label, e.key.secretID)
+		ev.VersionID = v.id
+	default:
+		ev.Kind, ev.Err = EventFetchFailed, err
 	}
+	evs := []Event{ev}
+	if errors.Is(err, ErrClosed) {
+		evs = nil
+	}
+
+	e.mu.Lock()
+	if e.flights[label] == f {
+		delete(e.flights, label)
+	}
+	evs = append(evs, e.settle(f, label, v, err)...)
+	f.v, f.err = v, err
+	e.mu.Unlock()
+	e.cache.reads.Done()
+	// Observers hear of the read before its waiters use it. They run
+	// outside every lock and after Done, so that even Cache.Close may be
+	// called from one.
+	e.deliver(evs)
+	close(f.done)
+}
+
+// settle updates the entry with the result of a read. e.mu must be held.
+func (e *entry) settle(f *flight, label string, v *version, err error) []Event {
+	now := time.Now()
+	if label == StagePending && label != e.key.stage {
+		e.pendRead.end = now
+		switch {
+		case err == nil:
+			e.pend = v
+		case errors.Is(err, ErrSecretNotFound):
+			e.pend = nil
+		}
+		e.prune()
+		return nil
+	}
+	if err == nil {
+		e.cur = v
+		e.coldErr, e.coldFail = nil, 0
+		e.refreshFail = 0
+		e.prune()
+		return nil
+	}
+	closed := errors.Is(err, ErrClosed)
+	if e.cur == nil && !f.background && !closed {
+		e.coldFail++
+		e.coldErr, e.coldTimeout = err, f.timeout
+		e.coldUntil = now.Add(backoff(f.backoff, e.coldFail, 30*time.Second))
+	}
+	if !f.background || closed {
+		return nil
+	}
+	e.refreshFail++
+	e.nextRefresh = now.Add(backoff(f.backoff, e.refreshFail, 5*time.Minute))
+	var id string
+	if e.cur != nil {
+		id = e.cur.id
+	}
+	return []Event{{Kind: EventStaleServed, SecretID: e.key.secretID, Stage: e.key.stage, VersionID: id, Err: err}}
+}
+
+// prune forgets rejections of versions the entry no longer holds. e.mu
+// must be held.
+func (e *entry) prune() {
+	for id := range e.marks {
+		if e.lookup(id) == nil {
+			delete(e.marks, id)
+		}
+	}
+	e.nmarks.Store(int32(len(e.marks)))
+}
+
+// deliver passes events to every reader of the entry, outside its lock.
+// e.mu must not be held.
+func (e *entry) deliver(evs []Event) {
+	if len(evs) == 0 {
+		return
+	}
+	e.mu.Lock()
+	readers := append([]*Handle(nil), e.readers...)
+	e.mu.Unlock()
+	for _, ev := range evs {
+		for _, h := range readers {
+			h.emit(ev)
+		}
+	}
+}
+
+// newVersion makes a version of what a source read.
+func newVersion(sv sourceValue, label, secretID string) *version {
 	v := &version{
-		id:        aws.ToString(out.VersionId),
-		arn:       aws.ToString(out.ARN),
-		stage:     stage,
+		id:        sv.versionID,
+		arn:       sv.arn,
+		stage:     label,
 		fetchedAt: time.Now(),
 		jitter:    0.9 + rand.Float64()/10,
 	}
 	if v.arn == "" {
-		v.arn = e.key.secretID
+		v.arn = secretID
 	}
-	raw := []byte(aws.ToString(out.SecretString))
-	if out.SecretString == nil {
-		raw = out.SecretBinary
-	}
-	v.value, v.err = parseSecret(raw, v.arn, v.id)
-	notify(Event{Kind: EventFetch, SecretID: e.key.secretID, Stage: stage, VersionID: v.id, Duration: took})
-	return v, nil
-}
-
-// wait waits for f or for the caller's context, whichever ends first.
-func wait(ctx context.Context, f *flight) (*version, error) {
-	select {
-	case <-f.done:
-		return f.v, f.err
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-}
-
-// classifyFetchError maps an SDK error to a *FetchError by its type and code.
-func classifyFetchError(secretID, stage string, err error) error {
-	fe := &FetchError{SecretID: secretID, Stage: stage, Kind: ErrSecretsManager, Err: err}
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		fe.Code = ae.ErrorCode()
-		switch fe.Code {
-		case "ResourceNotFoundException":
-			fe.Kind = ErrSecretNotFound
-		case "AccessDeniedException", "AccessDenied":
-			fe.Kind = ErrAccessDenied
-		case "InvalidRequestException":
-			fe.Kind = ErrSecretDeleted
-		case "DecryptionFailure":
-			fe.Kind = ErrDecryption
-		case "ThrottlingException", "Throttling", "TooManyRequestsException":
-			fe.Kind = ErrThrottled
-		}
-	}
-	return fe
+	v.value, v.err = parseSecret(sv.value, v.arn, v.id)
+	return v
 }
 
 // backoff is base·2^(n-1) with ±25% jitter, capped at limit.
@@ -453,4 +708,19 @@ func backoff(base time.Duration, n int, limit time.Duration) time.Duration {
 	}
 	d = min(d, limit)
 	return time.Duration(float64(d) * (0.75 + rand.Float64()/2))
+}
+
+// sleep waits d or until ctx ends; it reports whether d elapsed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }

@@ -21,19 +21,22 @@ import (
 const get = "GetSecretValue"
 
 type fixture struct {
-	t    *testing.T
-	sm   *smtest.Server
-	db   *fakeServer
-	eng  testEngine
-	arn  string
-	name string
+	t      *testing.T
+	sm     *smtest.Server
+	client *secretsmanager.Client // one client: Connectors given it share cached values
+	cache  *Cache
+	db     *fakeServer
+	eng    testEngine
+	arn    string
+	name   string
 }
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	sm := smtest.NewServer()
 	t.Cleanup(sm.Close)
-	f := &fixture{t: t, sm: sm, db: newFakeServer(), name: "app/" + strings.ReplaceAll(t.Name(), "/", "-")}
+	f := &fixture{t: t, sm: sm, client: sm.Client(), cache: NewCache(), db: newFakeServer(), name: "app/" + strings.ReplaceAll(t.Name(), "/", "-")}
+	t.Cleanup(func() { f.cache.Close() })
 	f.eng = testEngine{name: "fake", srv: f.db}
 	f.db.setPassword("app", "pw1")
 	f.arn = sm.CreateSecret(f.name, secretJSON("app", "pw1"))
@@ -46,8 +49,8 @@ func secretJSON(user, pw string) string {
 
 func (f *fixture) connector(dsn string, opts ...Option) *Connector {
 	f.t.Helper()
-	opts = append([]Option{WithClient(f.sm.Client())}, opts...)
-	c, err := newConnector(f.eng, nil, dsn, opts)
+	opts = append([]Option{WithClient(f.client), WithCache(f.cache)}, opts...)
+	c, err := openConnector(f.eng, dsn, opts...)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -174,7 +177,7 @@ func TestRotationWindowUsesPending(t *testing.T) {
 			conn, err := c.Connect(context.Background())
 			if err != nil {
 				t.Error(err)
-			} else if conn.(*fakeConn).c.Password != "pw2" {
+			} else if conn.(*fakeConn).c.Password() != "pw2" {
 				t.Error("not the pending password")
 			}
 		}()
@@ -429,13 +432,13 @@ func TestSecretErrorsAtConnect(t *testing.T) {
 func TestBadDSNAtOpen(t *testing.T) {
 	f := newFixture(t)
 	for _, dsn := range []string{"", "db?port=x", "db?bad=1"} {
-		_, err := newConnector(f.eng, nil, dsn, []Option{WithClient(f.sm.Client())})
+		_, err := openConnector(f.eng, dsn, WithClient(f.client), WithCache(f.cache))
 		if !errors.Is(err, ErrInvalidDSN) {
 			t.Errorf("%q: %v", dsn, err)
 		}
 	}
 	for _, o := range []Option{WithRetry(0, 0), WithRefreshInterval(0), WithClient(nil), WithFetchTimeout(0)} {
-		_, err := newConnector(f.eng, nil, "db", []Option{WithClient(f.sm.Client()), o})
+		_, err := openConnector(f.eng, "db", WithClient(f.client), WithCache(f.cache), o)
 		if !errors.Is(err, ErrInvalidOption) {
 			t.Errorf("option: %v", err)
 		}
@@ -462,11 +465,11 @@ func TestCloseStopsEverything(t *testing.T) {
 	if _, err := c.Connect(context.Background()); !errors.Is(err, ErrClosed) {
 		t.Fatalf("connect after close: %v", err)
 	}
-	cacheMu.Lock()
-	n := len(cache)
-	cacheMu.Unlock()
-	if n != 0 {
-		t.Errorf("%d cache entries left", n)
+	f.cache.mu.Lock()
+	n := len(f.cache.entries)
+	f.cache.mu.Unlock()
+	if n != 1 {
+		t.Errorf("%d cache entries, want 1 kept for its grace period", n)
 	}
 	deadline := time.Now().Add(2 * time.Second)
 	for runtime.NumGoroutine() > before+1 && time.Now().Before(deadline) {
@@ -495,7 +498,7 @@ func TestBackToBackRotations(t *testing.T) {
 		if err != nil {
 			t.Fatalf("rotation %d: %v", i+1, err)
 		}
-		if got := conn.(*fakeConn).c.Password; got != pw {
+		if got := conn.(*fakeConn).c.Password(); got != pw {
 			t.Fatalf("rotation %d: connected with %q", i+1, got)
 		}
 		f.rotateFinish(id)
@@ -517,7 +520,7 @@ func TestCacheSharedForClientValues(t *testing.T) {
 	f := newFixture(t)
 	client := valueClient{f.sm.Client()}
 	for range 2 {
-		c, err := newConnector(f.eng, nil, f.arn, []Option{WithClient(client)})
+		c, err := openConnector(f.eng, f.arn, WithClient(client), WithCache(f.cache))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -538,7 +541,7 @@ func TestNativeConnectorPerVersion(t *testing.T) {
 	f := newFixture(t)
 	f.eng.built = new(atomic.Int64)
 	c := f.connector(f.name+"?ttl=1s", WithMinRefreshInterval(50*time.Millisecond))
-	built := func() int64 { return f.eng.built.Load() - 1 } // minus the open-time probe
+	built := f.eng.built.Load
 	if _, err := c.Connect(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -614,7 +617,7 @@ func connectAs(t *testing.T, c *Connector, pw string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := conn.(*fakeConn).c.Password; got != pw {
+	if got := conn.(*fakeConn).c.Password(); got != pw {
 		t.Fatalf("connected with %q, want %q", got, pw)
 	}
 }
@@ -666,16 +669,16 @@ func TestFalseReportDoesNotHidePending(t *testing.T) {
 	}
 	old := r.VersionID
 	pending := f.rotateStart("pw2")
-	next, err := c.ReportAuthFailure(context.Background(), old)
+	next, err := c.h.Rejected(context.Background(), old)
 	if err != nil || next.VersionID != pending {
-		t.Fatalf("ReportAuthFailure(old) = %s, %v; want %s", next.VersionID, err, pending)
+		t.Fatalf("Rejected(old) = %s, %v; want %s", next.VersionID, err, pending)
 	}
-	if _, err := c.ReportAuthFailure(context.Background(), pending); err != nil { // false report
+	if _, err := c.h.Rejected(context.Background(), pending); err != nil { // false report
 		t.Logf("false report: %v", err)
 	}
-	next, err = c.ReportAuthFailure(context.Background(), old)
+	next, err = c.h.Rejected(context.Background(), old)
 	if err != nil || next.VersionID != pending {
-		t.Fatalf("after a false report, ReportAuthFailure(old) = %s, %v; want %s", next.VersionID, err, pending)
+		t.Fatalf("after a false report, Rejected(old) = %s, %v; want %s", next.VersionID, err, pending)
 	}
 	if r, err := c.Resolve(context.Background()); err != nil || r.VersionID != pending {
 		t.Fatalf("Resolve = %s, %v; want %s", r.VersionID, err, pending)

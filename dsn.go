@@ -95,10 +95,11 @@ func parseDSN(dsn string) (dsnConfig, error) {
 			}
 			d.endpoint = v
 		case "host":
-			if strings.ContainsAny(v, " /?#@") {
+			h := strings.TrimSuffix(strings.TrimPrefix(v, "["), "]")
+			if !validHost(h) {
 				return d, dsnErr(k, strconv.Quote(v)+" is not a host name or IP address", nil)
 			}
-			d.host = strings.TrimSuffix(strings.TrimPrefix(v, "["), "]")
+			d.host = h
 		case "port":
 			p, err := strconv.Atoi(v)
 			if err != nil || p < 1 || p > 65535 {

@@ -1,9 +1,7 @@
 package secretsql
 
 import (
-	"database/sql"
 	"database/sql/driver"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -22,8 +20,8 @@ const DriverPrefix = "secretsmanager-"
 // applications never implement it themselves, but may (for a driver secretsql
 // does not ship).
 //
-// The root package calls an Engine only at connect time: it never sees a
-// statement, a transaction or a row.
+// secretsql calls an Engine only when a DSN is opened and when a connection
+// is opened: it never sees a statement, a transaction or a row.
 type Engine interface {
 	// Name is the engine's short name, as used by [NewConnector] and in
 	// errors: "postgres", "mysql", "sqlserver". The database/sql driver is
@@ -42,13 +40,20 @@ type Engine interface {
 	// without an "engine" key (RDS-managed secrets) is always accepted.
 	AcceptsSecretEngine(value string) bool
 
-	// NewConnector builds the native connector for one version of the
-	// credentials, using the driver's own configuration types and parsers.
-	// params holds every DSN key that secretsql itself does not use; an
-	// unknown or malformed one is an error. NewConnector must not do I/O:
-	// secretsql also calls it with placeholder credentials when a DSN is
-	// opened, to report bad parameters early.
-	NewConnector(c Credentials, params url.Values) (driver.Connector, error)
+	// Prepare parses and checks the driver parameters of a DSN (every DSN
+	// key that secretsql does not use itself) once, when the DSN is opened;
+	// an unknown or malformed one is an error, reported by sql.Open and
+	// [NewConnector]. It returns the function that builds the native
+	// connector for one version of the credentials from the prepared
+	// configuration, with the driver's own configuration types and parsers.
+	//
+	// That function must not do network I/O. It returns a [*SecretError]
+	// (Key and Reason set; secretsql fills in the secret and version) when
+	// a value of the credentials cannot be used: secretsql then blames the
+	// secret and remembers the error for that version. Any other error (a
+	// certificate file that cannot be read, say) is the environment's: it
+	// is returned to the caller as it is and not remembered.
+	Prepare(params url.Values) (func(Credentials) (driver.Connector, error), error)
 
 	// IsAuthError reports whether err, returned by a native connector's
 	// Connect, means that the server rejected the credentials. It must decide
@@ -57,63 +62,61 @@ type Engine interface {
 }
 
 // Credentials is what secretsql resolves from a secret and the DSN overrides
-// before it builds a native connector. Its Password never appears in the
-// output of fmt (any verb) or slog.
+// before it builds a native connector. The password is kept behind a
+// pointer and read with [Credentials.Password]: no fmt verb, slog handler or
+// encoding/json ever shows it, even when Credentials sits in an unexported
+// field of another struct.
 type Credentials struct {
 	Host     string // the database host name or IP address
 	Port     int    // the database port
 	Username string // the login user
-	Password string // the login password; redacted in every output
 	Database string // the database (the service name for Oracle)
+
+	password *string
+}
+
+// Password returns the login password.
+func (c Credentials) Password() string {
+	if c.password == nil {
+		return ""
+	}
+	return *c.password
+}
+
+// WithPassword returns a copy of c with the login password set to pw.
+func (c Credentials) WithPassword(pw string) Credentials {
+	c.password = &pw
+	return c
 }
 
 // String describes the credentials without the password.
 func (c Credentials) String() string {
 	return fmt.Sprintf("{Host:%s Port:%d Username:%s Password:%s Database:%s}",
-		c.Host, c.Port, c.Username, redactedIf(c.Password), c.Database)
-}
-
-// GoString is like String, for the %#v verb.
-func (c Credentials) GoString() string {
-	return fmt.Sprintf("secretsql.Credentials{Host:%q, Port:%d, Username:%q, Password:%q, Database:%q}",
-		c.Host, c.Port, c.Username, redactedIf(c.Password), c.Database)
+		c.Host, c.Port, c.Username, redactedIf(c.Password()), c.Database)
 }
 
 // Format implements fmt.Formatter so that every verb, including %v, %+v,
-// %#v, %s and %q, prints the redacted form.
+// %#v, %s and %q, prints the redacted form of String.
 func (c Credentials) Format(f fmt.State, verb rune) {
-	if verb == 'v' && f.Flag('#') {
-		_, _ = f.Write([]byte(c.GoString()))
-		return
-	}
 	s := c.String()
-	if verb == 'q' {
+	switch {
+	case verb == 'v' && f.Flag('#'):
+		s = "secretsql.Credentials" + s
+	case verb == 'q':
 		s = strconv.Quote(s)
 	}
 	_, _ = f.Write([]byte(s))
 }
 
-// LogValue implements slog.LogValuer: the password is never logged.
+// LogValue implements slog.LogValuer: the password is logged redacted.
 func (c Credentials) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("host", c.Host),
 		slog.Int("port", c.Port),
 		slog.String("username", c.Username),
-		slog.String("password", redactedIf(c.Password)),
+		slog.String("password", redactedIf(c.Password())),
 		slog.String("database", c.Database),
 	)
-}
-
-// MarshalJSON encodes the credentials with the password redacted, so that
-// encoding/json (and slog's JSON handler) never reveals it.
-func (c Credentials) MarshalJSON() ([]byte, error) {
-	return json.Marshal(struct {
-		Host     string `json:"host"`
-		Port     int    `json:"port"`
-		Username string `json:"username"`
-		Password string `json:"password"`
-		Database string `json:"database"`
-	}{c.Host, c.Port, c.Username, redactedIf(c.Password), c.Database})
 }
 
 func redactedIf(s string) string {
@@ -140,19 +143,19 @@ func Register(e Engine) {
 	}
 	engines[name] = e
 	enginesMu.Unlock()
-	sql.Register(DriverPrefix+name, &Driver{engine: e})
+	registerDriver(DriverPrefix+name, e, nil)
 }
 
-// Engines returns the names of the registered engines, sorted.
-func Engines() []string {
+// Engines returns the registered engines, sorted by name.
+func Engines() []Engine {
 	enginesMu.RLock()
 	defer enginesMu.RUnlock()
-	names := make([]string, 0, len(engines))
-	for n := range engines {
-		names = append(names, n)
+	list := make([]Engine, 0, len(engines))
+	for _, e := range engines {
+		list = append(list, e)
 	}
-	sort.Strings(names)
-	return names
+	sort.Slice(list, func(i, j int) bool { return list[i].Name() < list[j].Name() })
+	return list
 }
 
 func lookupEngine(name string) (Engine, error) {
@@ -160,8 +163,12 @@ func lookupEngine(name string) (Engine, error) {
 	e, ok := engines[strings.ToLower(name)]
 	enginesMu.RUnlock()
 	if !ok {
+		names := make([]string, 0, len(engines))
+		for _, e := range Engines() {
+			names = append(names, e.Name())
+		}
 		return nil, fmt.Errorf("%w: %q (registered: %s; import github.com/secretsql/secretsql/engines/%s)",
-			ErrUnknownEngine, name, strings.Join(Engines(), ", "), strings.ToLower(name))
+			ErrUnknownEngine, name, strings.Join(names, ", "), strings.ToLower(name))
 	}
 	return e, nil
 }

@@ -7,9 +7,11 @@ import (
 	"strings"
 )
 
-// Sentinel errors, for errors.Is. Every error secretsql returns wraps exactly
-// one of them (errors from the native driver are returned unchanged, or
-// wrapped in an [*AuthError] when the server rejected the credentials).
+// Sentinel errors, for errors.Is. Every error secretsql makes matches exactly
+// one of them; the caller's context errors (context.Canceled,
+// context.DeadlineExceeded) and the native driver's errors other than
+// rejected credentials are returned unchanged, and when the server rejected
+// the credentials the driver's error is wrapped in an [*AuthError].
 var (
 	// ErrInvalidDSN: the DSN (secret id and query keys) cannot be used.
 	ErrInvalidDSN = errors.New("secretsql: invalid DSN")
@@ -47,7 +49,7 @@ var (
 	// ErrAuthFailed: the database rejected every credential secretsql could
 	// find within the retry budget. The driver's own error is wrapped too.
 	ErrAuthFailed = errors.New("secretsql: database rejected the credentials")
-	// ErrClosed: the connector was closed.
+	// ErrClosed: the Connector, Handle or Cache was closed.
 	ErrClosed = errors.New("secretsql: connector closed")
 )
 
@@ -101,14 +103,14 @@ type SecretError struct {
 	VersionID string // the version read, if known
 	Key       string // the JSON key at fault, if any
 	Reason    string // what is wrong, never a value
-	Kind      error  // one of the sentinels above
+	Kind      error  // one of the sentinels above; nil means ErrMalformedSecret
 	Err       error  // underlying error (e.g. from encoding/json), value-free
 }
 
 // Error names the secret, the version and the key, never a value.
 func (e *SecretError) Error() string {
 	var b strings.Builder
-	b.WriteString(strings.TrimPrefix(e.Kind.Error(), "secretsql: "))
+	b.WriteString(strings.TrimPrefix(e.kind().Error(), "secretsql: "))
 	b.WriteString(": secret ")
 	b.WriteString(e.SecretARN)
 	if e.VersionID != "" {
@@ -131,9 +133,17 @@ func (e *SecretError) Error() string {
 // Unwrap returns the sentinel and the underlying error.
 func (e *SecretError) Unwrap() []error {
 	if e.Err == nil {
-		return []error{e.Kind}
+		return []error{e.kind()}
 	}
-	return []error{e.Kind, e.Err}
+	return []error{e.kind(), e.Err}
+}
+
+// kind is Kind, ErrMalformedSecret if unset.
+func (e *SecretError) kind() error {
+	if e.Kind == nil {
+		return ErrMalformedSecret
+	}
+	return e.Kind
 }
 
 // FetchError reports a failed GetSecretValue call. It matches one of
@@ -189,24 +199,24 @@ type AuthError struct {
 	VersionID string // the last version tried
 	Attempts  int    // connects tried, across versions
 	Err       error  // the driver's error from the last attempt
-	FetchErr  error  // a failed Secrets Manager call while looking for newer credentials, if any
+	FetchErr  error  // a failed read of the secret while looking for newer credentials, if any (not wrapped)
 }
 
 // Error names the engine, the secret, the last version and the attempts,
 // followed by the driver's own message.
 func (e *AuthError) Error() string {
+	who := e.Engine
+	if who == "" {
+		who = "the database"
+	}
 	s := fmt.Sprintf("secretsql: %s rejected the credentials of secret %s (version %s) after %d attempt(s): %v",
-		e.Engine, e.SecretARN, e.VersionID, e.Attempts, e.Err)
+		who, e.SecretARN, e.VersionID, e.Attempts, e.Err)
 	if e.FetchErr != nil {
 		s += "; and re-reading the secret failed: " + e.FetchErr.Error()
 	}
 	return s
 }
 
-// Unwrap returns ErrAuthFailed, the driver's error and FetchErr.
-func (e *AuthError) Unwrap() []error {
-	if e.FetchErr != nil {
-		return []error{ErrAuthFailed, e.Err, e.FetchErr}
-	}
-	return []error{ErrAuthFailed, e.Err}
-}
+// Unwrap returns ErrAuthFailed and the driver's error. FetchErr is not
+// wrapped, so that an AuthError matches no other sentinel; read the field.
+func (e *AuthError) Unwrap() []error { return []error{ErrAuthFailed, e.Err} }

@@ -26,14 +26,16 @@ func (testEngine) DefaultDatabase() string { return "defaultdb" }
 func (testEngine) AcceptsSecretEngine(v string) bool {
 	return v == "postgres" || v == "aurora-postgresql"
 }
-func (e testEngine) NewConnector(c Credentials, p url.Values) (driver.Connector, error) {
+func (e testEngine) Prepare(p url.Values) (func(Credentials) (driver.Connector, error), error) {
 	if p.Has("bad") {
 		return nil, errors.New("bad parameter")
 	}
-	if e.built != nil {
-		e.built.Add(1)
-	}
-	return &fakeConnector{c: c, srv: e.srv}, nil
+	return func(c Credentials) (driver.Connector, error) {
+		if e.built != nil {
+			e.built.Add(1)
+		}
+		return &fakeConnector{c: c, srv: e.srv}, nil
+	}, nil
 }
 func (testEngine) IsAuthError(err error) bool { return errors.Is(err, errFakeAuth) }
 
@@ -81,7 +83,7 @@ func (f *fakeConnector) Connect(ctx context.Context) (driver.Conn, error) {
 	if down {
 		return nil, errFakeDown
 	}
-	if !ok || pw != f.c.Password {
+	if !ok || pw != f.c.Password() {
 		f.srv.failures.Add(1)
 		return nil, errFakeAuth
 	}
@@ -96,3 +98,12 @@ type fakeConn struct{ c Credentials }
 func (*fakeConn) Prepare(string) (driver.Stmt, error) { return nil, errors.New("fake: no statements") }
 func (*fakeConn) Close() error                        { return nil }
 func (*fakeConn) Begin() (driver.Tx, error)           { return nil, errors.New("fake: no transactions") }
+
+// openConnector is NewConnector for an engine that is not registered.
+func openConnector(e Engine, dsn string, opts ...Option) (*Connector, error) {
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	return newConnector(e, nil, dsn, &cfg)
+}

@@ -81,7 +81,7 @@ func FuzzParseDSN(f *testing.F) {
 		if d.port != 0 && (d.port < 1 || d.port > 65535) {
 			t.Fatalf("parseDSN(%q): port %d", dsn, d.port)
 		}
-		if d.ttl != 0 && d.ttl < DefaultMinRefreshInterval {
+		if d.ttl != 0 && d.ttl < defaultMinRefreshInterval {
 			t.Fatalf("parseDSN(%q): ttl %v", dsn, d.ttl)
 		}
 		if d.region != "" && !validRegion(d.region) {
@@ -153,15 +153,15 @@ func FuzzParseSecret(f *testing.F) {
 			t.Fatalf("parseSecret(%q): port %d", raw, s.port)
 		}
 		d := dsnConfig{host: host, dbname: dbname, hasDB: dbname != ""}
-		c, err := resolve(s, e, &d, arn, ver)
+		c, err := resolve(s, e, &d, arn, ver, true)
 		if err != nil {
-			checkSecretError(t, err, arn, ver, ErrMissingKey, ErrEngineMismatch)
+			checkSecretError(t, err, arn, ver, ErrMissingKey, ErrEngineMismatch, ErrMalformedSecret)
 			return
 		}
-		if c.Username == "" || c.Password == "" || c.Host == "" || c.Port < 1 || c.Port > 65535 || c.Database == "" {
+		if c.Username == "" || c.Password() == "" || c.Host == "" || c.Port < 1 || c.Port > 65535 || c.Database == "" {
 			t.Fatalf("resolve(%q) accepted incomplete credentials %v", raw, c)
 		}
-		if c.Password != s.password || c.Username != s.username {
+		if c.Password() != s.password || c.Username != s.username {
 			t.Fatalf("resolve(%q) changed the user or password", raw)
 		}
 		if host != "" && c.Host != host || dbname != "" && c.Database != dbname {
@@ -199,7 +199,7 @@ func FuzzSecretErrorRedaction(f *testing.F) {
 		const arn, ver = "arn:aws:secretsmanager:us-east-1:123456789012:secret:fuzz-AbCdEf", "v-fuzz"
 		s, err := parseSecret([]byte(raw), arn, ver)
 		if err == nil {
-			_, err = resolve(s, e, &dsnConfig{}, arn, ver)
+			_, err = resolve(s, e, &dsnConfig{}, arn, ver, true)
 		}
 		if err == nil {
 			return

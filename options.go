@@ -3,6 +3,7 @@ package secretsql
 import (
 	"context"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -11,11 +12,11 @@ import (
 
 // Defaults of the options.
 const (
-	DefaultRefreshInterval    = time.Hour
-	DefaultMinRefreshInterval = time.Second
-	DefaultMaxAttempts        = 5
-	DefaultRetryBackoff       = 50 * time.Millisecond
-	DefaultFetchTimeout       = 30 * time.Second
+	defaultRefreshInterval    = time.Hour
+	defaultMinRefreshInterval = time.Second
+	defaultMaxAttempts        = 5
+	defaultRetryBackoff       = 50 * time.Millisecond
+	defaultFetchTimeout       = 30 * time.Second
 )
 
 // GetSecretValueAPI is the one Secrets Manager call secretsql makes.
@@ -25,31 +26,73 @@ type GetSecretValueAPI interface {
 		optFns ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
 }
 
-// Option configures a [Connector]. Options are applied in order.
+// Option configures a [Connector], a driver registered with
+// [RegisterDriver] or a [Handle]. Options are applied in order.
 type Option func(*config) error
 
 type config struct {
-	awsConfig    *aws.Config
-	client       GetSecretValueAPI
-	refresh      time.Duration
+	awsConfig *aws.Config
+	client    GetSecretValueAPI
+	cache     *Cache
+	stage     string
+	refresh   time.Duration
+	set       settings
+}
+
+// settings are what one reader of a cache entry brings to it: they apply to
+// the reads made for it and to its own connects.
+type settings struct {
+	ttl          time.Duration // refresh interval
 	minRefresh   time.Duration
 	maxAttempts  int
 	backoff      time.Duration
 	fetchTimeout time.Duration
-	stage        string
-	noPending    bool
+	pendingOK    bool // read AWSPENDING after a rejected login
+	noPending    bool // WithoutPendingFallback
 	logger       *slog.Logger
 	observer     func(Event)
 }
 
-func defaultConfig() config {
-	return config{
-		refresh:      DefaultRefreshInterval,
-		minRefresh:   DefaultMinRefreshInterval,
-		maxAttempts:  DefaultMaxAttempts,
-		backoff:      DefaultRetryBackoff,
-		fetchTimeout: DefaultFetchTimeout,
+// newConfig applies the options to the defaults. A nil option is an error,
+// not a panic.
+func newConfig(opts []Option) (config, error) {
+	cfg := config{
+		refresh: defaultRefreshInterval,
+		set: settings{
+			minRefresh:   defaultMinRefreshInterval,
+			maxAttempts:  defaultMaxAttempts,
+			backoff:      defaultRetryBackoff,
+			fetchTimeout: defaultFetchTimeout,
+		},
 	}
+	for i, o := range opts {
+		if o == nil {
+			return cfg, optErr("Option", "option "+strconv.Itoa(i+1)+" is nil")
+		}
+		if err := o(&cfg); err != nil {
+			return cfg, err
+		}
+	}
+	return cfg, nil
+}
+
+// settingsFor completes the settings with what the DSN says: the DSN's
+// ttl and stage win over the options.
+func (c *config) settingsFor(d *dsnConfig) (settings, string) {
+	s := c.set
+	s.ttl = c.refresh
+	if d.ttl != 0 {
+		s.ttl = d.ttl
+	}
+	stage := StageCurrent
+	if c.stage != "" {
+		stage = c.stage
+	}
+	if d.stage != "" {
+		stage = d.stage
+	}
+	s.pendingOK = stage == StageCurrent && !s.noPending
+	return s, stage
 }
 
 func optErr(key, reason string) error {
@@ -79,10 +122,22 @@ func WithClient(client GetSecretValueAPI) Option {
 	}
 }
 
+// WithCache makes the Connector (or Handle) read through c rather than the
+// process-wide default cache.
+func WithCache(c *Cache) Option {
+	return func(cfg *config) error {
+		if c == nil {
+			return optErr("WithCache", "nil cache")
+		}
+		cfg.cache = c
+		return nil
+	}
+}
+
 // WithRefreshInterval sets how long a fetched secret is used before one
 // background refresh runs; connects keep using the cached value meanwhile.
 // Each value is refreshed after a random 90–100% of d. The DSN key ttl takes
-// precedence. Default: [DefaultRefreshInterval] (1h).
+// precedence. Default: 1h.
 func WithRefreshInterval(d time.Duration) Option {
 	return func(c *config) error {
 		if d < time.Second {
@@ -97,13 +152,13 @@ func WithRefreshInterval(d time.Duration) Option {
 // the same staging label of a secret after the database rejected the
 // credentials: a wrong password can cost at most two GetSecretValue calls
 // (AWSPENDING and AWSCURRENT) per interval. Default:
-// [DefaultMinRefreshInterval] (1s).
+// 1s.
 func WithMinRefreshInterval(d time.Duration) Option {
 	return func(c *config) error {
 		if d < 0 {
 			return optErr("WithMinRefreshInterval", "must not be negative")
 		}
-		c.minRefresh = d
+		c.set.minRefresh = d
 		return nil
 	}
 }
@@ -112,7 +167,7 @@ func WithMinRefreshInterval(d time.Duration) Option {
 // rejects the credentials (attempts ≥ 1), and the first delay between two
 // attempts that found no newer credentials; it doubles each time, with
 // jitter, up to 1s. The caller's context bounds every wait. Default:
-// [DefaultMaxAttempts] (5) and [DefaultRetryBackoff] (50ms).
+// 5 attempts, 50ms.
 func WithRetry(attempts int, backoff time.Duration) Option {
 	return func(c *config) error {
 		if attempts < 1 {
@@ -121,21 +176,23 @@ func WithRetry(attempts int, backoff time.Duration) Option {
 		if backoff < 0 {
 			return optErr("WithRetry", "backoff must not be negative")
 		}
-		c.maxAttempts, c.backoff = attempts, backoff
+		c.set.maxAttempts, c.set.backoff = attempts, backoff
 		return nil
 	}
 }
 
-// WithFetchTimeout bounds one GetSecretValue call. The call runs on behalf
-// of every connect waiting for it, so it does not use any caller's context;
-// each caller still stops waiting when its own context ends. Default:
-// [DefaultFetchTimeout] (30s).
+// WithFetchTimeout bounds how long a connect waits for one GetSecretValue
+// call. A call runs on behalf of every connect waiting for it, so it does
+// not use any caller's context: it runs for the longest fetch timeout of
+// the Connectors sharing the cached secret, and each caller stops waiting at
+// its own fetch timeout or when its own context ends, so a short timeout of
+// one Connector never fails another. Default: 30s.
 func WithFetchTimeout(d time.Duration) Option {
 	return func(c *config) error {
 		if d <= 0 {
 			return optErr("WithFetchTimeout", "must be positive")
 		}
-		c.fetchTimeout = d
+		c.set.fetchTimeout = d
 		return nil
 	}
 }
@@ -158,7 +215,7 @@ func WithVersionStage(stage string) Option {
 // so connects fail during a rotation's setSecret→finishSecret window.
 func WithoutPendingFallback() Option {
 	return func(c *config) error {
-		c.noPending = true
+		c.set.noPending = true
 		return nil
 	}
 }
@@ -168,17 +225,20 @@ func WithoutPendingFallback() Option {
 // version, never a value. Default: silent.
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) error {
-		c.logger = l
+		c.set.logger = l
 		return nil
 	}
 }
 
-// WithObserver makes secretsql call fn for every [Event]. fn is called
-// synchronously on the connecting goroutine or a refresh goroutine and must
-// return quickly; it must be safe for concurrent use.
+// WithObserver makes secretsql call fn for every [Event] of the Connector:
+// the reads of its secret (shared with the other Connectors that read it
+// with the same identity) and its own connects. fn is called on the
+// connecting goroutine or a read's goroutine, never while secretsql holds a
+// lock (so it may even close the Connector), and must return quickly; it
+// must be safe for concurrent use.
 func WithObserver(fn func(Event)) Option {
 	return func(c *config) error {
-		c.observer = fn
+		c.set.observer = fn
 		return nil
 	}
 }

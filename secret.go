@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"net/netip"
 	"strconv"
 	"strings"
 )
@@ -91,42 +92,74 @@ func parsePort(v json.RawMessage) (int, error) {
 	return p, nil
 }
 
-// resolve applies the DSN overrides and the engine's defaults to a parsed
-// secret, and checks that it fits the engine.
-func resolve(s secretValue, e Engine, d *dsnConfig, secretARN, versionID string) (Credentials, error) {
-	missing := func(key, reason string) error {
-		return &SecretError{SecretARN: secretARN, VersionID: versionID, Key: key, Reason: reason, Kind: ErrMissingKey}
+// resolve applies the DSN overrides to a parsed secret and checks that it
+// fits the engine and holds a username and a password. With complete, it
+// also requires a host and applies the engine's default port and database,
+// as a Connector needs; without, what the secret lacks stays empty, as a
+// Handle's credentials (the pool's configuration has the rest).
+func resolve(s secretValue, e Engine, d *dsnConfig, secretARN, versionID string, complete bool) (Credentials, error) {
+	fault := func(key, reason string, kind error) error {
+		return &SecretError{SecretARN: secretARN, VersionID: versionID, Key: key, Reason: reason, Kind: kind}
 	}
 	if s.engine != "" && !e.AcceptsSecretEngine(s.engine) {
-		return Credentials{}, &SecretError{SecretARN: secretARN, VersionID: versionID, Key: "engine",
-			Reason: "the secret is for engine " + strconv.Quote(s.engine) + " but was opened with driver " +
-				strconv.Quote(DriverPrefix+e.Name()),
-			Kind: ErrEngineMismatch}
+		return Credentials{}, fault("engine", "the secret is for engine "+strconv.Quote(s.engine)+
+			" but was opened with driver "+strconv.Quote(DriverPrefix+e.Name()), ErrEngineMismatch)
 	}
-	c := Credentials{Host: s.host, Port: s.port, Username: s.username, Password: s.password, Database: s.dbname}
+	c := Credentials{Host: s.host, Port: s.port, Username: s.username, Database: s.dbname}
 	if c.Username == "" {
-		return Credentials{}, missing("username", "missing or empty")
+		return Credentials{}, fault("username", "missing or empty", ErrMissingKey)
 	}
-	if c.Password == "" {
-		return Credentials{}, missing("password", "missing or empty")
+	if s.password == "" {
+		return Credentials{}, fault("password", "missing or empty", ErrMissingKey)
 	}
+	c = c.WithPassword(s.password)
 	if d.host != "" {
 		c.Host = d.host
-	}
-	if c.Host == "" {
-		return Credentials{}, missing("host", "the secret has no host (RDS-managed secrets hold only username and password): add host=… (and port=…, dbname=…) to the DSN")
+	} else if c.Host != "" && !validHost(c.Host) {
+		return Credentials{}, fault("host", "not a host name or IP address: secretsql connects over TCP only "+
+			"(a Unix socket path would bypass the TLS the DSN asks for)", ErrMalformedSecret)
 	}
 	if d.port != 0 {
 		c.Port = d.port
 	}
-	if c.Port == 0 {
-		c.Port = e.DefaultPort()
-	}
 	if d.hasDB {
 		c.Database = d.dbname
+	}
+	if !complete {
+		return c, nil
+	}
+	if c.Host == "" {
+		return Credentials{}, fault("host", "the secret has no host (RDS-managed secrets hold only username and password): "+
+			"add host=… (and port=…, dbname=…) to the DSN", ErrMissingKey)
+	}
+	if c.Port == 0 {
+		c.Port = e.DefaultPort()
 	}
 	if c.Database == "" {
 		c.Database = e.DefaultDatabase()
 	}
 	return c, nil
+}
+
+// validHost accepts a host name (letters, digits, '-', '_' and '.') or an IP
+// address (IPv6 with an optional zone); never a path or anything with URL
+// or connection-string syntax.
+func validHost(h string) bool {
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	if strings.Contains(h, ":") {
+		a, err := netip.ParseAddr(h)
+		return err == nil && hostChars(a.Zone()) // a zone is an interface name or number
+	}
+	return hostChars(h)
+}
+
+func hostChars(s string) bool {
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return false
+		}
+	}
+	return true
 }

@@ -108,7 +108,7 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, "usage: secretsql check <secret-id> [flags]\n\nReads the secret, checks it and connects once. Flags:")
 		fs.PrintDefaults()
 	}
-	fs.StringVar(&f.engine, "engine", "", "secretsql engine: "+strings.Join(secretsql.Engines(), ", ")+" (default: from the secret's \"engine\" key)")
+	fs.StringVar(&f.engine, "engine", "", "secretsql engine: "+strings.Join(engineNames(), ", ")+" (default: from the secret's \"engine\" key)")
 	fs.StringVar(&f.params, "dsn-params", "", "DSN query, as after '?' in the DSN: `k=v&…` (host, port, dbname, stage, region, endpoint, driver parameters)")
 	fs.StringVar(&f.region, "region", "", "AWS region (the DSN key region)")
 	fs.StringVar(&f.endpoint, "endpoint", "", "Secrets Manager endpoint URL (the DSN key endpoint)")
@@ -231,11 +231,11 @@ func (c *checker) run(ctx context.Context) {
 			switch {
 			case se == "":
 				c.fail(exitUsage, errors.New("the secret has no \"engine\" key (an RDS-managed secret?), so the engine cannot be inferred"),
-					"pass --engine: one of "+strings.Join(secretsql.Engines(), ", "))
+					"pass --engine: one of "+strings.Join(engineNames(), ", "))
 				return
 			case engineFor(se) == "":
 				c.fail(exitMalformed, fmt.Errorf("the secret's engine %q is not supported by secretsql", se),
-					"supported engines: "+strings.Join(secretsql.Engines(), ", ")+" (Db2 is not supported)")
+					"supported engines: "+strings.Join(engineNames(), ", ")+" (Db2 is not supported)")
 				return
 			}
 			rep.Engine = engineFor(se)
@@ -336,7 +336,7 @@ func (c *checker) fill(r secretsql.Resolved) {
 	if cr.Username != "" || cr.Host != "" {
 		rep.Host, rep.Port, rep.Database, rep.User = cr.Host, cr.Port, cr.Database, cr.Username
 		rep.Password = ""
-		if cr.Password != "" {
+		if cr.Password() != "" {
 			rep.Password = "[REDACTED]"
 		}
 	}
@@ -365,7 +365,7 @@ func (c *checker) classify(ctx context.Context, err error) {
 	var se *secretsql.SecretError
 	switch {
 	case errors.Is(err, secretsql.ErrUnknownEngine):
-		c.fail(exitUsage, err, "engines: "+strings.Join(secretsql.Engines(), ", "))
+		c.fail(exitUsage, err, "engines: "+strings.Join(engineNames(), ", "))
 	case errors.Is(err, secretsql.ErrInvalidDSN), errors.Is(err, secretsql.ErrInvalidOption):
 		var hints []string
 		var de *secretsql.DSNError
@@ -548,23 +548,37 @@ func secretEngine(out *secretsmanager.GetSecretValueOutput) string {
 	return strings.ToLower(strings.TrimSpace(s))
 }
 
-// engineFor maps a secret's "engine" value to a secretsql engine.
-func engineFor(secretEngine string) string {
-	switch secretEngine {
-	case "postgres", "postgresql", "aurora-postgresql":
-		return "postgres"
-	case "redshift", "redshift-serverless":
-		return "redshift"
-	case "mysql", "aurora-mysql", "aurora":
-		return "mysql"
-	case "mariadb":
-		return "mariadb"
-	case "sqlserver", "sqlserver-ee", "sqlserver-se", "sqlserver-ex", "sqlserver-web":
-		return "sqlserver"
-	case "oracle", "oracle-ee", "oracle-se2", "oracle-ee-cdb", "oracle-se2-cdb":
-		return "oracle"
+// engineNames lists the registered engines.
+func engineNames() []string {
+	var names []string
+	for _, e := range secretsql.Engines() {
+		names = append(names, e.Name())
 	}
-	return ""
+	return names
+}
+
+// engineFor maps a secret's "engine" value to the registered engine that
+// accepts it, preferring the engine of that name, then one whose name is in
+// it ("aurora-mysql": mysql), then the first by name.
+func engineFor(secretEngine string) string {
+	var best string
+	rank := 0
+	for _, e := range secretsql.Engines() {
+		if secretEngine == "" || !e.AcceptsSecretEngine(secretEngine) {
+			continue
+		}
+		r := 1
+		switch {
+		case e.Name() == secretEngine:
+			r = 3
+		case strings.Contains(secretEngine, e.Name()):
+			r = 2
+		}
+		if r > rank {
+			best, rank = e.Name(), r
+		}
+	}
+	return best
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

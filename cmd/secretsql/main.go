@@ -61,7 +61,6 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/secretsql/secretsql"
 	_ "github.com/secretsql/secretsql/engines/all" // every engine, for check
 )
 
@@ -161,7 +160,7 @@ func runVersion(args []string, stdout, stderr io.Writer) int {
 			version = "(devel)"
 		}
 	}
-	fmt.Fprintf(stdout, "secretsql %s (%s)\nengines: %s\n", version, goVersion, strings.Join(secretsql.Engines(), ", "))
+	fmt.Fprintf(stdout, "secretsql %s (%s)\nengines: %s\n", version, goVersion, strings.Join(engineNames(), ", "))
 	return exitOK
 }
 

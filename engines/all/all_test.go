@@ -11,7 +11,11 @@ import (
 
 func TestAllEnginesRegistered(t *testing.T) {
 	want := []string{"mariadb", "mysql", "oracle", "postgres", "redshift", "sqlserver"}
-	if got := secretsql.Engines(); !slices.Equal(got, want) {
+	var got []string
+	for _, e := range secretsql.Engines() {
+		got = append(got, e.Name())
+	}
+	if !slices.Equal(got, want) {
 		t.Fatalf("engines = %v, want %v", got, want)
 	}
 	for _, e := range want {

@@ -4,10 +4,8 @@ import (
 	"context"
 	"database/sql/driver"
 	"io"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/go-sql-driver/mysql"
 
@@ -15,8 +13,8 @@ import (
 )
 
 // Hook gives go-sql-driver/mysql users who keep their own *mysql.Config the
-// credentials of a Secrets Manager secret, from the same process-wide cache
-// as the secretsmanager-mysql driver:
+// credentials of a Secrets Manager secret, from the same cache as the
+// secretsmanager-mysql driver:
 //
 //	hook, err := secretsqlmysql.NewHook("prod/app")
 //	if err != nil { … }
@@ -40,17 +38,21 @@ import (
 //
 //   - With [Hook.Connector] wrapping the native connector (recommended), a
 //     connect the server refuses with an authentication error (1044, 1045,
-//     1698, 1862, 3118, by number) makes the hook look for newer credentials —
+//     1698, 1862, 3118, by number) looks for newer credentials —
 //     AWSPENDING (the setSecret→finishSecret window), then a re-read of
-//     AWSCURRENT — and connect again, up to 5 attempts within the caller's
-//     context, as the secretsmanager-mysql driver does. A login that works
+//     AWSCURRENT — and connects again, with the retry loop of the
+//     secretsmanager-mysql driver: the attempts and backoff of
+//     secretsql.WithRetry, within the caller's context. A login that works
 //     is reported, so an AWSPENDING version is used until AWSCURRENT moves.
-//   - With [Hook.Option] alone, the hook never learns that a login failed
-//     unless the application passes the error to [Hook.ReportError]; until
-//     then (or until the refresh interval, 1h by default, re-reads the
-//     secret) connects keep using the rejected password.
+//     No query fails through a rotation.
+//   - With [Hook.Option] alone, the hook never sees a login fail. Connects
+//     keep using the rejected password until the application passes the
+//     error to [Hook.ReportError] (or the refresh interval, 1h by default,
+//     re-reads the secret), and every connect that had started with the old
+//     password fails: 1 or 2 failed queries per rotation in the README's
+//     scenario even with ReportError. Use Hook.Connector.
 type Hook struct {
-	c *secretsql.Connector
+	h *secretsql.Handle
 
 	mu   sync.Mutex
 	last string // the version most recently handed out
@@ -59,21 +61,19 @@ type Hook struct {
 	retries      atomic.Int64
 }
 
-// maxHookAttempts bounds the logins of one Connect through Hook.Connector.
-const maxHookAttempts = 5
-
 // NewHook returns a Hook for the secret; dsn is a secret id with optional
-// secretsql DSN keys (`<secret-id>[?region=…&stage=…&ttl=…]`), as for
-// secretsql.NewConnector with the engine "mysql". The secret must hold
-// username and password; a secret without a host (an RDS-managed secret)
-// needs host=… in dsn, although the hook does not use it. Close the Hook when
-// the pool is closed.
+// secretsql DSN keys (`<secret-id>[?region=…&stage=…&ttl=…]`), and the
+// options are those of secretsql.NewConnector (WithRetry sets the attempts
+// of Hook.Connector). The secret must hold username and password; the
+// address and database come from the pool's configuration, so an
+// RDS-managed secret needs nothing more. Close the Hook when the pool is
+// closed.
 func NewHook(dsn string, opts ...secretsql.Option) (*Hook, error) {
-	c, err := secretsql.NewConnector("mysql", dsn, opts...)
+	h, err := secretsql.NewHandle(hookEngine{}, dsn, opts...)
 	if err != nil {
 		return nil, err
 	}
-	return &Hook{c: c}, nil
+	return &Hook{h: h}, nil
 }
 
 // Option returns the mysql.Option that installs [Hook.BeforeConnect]:
@@ -82,46 +82,40 @@ func (h *Hook) Option() mysql.Option { return mysql.BeforeConnect(h.BeforeConnec
 
 type attemptKey struct{}
 
-// attempt records which version one connect used.
-type attempt struct{ version string }
+// attempt carries the credentials of one login of Hook.Connector to
+// BeforeConnect, and tells whether BeforeConnect used them.
+type attempt struct {
+	r    secretsql.Resolved
+	used bool
+}
 
-// BeforeConnect sets cfg.User and cfg.Passwd from the secret (one coalesced
-// GetSecretValue call, then the cache). It has the signature that
-// mysql.BeforeConnect takes.
+// BeforeConnect sets cfg.User and cfg.Passwd from the secret (one
+// GetSecretValue call shared by every connect, then the cache). It has the
+// signature that mysql.BeforeConnect takes.
 func (h *Hook) BeforeConnect(ctx context.Context, cfg *mysql.Config) error {
-	r, err := h.credentials(ctx)
-	if err != nil {
-		return err
+	a, ok := ctx.Value(attemptKey{}).(*attempt)
+	if !ok {
+		r, err := h.h.Credentials(ctx)
+		if err != nil {
+			return err
+		}
+		a = &attempt{r: r}
 	}
-	cfg.User = r.Credentials.Username
-	cfg.Passwd = r.Credentials.Password
-	if a, ok := ctx.Value(attemptKey{}).(*attempt); ok {
-		a.version = r.VersionID
-	}
+	a.used = true
+	cfg.User = a.r.Credentials.Username
+	cfg.Passwd = a.r.Credentials.Password()
 	h.mu.Lock()
-	h.last = r.VersionID
+	h.last = a.r.VersionID
 	h.mu.Unlock()
 	return nil
-}
-
-// credentials are those to connect with now: after a rejected login, the
-// Connector hands out the AWSPENDING credentials it found.
-func (h *Hook) credentials(ctx context.Context) (secretsql.Resolved, error) {
-	return h.c.Resolve(ctx)
-}
-
-// authFailed runs when the server rejected version's credentials; it
-// reports whether other credentials are now known.
-func (h *Hook) authFailed(ctx context.Context, version string) bool {
-	h.authFailures.Add(1)
-	next, err := h.c.ReportAuthFailure(ctx, version)
-	return err == nil && next.VersionID != version
 }
 
 // ReportError tells the hook about an error from a connect or a query of a
 // pool configured with [Hook.Option] alone. If the server rejected the
 // credentials (judged by the *mysql.MySQLError number), the hook looks for
-// newer ones for the following connects and ReportError returns true.
+// newer ones for the following connects and ReportError returns true. It
+// cannot know which version the failed login used, so it reports the one
+// handed out last; a wrong guess costs a re-read, never a newer version.
 func (h *Hook) ReportError(ctx context.Context, err error) bool {
 	if !(Engine{}).IsAuthError(err) {
 		return false
@@ -132,7 +126,8 @@ func (h *Hook) ReportError(ctx context.Context, err error) bool {
 	if v == "" {
 		return false
 	}
-	h.authFailed(ctx, v)
+	h.authFailures.Add(1)
+	_, _ = h.h.Rejected(ctx, v)
 	return true
 }
 
@@ -154,39 +149,46 @@ var (
 	_ io.Closer        = (*hookConnector)(nil)
 )
 
-// Connect connects with the native connector, retrying authentication
-// failures with newer credentials.
+// Connect connects with the native connector on the handle's retry loop.
+// A native connector without the hook installed logs in with its own
+// credentials: its errors are returned as they are.
 func (c *hookConnector) Connect(ctx context.Context) (driver.Conn, error) {
-	for n := 1; ; n++ {
-		a := &attempt{}
+	n := 0
+	conn, err := c.h.h.Connect(ctx, func(ctx context.Context, r secretsql.Resolved) (driver.Conn, error) {
+		if n++; n > 1 {
+			c.h.retries.Add(1)
+		}
+		a := &attempt{r: r}
 		conn, err := c.native.Connect(context.WithValue(ctx, attemptKey{}, a))
-		if err == nil {
-			if a.version != "" {
-				c.h.c.ReportSuccess(a.version)
-			}
-			return conn, nil
+		switch {
+		case err != nil && !a.used:
+			return nil, notOurs{err}
+		case (Engine{}).IsAuthError(err):
+			c.h.authFailures.Add(1)
 		}
-		if a.version == "" || !(Engine{}).IsAuthError(err) {
-			return nil, err // not ours (no hook installed), or not the credentials
-		}
-		found := c.h.authFailed(ctx, a.version)
-		if n >= maxHookAttempts || ctx.Err() != nil {
-			return nil, err
-		}
-		if !found {
-			// Nothing newer yet: another connect may find it, or the
-			// min refresh interval may pass.
-			d := time.Duration(float64(50*time.Millisecond<<(n-1)) * (0.5 + rand.Float64()/2))
-			t := time.NewTimer(min(d, time.Second))
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return nil, err
-			case <-t.C:
-			}
-		}
-		c.h.retries.Add(1)
+		return conn, err
+	})
+	if no, ok := err.(notOurs); ok {
+		err = no.err
 	}
+	return conn, err
+}
+
+// notOurs marks an error of a login that did not use the hook's
+// credentials, so that the retry loop does not take it for a rejection of
+// them.
+type notOurs struct{ err error }
+
+func (e notOurs) Error() string { return e.err.Error() }
+
+// hookEngine is the engine of the Hook's handle: MySQL's, but for logins
+// that did not use the hook's credentials.
+type hookEngine struct{ Engine }
+
+// IsAuthError reports MySQL's rejected logins of the hook's credentials.
+func (hookEngine) IsAuthError(err error) bool {
+	_, theirs := err.(notOurs)
+	return !theirs && Engine{}.IsAuthError(err)
 }
 
 // Driver returns the native connector's driver.
@@ -214,10 +216,10 @@ func (h *Hook) Stats() HookStats {
 	return HookStats{AuthFailures: h.authFailures.Load(), Retries: h.retries.Load()}
 }
 
-// Resolve returns the target the hook would use now, password redacted when
-// printed (for diagnostics).
-func (h *Hook) Resolve(ctx context.Context) (secretsql.Resolved, error) { return h.credentials(ctx) }
+// Resolve returns the credentials the hook would use now, password redacted
+// when printed (for diagnostics).
+func (h *Hook) Resolve(ctx context.Context) (secretsql.Resolved, error) { return h.h.Credentials(ctx) }
 
 // Close releases the hook's hold on the shared cache; later connects fail
 // with secretsql.ErrClosed. Close is idempotent.
-func (h *Hook) Close() error { return h.c.Close() }
+func (h *Hook) Close() error { return h.h.Close() }

@@ -75,17 +75,26 @@ var reserved = map[string]string{
 	"addr":     "use host=… and port=… to override the secret's",
 }
 
-// NewConnector builds a go-sql-driver/mysql connector for one version of
-// the credentials.
-func (e Engine) NewConnector(c secretsql.Credentials, params url.Values) (driver.Connector, error) {
-	cfg, err := config(c, params)
+// Prepare checks the go-sql-driver/mysql parameters of a DSN once: they
+// are parsed with mysql.ParseDSN into a Config that holds no address and no
+// credentials, which each version of the credentials clones
+// (mysql.Config.Clone) and completes.
+func (e Engine) Prepare(params url.Values) (func(secretsql.Credentials) (driver.Connector, error), error) {
+	base, err := prepare(params)
 	if err != nil {
 		return nil, err
 	}
-	return mysql.NewConnector(cfg)
+	return func(c secretsql.Credentials) (driver.Connector, error) {
+		cfg, err := config(base, c)
+		if err != nil {
+			return nil, err
+		}
+		return mysql.NewConnector(cfg)
+	}, nil
 }
 
-func config(c secretsql.Credentials, params url.Values) (*mysql.Config, error) {
+// prepare parses the driver parameters.
+func prepare(params url.Values) (*mysql.Config, error) {
 	for k, vs := range params {
 		if why, bad := reserved[strings.ToLower(k)]; bad {
 			return nil, &secretsql.DSNError{Key: k, Reason: why}
@@ -94,11 +103,7 @@ func config(c secretsql.Credentials, params url.Values) (*mysql.Config, error) {
 			return nil, &secretsql.DSNError{Key: k, Reason: "given more than once"}
 		}
 	}
-	addr := net.JoinHostPort(c.Host, strconv.Itoa(c.Port))
-	// The DSN holds no credentials: mysql.ParseDSN parses the parameters
-	// and normalizes the address (TLS server name, …) with the driver's
-	// own rules.
-	dsn := "tcp(" + addr + ")/" + url.PathEscape(c.Database)
+	dsn := "/"
 	if len(params) > 0 {
 		dsn += "?" + params.Encode()
 	}
@@ -106,11 +111,26 @@ func config(c secretsql.Credentials, params url.Values) (*mysql.Config, error) {
 	if err != nil {
 		return nil, &secretsql.DSNError{Reason: "go-sql-driver/mysql rejects the parameters", Err: err}
 	}
-	if cfg.Addr != addr || cfg.DBName != c.Database {
-		return nil, &secretsql.DSNError{Key: "host", Reason: "the host or database name cannot be used by go-sql-driver/mysql"}
+	return cfg, nil
+}
+
+// config completes a clone of the prepared Config with one version of the
+// credentials. The TLS configuration is dropped so that mysql.NewConnector
+// derives it again (with the server name of this address) from the tls
+// parameter, as the driver does for a DSN.
+func config(base *mysql.Config, c secretsql.Credentials) (*mysql.Config, error) {
+	if strings.ContainsAny(c.Host, "/()") {
+		return nil, &secretsql.SecretError{Key: "host", Reason: "not a host name or IP address"}
 	}
+	cfg := base.Clone()
+	cfg.Net = "tcp"
+	cfg.Addr = net.JoinHostPort(c.Host, strconv.Itoa(c.Port))
+	cfg.DBName = c.Database
 	cfg.User = c.Username
-	cfg.Passwd = c.Password
+	cfg.Passwd = c.Password()
+	if cfg.TLSConfig != "" {
+		cfg.TLS = nil
+	}
 	return cfg, nil
 }
 

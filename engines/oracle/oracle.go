@@ -27,16 +27,13 @@
 package oracle
 
 import (
-	"context"
 	"database/sql/driver"
 	"errors"
 	"fmt"
 	"net"
-	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
-	"unicode"
 
 	go_ora "github.com/sijms/go-ora/v2"
 	"github.com/sijms/go-ora/v2/configurations"
@@ -73,40 +70,44 @@ func (engine) AcceptsSecretEngine(value string) bool {
 	return false
 }
 
-// NewConnector builds a go-ora connector for one version of the credentials.
-// It does no network I/O; the WALLET option makes go-ora read the wallet
-// file.
-//
-// Credentials without a service name (and no SID key) give a connector
-// whose Connect fails with a *secretsql.DSNError for the key "dbname":
-// secretsql probes NewConnector with the engine's default database, which is
-// empty for Oracle, before it has read the secret that names the service, so
-// NewConnector itself only checks the other options then.
-func (engine) NewConnector(c secretsql.Credentials, params url.Values) (driver.Connector, error) {
-	dsn, _, err := buildURL(c, params)
-	var de *secretsql.DSNError
-	if errors.As(err, &de) && errors.Is(de, errNoService) {
-		c.Database = "service"
-		if _, _, err := buildURL(c, params); err != nil {
-			return nil, err
-		}
-		return failingConnector{err: de}, nil
-	}
+// Prepare checks the go-ora URL options of a DSN once (go-ora parses them,
+// so a bad value fails sql.Open) and returns the builder of a go-ora
+// connector per version of the credentials. The connector does no network
+// I/O when built; the WALLET option makes go-ora read the wallet file.
+func (engine) Prepare(params url.Values) (func(secretsql.Credentials) (driver.Connector, error), error) {
+	opts, err := prepare(params)
 	if err != nil {
 		return nil, err
 	}
-	return go_ora.NewConnector(dsn), nil
+	return func(c secretsql.Credentials) (driver.Connector, error) {
+		dsn, _, err := opts.url(c)
+		if err != nil {
+			return nil, err
+		}
+		return go_ora.NewConnector(dsn), nil
+	}, nil
 }
 
-// errNoService is wrapped by the DSNError for missing service names.
-var errNoService = errors.New("no service name and no SID")
+// options are a DSN's checked go-ora URL options.
+type options struct {
+	query url.Values
+	sid   string
+}
 
-// failingConnector is a connector whose every Connect fails with err.
-type failingConnector struct{ err error }
-
-func (f failingConnector) Connect(context.Context) (driver.Conn, error) { return nil, f.err }
-
-func (f failingConnector) Driver() driver.Driver { return go_ora.NewDriver() }
+// prepare checks the options, and parses them once with go-ora, with a
+// placeholder server and service, so that go-ora's own errors are reported
+// when the DSN is opened.
+func prepare(params url.Values) (options, error) {
+	query, sid, err := checkOptions(params)
+	if err != nil {
+		return options{}, err
+	}
+	u := url.URL{Scheme: "oracle", Host: "localhost:1521", Path: "/service", RawQuery: query.Encode()}
+	if _, err := go_ora.ParseConfig(u.String()); err != nil {
+		return options{}, &secretsql.DSNError{Key: offendingOption(params), Reason: "go-ora rejected the connection options", Err: dropURLError(err)}
+	}
+	return options{query: query, sid: sid}, nil
+}
 
 // authErrorCodes are the ORA- codes that mean the login's credentials were
 // rejected. ORA-28002 (password will expire) is only a warning: the login
@@ -201,55 +202,47 @@ var endpointOptions = map[string]bool{
 	"DBNAME":       true,
 }
 
-// buildURL validates the options and returns the go-ora URL for c, and the
-// configuration go-ora parses from it.
-func buildURL(c secretsql.Credentials, params url.Values) (string, *configurations.ConnectionConfig, error) {
-	query, sid, err := checkOptions(params)
-	if err != nil {
-		return "", nil, err
+// url returns the go-ora URL for one version of the credentials, and the
+// configuration go-ora parses from it. A value go-ora cannot carry is a
+// *secretsql.SecretError.
+func (o options) url(c secretsql.Credentials) (string, *configurations.ConnectionConfig, error) {
+	bad := func(key, reason string) (string, *configurations.ConnectionConfig, error) {
+		return "", nil, &secretsql.SecretError{Key: key, Reason: reason}
 	}
-	if err := checkHost(c.Host); err != nil {
-		return "", nil, err
-	}
-	if c.Port < 1 || c.Port > 65535 {
-		return "", nil, &secretsql.DSNError{Key: "port", Reason: fmt.Sprintf("port %d is out of range 1-65535", c.Port)}
-	}
-	if c.Database == "" && sid == "" {
-		return "", nil, &secretsql.DSNError{Key: "dbname", Reason: "Oracle needs a service name: set dbname in the secret or the DSN, or give the SID key", Err: errNoService}
-	}
-	if strings.Trim(c.Database, "/") != c.Database {
-		return "", nil, &secretsql.DSNError{Key: "dbname", Reason: fmt.Sprintf("service name %q cannot begin or end with '/'", c.Database)}
+	switch {
+	case c.Port < 1 || c.Port > 65535:
+		return bad("port", fmt.Sprintf("port %d is out of range 1-65535", c.Port))
+	case c.Database == "" && o.sid == "":
+		return "", nil, &secretsql.SecretError{Key: "dbname", Kind: secretsql.ErrMissingKey,
+			Reason: "Oracle needs a service name: set dbname in the secret or the DSN, or give the SID key"}
+	case strings.Trim(c.Database, "/") != c.Database:
+		return bad("dbname", fmt.Sprintf("service name %q cannot begin or end with '/'", c.Database))
 	}
 	// go-ora's errors may quote the URL. Parse it first with a placeholder
-	// password, so that an error about the host, the service or an option
-	// can be shown whole and cannot hold or depend on the real password.
+	// password, so that an error about the host or the service can be shown
+	// whole and cannot hold or depend on the real password.
 	u := url.URL{
 		Scheme:   "oracle",
 		User:     url.UserPassword(c.Username, placeholderPassword),
 		Host:     net.JoinHostPort(c.Host, strconv.Itoa(c.Port)),
 		Path:     "/" + c.Database,
-		RawQuery: query.Encode(),
+		RawQuery: o.query.Encode(),
 	}
 	if _, err := go_ora.ParseConfig(u.String()); err != nil {
-		return "", nil, &secretsql.DSNError{
-			Key:    offendingOption(params),
-			Reason: "go-ora rejected the connection options",
-			Err:    dropURLError(err),
-		}
+		return "", nil, &secretsql.SecretError{Reason: "go-ora cannot use the host, service name or user name", Err: dropURLError(err)}
 	}
-	u.User = url.UserPassword(c.Username, c.Password)
+	u.User = url.UserPassword(c.Username, c.Password())
 	dsn := u.String()
 	cfg, err := go_ora.ParseConfig(dsn)
 	if err != nil { // only the password differs from the URL parsed above; never show err
 		return "", nil, errCredentialsInURL()
 	}
-	if len(cfg.Servers) == 0 || cfg.Servers[0].Addr != c.Host || cfg.Servers[0].Port != c.Port {
-		return "", nil, &secretsql.DSNError{Key: "host", Reason: fmt.Sprintf("host %q cannot be used with go-ora", c.Host)}
-	}
-	if cfg.ServiceName != c.Database {
-		return "", nil, &secretsql.DSNError{Key: "dbname", Reason: fmt.Sprintf("service name %q cannot be used with go-ora", c.Database)}
-	}
-	if cfg.UserID != c.Username || cfg.Password != c.Password {
+	switch {
+	case len(cfg.Servers) == 0 || cfg.Servers[0].Addr != c.Host || cfg.Servers[0].Port != c.Port:
+		return bad("host", fmt.Sprintf("host %q cannot be used with go-ora", c.Host))
+	case cfg.ServiceName != c.Database:
+		return bad("dbname", fmt.Sprintf("service name %q cannot be used with go-ora", c.Database))
+	case cfg.UserID != c.Username || cfg.Password != c.Password():
 		return "", nil, errCredentialsInURL()
 	}
 	return dsn, cfg, nil
@@ -314,7 +307,7 @@ const placeholderPassword = "placeholder"
 // parser does not give back unchanged. It never holds the parser's error,
 // whose text could quote the password.
 func errCredentialsInURL() error {
-	return &secretsql.DSNError{Key: "username", Reason: "the user name or password cannot be carried in a go-ora URL"}
+	return &secretsql.SecretError{Key: "username", Reason: "the user name or password cannot be carried in a go-ora URL"}
 }
 
 // urlParseError stands for a net/url parse error, whose text quotes the
@@ -332,31 +325,4 @@ func dropURLError(err error) error {
 		return urlParseError{}
 	}
 	return err
-}
-
-// checkHost accepts an IP address (IPv6 with an optional zone) or a host
-// name, and rejects strings that cannot be a host and would change meaning
-// inside a URL.
-func checkHost(host string) error {
-	if host == "" {
-		return &secretsql.DSNError{Key: "host", Reason: "the host is empty"}
-	}
-	if strings.Contains(host, ":") {
-		addr, err := netip.ParseAddr(host)
-		if err != nil {
-			return &secretsql.DSNError{Key: "host", Reason: fmt.Sprintf("host %q is neither a host name nor an IP address", host)}
-		}
-		for _, r := range addr.Zone() { // an interface name or number
-			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '-' || r == '_') {
-				return &secretsql.DSNError{Key: "host", Reason: fmt.Sprintf("host %q has a zone with %q; a zone is an interface name or number", host, r)}
-			}
-		}
-		return nil
-	}
-	for _, r := range host {
-		if unicode.IsSpace(r) || unicode.IsControl(r) || strings.ContainsRune(`/\?#@[]%,;"'<>{}|^()=`+"`", r) {
-			return &secretsql.DSNError{Key: "host", Reason: fmt.Sprintf("host %q contains %q, which cannot appear in a host name", host, r)}
-		}
-	}
-	return nil
 }

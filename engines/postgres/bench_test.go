@@ -71,6 +71,6 @@ func BenchmarkIsAuthError(b *testing.B) {
 func BenchmarkNewConnector(b *testing.B) {
 	var e postgres.Engine
 	creds := secretsql.Credentials{Host: "db.internal", Port: 5432, Username: "app",
-		Password: `s3cr3t'"\@:/?#%;{}+ pw`, Database: "app"}
+		Database: "app"}.WithPassword(`s3cr3t'"\@:/?#%;{}+ pw`)
 	drivertest.BenchNewConnector(b, e, creds, url.Values{"sslmode": {"disable"}, "application_name": {"api"}, "connect_timeout": {"5"}})
 }

@@ -17,8 +17,8 @@ import (
 // secret's. Fix: in config, reject a host containing ',' with
 // &secretsql.DSNError{Key: "host", Reason: "…is not a host name or IP address"}.
 func TestBugHostList(t *testing.T) {
-	c := secretsql.Credentials{Host: "db.internal,evil.example", Port: 5432, Username: "u", Password: "p", Database: "d"}
-	cfg, err := Engine{}.config(c, nil)
+	c := secretsql.Credentials{Host: "db.internal,evil.example", Port: 5432, Username: "u", Database: "d"}.WithPassword("p")
+	cfg, err := configOf(c, nil)
 	if err == nil && cfg.Host != c.Host {
 		t.Errorf("config accepted host %q and pgx connects to %q (then %d fallbacks)", c.Host, cfg.Host, len(cfg.Fallbacks))
 	}
@@ -29,8 +29,8 @@ func TestBugHostList(t *testing.T) {
 // database. Fix: add "database": "use dbname=… to override the secret's
 // database" to the reserved map.
 func TestBugDatabaseAlias(t *testing.T) {
-	c := secretsql.Credentials{Host: "h", Port: 5432, Username: "u", Password: "p", Database: "fromsecret"}
-	cfg, err := Engine{}.config(c, url.Values{"database": {"other"}})
+	c := secretsql.Credentials{Host: "h", Port: 5432, Username: "u", Database: "fromsecret"}.WithPassword("p")
+	cfg, err := configOf(c, url.Values{"database": {"other"}})
 	if err == nil && cfg.Database != c.Database {
 		t.Errorf("database=other: pgx connects to database %q, not the secret's %q", cfg.Database, c.Database)
 	}
@@ -45,8 +45,8 @@ func TestBugDatabaseAlias(t *testing.T) {
 // bytes (for i := 0; i < len(v); i++ { … b.WriteByte(v[i]) }) or reject
 // invalid UTF-8 with a DSNError.
 func TestBugInvalidUTF8(t *testing.T) {
-	c := secretsql.Credentials{Host: "h", Port: 5432, Username: "u", Password: "p", Database: "db\xff"}
-	cfg, err := Engine{}.config(c, nil)
+	c := secretsql.Credentials{Host: "h", Port: 5432, Username: "u", Database: "db\xff"}.WithPassword("p")
+	cfg, err := configOf(c, nil)
 	if err == nil && cfg.Database != c.Database {
 		t.Errorf("database %q reaches pgx as %q", c.Database, cfg.Database)
 	}

@@ -49,25 +49,25 @@ import (
 // already started with the old password when the database changed it fails
 // once; the ones after the first failure use the new credentials.
 type Hook struct {
-	c *secretsql.Connector
+	h *secretsql.Handle
 
 	authFailures atomic.Int64
 	logins       atomic.Int64
 }
 
 // NewHook returns a Hook for the secret; dsn is a secret id with optional
-// secretsql DSN keys (`<secret-id>[?region=…&stage=…&ttl=…]`), as for
-// secretsql.NewConnector. The secret must hold username and password; a
-// secret without a host (an RDS-managed secret) needs host=… in dsn,
-// although the hook does not use it. Driver parameters in dsn are checked
-// but not used: configure the pool instead. Close the Hook when the pool is
-// closed.
+// secretsql DSN keys (`<secret-id>[?region=…&stage=…&ttl=…]`), and the
+// options are those of secretsql.NewConnector. The secret must hold
+// username and password, and be a PostgreSQL or Redshift secret (or say no
+// engine); the host, port and database come from the pool's configuration,
+// so an RDS-managed secret needs nothing more. Close the Hook when the pool
+// is closed.
 func NewHook(dsn string, opts ...secretsql.Option) (*Hook, error) {
-	c, err := secretsql.NewConnector("postgres", dsn, opts...)
+	h, err := secretsql.NewHandle(hookEngine{}, dsn, opts...)
 	if err != nil {
 		return nil, err
 	}
-	return &Hook{c: c}, nil
+	return &Hook{h: h}, nil
 }
 
 // Configure sets cfg.BeforeConnect to the hook's, calling any BeforeConnect
@@ -95,7 +95,7 @@ func (h *Hook) BeforeConnect(ctx context.Context, cfg *pgx.ConnConfig) error {
 		return err
 	}
 	cfg.User = r.Credentials.Username
-	cfg.Password = r.Credentials.Password
+	cfg.Password = r.Credentials.Password()
 	version := r.VersionID
 	prev := cfg.AfterNetConnect
 	cfg.AfterNetConnect = func(ctx context.Context, pc *pgconn.Config, nc net.Conn) (net.Conn, error) {
@@ -106,7 +106,7 @@ func (h *Hook) BeforeConnect(ctx context.Context, cfg *pgx.ConnConfig) error {
 			}
 		}
 		return &watchedConn{Conn: nc, s: startupSniffer{
-			onAuthOK: func() { h.logins.Add(1); h.c.ReportSuccess(version) },
+			onAuthOK: func() { h.logins.Add(1); h.h.Accepted(version) },
 			onError: func(code string) {
 				if code == "28P01" || code == "28000" {
 					h.authFailed(ctx, version)
@@ -118,16 +118,25 @@ func (h *Hook) BeforeConnect(ctx context.Context, cfg *pgx.ConnConfig) error {
 }
 
 // credentials are those to connect with now: after a rejected login, the
-// Connector hands out the AWSPENDING credentials it found.
+// handle hands out the AWSPENDING credentials it found.
 func (h *Hook) credentials(ctx context.Context) (secretsql.Resolved, error) {
-	return h.c.Resolve(ctx)
+	return h.h.Credentials(ctx)
+}
+
+// hookEngine is the engine of the Hook's handle: PostgreSQL's, accepting
+// Redshift secrets too (the pool's configuration says where to connect).
+type hookEngine struct{ Engine }
+
+// AcceptsSecretEngine accepts PostgreSQL and Redshift secrets.
+func (hookEngine) AcceptsSecretEngine(v string) bool {
+	return Engine{}.AcceptsSecretEngine(v) || Engine{redshift: true}.AcceptsSecretEngine(v)
 }
 
 // authFailed runs when the server rejected version's credentials: the
-// Connector looks for newer ones for the following connects.
+// handle looks for newer ones for the following connects.
 func (h *Hook) authFailed(ctx context.Context, version string) {
 	h.authFailures.Add(1)
-	_, _ = h.c.ReportAuthFailure(ctx, version) // none found: the next connect fails too, and reports again
+	_, _ = h.h.Rejected(ctx, version) // none found: the next connect fails too, and reports again
 }
 
 // HookStats counts what a Hook saw.
@@ -150,7 +159,7 @@ func (h *Hook) Resolve(ctx context.Context) (secretsql.Resolved, error) { return
 
 // Close releases the hook's hold on the shared cache; later connects fail
 // with secretsql.ErrClosed. Close is idempotent.
-func (h *Hook) Close() error { return h.c.Close() }
+func (h *Hook) Close() error { return h.h.Close() }
 
 // watchedConn passes every byte through and shows the server's start-up
 // messages to a startupSniffer.

@@ -87,22 +87,62 @@ var reserved = map[string]string{
 	"database": "use dbname=… to override the secret's database",
 }
 
-// NewConnector builds a pgx stdlib connector for one version of the
-// credentials.
-func (e Engine) NewConnector(c secretsql.Credentials, params url.Values) (driver.Connector, error) {
-	cfg, err := e.config(c, params)
+// Prepare checks the pgx parameters of a DSN once (pgx parses them, so a
+// bad value or an unreadable sslrootcert fails sql.Open) and returns the
+// builder of a pgx stdlib connector per version of the credentials.
+func (e Engine) Prepare(params url.Values) (func(secretsql.Credentials) (driver.Connector, error), error) {
+	conn, err := prepare(params)
 	if err != nil {
 		return nil, err
 	}
-	return stdlib.GetConnector(*cfg), nil
+	return func(c secretsql.Credentials) (driver.Connector, error) {
+		cfg, err := config(c, conn)
+		if err != nil {
+			return nil, err
+		}
+		return stdlib.GetConnector(*cfg), nil
+	}, nil
 }
 
-// config parses the connection string (without the password) with pgx and
-// sets the password.
-func (e Engine) config(c secretsql.Credentials, params url.Values) (*pgx.ConnConfig, error) {
-	if strings.ContainsRune(c.Host, ',') {
-		// pgx reads a comma-separated host as a list of hosts.
-		return nil, &secretsql.DSNError{Key: "host", Reason: "a host name cannot contain ','"}
+// prepare checks the driver parameters and returns them as a keyword/value
+// connection string that pgx parses.
+func prepare(params url.Values) (string, error) {
+	keys := make([]string, 0, len(params))
+	for k := range params {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		if why, bad := reserved[strings.ToLower(k)]; bad {
+			return "", &secretsql.DSNError{Key: k, Reason: why}
+		}
+		if !validKey(k) {
+			return "", &secretsql.DSNError{Key: k, Reason: "not a PostgreSQL connection parameter name"}
+		}
+		if len(params[k]) != 1 {
+			return "", &secretsql.DSNError{Key: k, Reason: "given more than once"}
+		}
+		kv(&b, k, params[k][0])
+	}
+	// A TCP host, so that pgx checks the TLS parameters too (it has none
+	// for a Unix socket, its default without a host).
+	if _, err := pgx.ParseConfig("host=localhost " + b.String()); err != nil {
+		return "", &secretsql.DSNError{Reason: "pgx cannot parse the connection parameters", Err: err}
+	}
+	return b.String(), nil
+}
+
+// config parses the connection string of one version of the credentials
+// (without the password) with pgx, and sets the password. pgx derives the
+// TLS server name and the sslmode fallbacks from the host, so each version
+// is parsed anew. An error of the parser itself is the environment's (a
+// certificate file that went away): the values were checked before.
+func config(c secretsql.Credentials, params string) (*pgx.ConnConfig, error) {
+	if strings.ContainsAny(c.Host, ",/") {
+		// pgx reads a comma-separated host as a list of hosts, and a path
+		// as a Unix socket.
+		return nil, &secretsql.SecretError{Key: "host", Reason: "a host name cannot contain ',' or '/'"}
 	}
 	var b strings.Builder
 	kv(&b, "host", c.Host)
@@ -111,32 +151,19 @@ func (e Engine) config(c secretsql.Credentials, params url.Values) (*pgx.ConnCon
 	if c.Database != "" {
 		kv(&b, "dbname", c.Database)
 	}
-	keys := make([]string, 0, len(params))
-	for k := range params {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		if why, bad := reserved[strings.ToLower(k)]; bad {
-			return nil, &secretsql.DSNError{Key: k, Reason: why}
-		}
-		if !validKey(k) {
-			return nil, &secretsql.DSNError{Key: k, Reason: "not a PostgreSQL connection parameter name"}
-		}
-		if len(params[k]) != 1 {
-			return nil, &secretsql.DSNError{Key: k, Reason: "given more than once"}
-		}
-		kv(&b, k, params[k][0])
+	if params != "" {
+		b.WriteByte(' ')
+		b.WriteString(params)
 	}
 	cfg, err := pgx.ParseConfig(b.String())
 	if err != nil {
-		return nil, &secretsql.DSNError{Reason: "pgx cannot parse the connection parameters", Err: err}
+		return nil, err
 	}
 	// What pgx parsed must be exactly what the secret and the DSN said.
 	if cfg.Host != c.Host || int(cfg.Port) != c.Port || cfg.User != c.Username || (c.Database != "" && cfg.Database != c.Database) {
-		return nil, &secretsql.DSNError{Key: "host", Reason: "pgx does not read the host, port, user or database back unchanged"}
+		return nil, &secretsql.SecretError{Key: "host", Reason: "pgx does not read the host, port, user or database back unchanged"}
 	}
-	cfg.Password = c.Password
+	cfg.Password = c.Password()
 	return cfg, nil
 }
 

@@ -31,12 +31,11 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
-	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
-	"unicode"
 
 	mssql "github.com/microsoft/go-mssqldb"
 	"github.com/microsoft/go-mssqldb/msdsn"
@@ -72,15 +71,22 @@ func (engine) AcceptsSecretEngine(value string) bool {
 	return false
 }
 
-// NewConnector builds a go-mssqldb connector for one version of the
-// credentials. It does no I/O, except reading the certificate files that the
-// certificate and serverCertificate parameters name.
-func (engine) NewConnector(c secretsql.Credentials, params url.Values) (driver.Connector, error) {
-	cfg, err := buildConfig(c, params)
+// Prepare checks the go-mssqldb parameters of a DSN once (msdsn.Parse
+// parses them, so a bad value or an unreadable certificate fails sql.Open)
+// and returns the builder of a go-mssqldb connector per version of the
+// credentials.
+func (engine) Prepare(params url.Values) (func(secretsql.Credentials) (driver.Connector, error), error) {
+	query, err := prepare(params)
 	if err != nil {
 		return nil, err
 	}
-	return mssql.NewConnectorConfig(cfg), nil
+	return func(c secretsql.Credentials) (driver.Connector, error) {
+		cfg, err := build(query, c)
+		if err != nil {
+			return nil, err
+		}
+		return mssql.NewConnectorConfig(cfg), nil
+	}, nil
 }
 
 // authErrorNumbers are the SQL Server error numbers that mean the login's
@@ -168,22 +174,39 @@ var endpointParams = map[string]bool{
 	"failover partner": true, // ADO spelling; the msdsn key is "failoverpartner"
 }
 
-// buildConfig turns the credentials and pass-through parameters into a
-// go-mssqldb configuration, using msdsn.Parse so that the driver's defaults
-// (protocols, dial timeout, TLS, app name, …) are filled in exactly as for a
-// connection string. The password is set on the parsed configuration and
-// never goes through a string.
-func buildConfig(c secretsql.Credentials, params url.Values) (msdsn.Config, error) {
+// prepare checks the pass-through parameters, and parses them once with
+// msdsn.Parse so that go-mssqldb's own errors are reported when the DSN is
+// opened.
+func prepare(params url.Values) (url.Values, error) {
 	query, err := checkParams(params)
 	if err != nil {
-		return msdsn.Config{}, err
+		return nil, err
 	}
-	if err := checkHost(c.Host); err != nil {
-		return msdsn.Config{}, err
+	// A placeholder server, and the default database (a connect always has
+	// one), since some parameters depend on it.
+	check := url.Values{msdsn.Database: {"master"}}
+	for k, vs := range query {
+		check[k] = vs
 	}
+	u := url.URL{Scheme: "sqlserver", Host: "localhost", RawQuery: check.Encode()}
+	if _, err := msdsn.Parse(u.String()); err != nil {
+		return nil, &secretsql.DSNError{Key: offendingParam(params), Reason: "go-mssqldb rejected the connection parameters", Err: err}
+	}
+	return query, nil
+}
+
+// build turns one version of the credentials and the prepared parameters
+// into a go-mssqldb configuration, using msdsn.Parse so that the driver's
+// defaults (protocols, dial timeout, TLS, app name, …) are filled in exactly
+// as for a connection string. The password is set on the parsed
+// configuration and never goes through a string. An error of the parser
+// itself is the environment's (a certificate file that went away): the
+// parameters were checked before.
+func build(params url.Values, c secretsql.Credentials) (msdsn.Config, error) {
 	if c.Port < 1 || c.Port > 65535 {
-		return msdsn.Config{}, &secretsql.DSNError{Key: "port", Reason: fmt.Sprintf("port %d is out of range 1-65535", c.Port)}
+		return msdsn.Config{}, &secretsql.SecretError{Key: "port", Reason: fmt.Sprintf("port %d is out of range 1-65535", c.Port)}
 	}
+	query := maps.Clone(params)
 	if c.Database != "" {
 		query.Set(msdsn.Database, c.Database)
 	}
@@ -195,28 +218,27 @@ func buildConfig(c secretsql.Credentials, params url.Values) (msdsn.Config, erro
 	}
 	cfg, err := msdsn.Parse(u.String())
 	if err != nil {
-		return msdsn.Config{}, &secretsql.DSNError{
-			Key:    offendingParam(params),
-			Reason: "go-mssqldb rejected the connection parameters",
-			Err:    err,
-		}
+		return msdsn.Config{}, err
 	}
 	// The parser must have understood the endpoint exactly as given; it maps
 	// a few host spellings (".", "(local)") to others, for instance.
+	bad := func(key, reason string) (msdsn.Config, error) {
+		return msdsn.Config{}, &secretsql.SecretError{Key: key, Reason: reason}
+	}
 	switch {
 	case cfg.Host != c.Host:
-		return msdsn.Config{}, &secretsql.DSNError{Key: "host", Reason: fmt.Sprintf("host %q cannot be used with go-mssqldb", c.Host)}
+		return bad("host", fmt.Sprintf("host %q cannot be used with go-mssqldb", c.Host))
 	case cfg.Port != uint64(c.Port):
-		return msdsn.Config{}, &secretsql.DSNError{Key: "port", Reason: fmt.Sprintf("port %d cannot be used with go-mssqldb", c.Port)}
+		return bad("port", fmt.Sprintf("port %d cannot be used with go-mssqldb", c.Port))
 	case cfg.Database != c.Database:
-		return msdsn.Config{}, &secretsql.DSNError{Key: "dbname", Reason: fmt.Sprintf("database name %q cannot be used with go-mssqldb", c.Database)}
+		return bad("dbname", fmt.Sprintf("database name %q cannot be used with go-mssqldb", c.Database))
 	case cfg.User != c.Username:
-		return msdsn.Config{}, &secretsql.DSNError{Key: "username", Reason: "the user name cannot be used with go-mssqldb"}
+		return bad("username", "the user name cannot be used with go-mssqldb")
 	case cfg.Instance != "":
-		return msdsn.Config{}, &secretsql.DSNError{Key: "host", Reason: "named instances are not supported: give the instance's port instead"}
+		return bad("host", "named instances are not supported: give the instance's port instead")
 	}
 	cfg.User = c.Username
-	cfg.Password = c.Password
+	cfg.Password = c.Password()
 	return cfg, nil
 }
 
@@ -262,25 +284,4 @@ func offendingParam(params url.Values) string {
 		}
 	}
 	return ""
-}
-
-// checkHost accepts an IP address (IPv6 with an optional zone) or a host
-// name, and rejects strings that cannot be a host and would change meaning
-// inside a URL.
-func checkHost(host string) error {
-	if host == "" {
-		return &secretsql.DSNError{Key: "host", Reason: "the host is empty"}
-	}
-	if strings.Contains(host, ":") {
-		if _, err := netip.ParseAddr(host); err != nil {
-			return &secretsql.DSNError{Key: "host", Reason: fmt.Sprintf("host %q is neither a host name nor an IP address", host)}
-		}
-		return nil
-	}
-	for _, r := range host {
-		if unicode.IsSpace(r) || unicode.IsControl(r) || strings.ContainsRune(`/\?#@[]%,;"'<>{}|^`+"`", r) {
-			return &secretsql.DSNError{Key: "host", Reason: fmt.Sprintf("host %q contains %q, which cannot appear in a host name", host, r)}
-		}
-	}
-	return nil
 }

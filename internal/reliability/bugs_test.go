@@ -68,8 +68,8 @@ func TestBugSecretValueReportedAsDSN(t *testing.T) {
 // of a stage (or of AWSPENDING) is rate-limited, wait for
 // lastForced+minInterval (lastPendAt+minInterval) within ctx and fetch then,
 // instead of returning errNothingNew at once; or, at least, make the
-// default retry budget (DefaultMaxAttempts 6: 1.55 s of backoff) longer than
-// DefaultMinRefreshInterval.
+// default retry budget (6 attempts: 1.55 s of backoff) longer than the
+// default minimum refresh interval (1 s).
 func TestBugRetryBudgetShorterThanRateLimit(t *testing.T) {
 	tdb := testdb.Postgres(t)
 	srv := newSM(t)

@@ -180,8 +180,11 @@ func TestSecretDeletedInUse(t *testing.T) {
 	}
 	err := ping(db, 10*time.Second)
 	var ae *secretsql.AuthError
-	if !errors.Is(err, secretsql.ErrAuthFailed) || !errors.Is(err, secretsql.ErrSecretDeleted) || !errors.As(err, &ae) {
-		t.Fatalf("after the password changed: %v; want an *AuthError matching ErrAuthFailed and ErrSecretDeleted", err)
+	if !errors.Is(err, secretsql.ErrAuthFailed) || !errors.As(err, &ae) || !errors.Is(ae.FetchErr, secretsql.ErrSecretDeleted) {
+		t.Fatalf("after the password changed: %v; want an *AuthError matching ErrAuthFailed whose FetchErr matches ErrSecretDeleted", err)
+	}
+	if errors.Is(err, secretsql.ErrSecretDeleted) {
+		t.Errorf("the AuthError matches a second sentinel, ErrSecretDeleted: %v", err)
 	}
 }
 

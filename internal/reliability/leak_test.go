@@ -112,7 +112,7 @@ func TestRotationStorm(t *testing.T) {
 	srv := newSM(t)
 	name := uniqueName(t)
 	srv.CreateSecret(name, tdb.SecretJSON())
-	const minRefresh = secretsql.DefaultMinRefreshInterval
+	const minRefresh = time.Second // WithMinRefreshInterval's default
 	db, _ := openDB(t, srv, "postgres", name)
 	db.SetMaxOpenConns(16)
 	db.SetConnMaxLifetime(100 * time.Millisecond)

@@ -105,7 +105,7 @@ func matrixCases() []matrixCase {
 		{name: "secret/binary", binary: []byte{0x00, 0xff, 0x10, 0x80, 'p', 'w'}, want: secretsql.ErrMalformedSecret, typed: &secretErr, hints: []string{"not a JSON object"}},
 		{name: "secret/unknown engine", secret: `{"engine":"db2","host":"h","username":"app","password":"PassWordValue1"}`, want: secretsql.ErrEngineMismatch, typed: &secretErr, hints: []string{`"db2"`, "secretsmanager-postgres"}},
 		{name: "secret/engine mismatch", engine: "mysql", secret: okSecret, want: secretsql.ErrEngineMismatch, typed: &secretErr, hints: []string{`"postgres"`, "secretsmanager-mysql"}},
-		{name: "secret/oracle without service", engine: "oracle", secret: `{"engine":"oracle","host":"127.0.0.1","port":1,"username":"app","password":"PassWordValue1"}`, want: secretsql.ErrInvalidDSN, typed: &dsnErr, hints: []string{"service name"}},
+		{name: "secret/oracle without service", engine: "oracle", secret: `{"engine":"oracle","host":"127.0.0.1","port":1,"username":"app","password":"PassWordValue1"}`, want: secretsql.ErrMissingKey, typed: &secretErr, hints: []string{"service name"}},
 
 		// Secrets Manager errors.
 		{name: "sm/not found", dsn: "no/such/secret", want: secretsql.ErrSecretNotFound, typed: &fetchErr, hints: []string{"no/such/secret", "check the secret id"}},

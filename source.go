@@ -1,0 +1,47 @@
+package secretsql
+
+import "context"
+
+// A source reads versions of secrets: the seam between the cache and the
+// ways a secret reaches the process (the GetSecretValue API today). The
+// cache calls read on behalf of every connect waiting for the value, with a
+// context bounded by the fetch timeout, and classifies nothing itself: a
+// source returns the typed errors of this package ([*FetchError]).
+type source interface {
+	// identity is a comparable value that names who reads: two sources
+	// with equal identities may share cached values, two with different
+	// identities never do. It includes everything that changes what a read
+	// returns (the AWS principal, the region, the endpoint).
+	identity() any
+
+	// read returns one version of secretID: the version with versionID
+	// if set, else the one carrying the staging label stage. fresh asks a
+	// source with a cache of its own to skip it (a read after the
+	// database rejected the credentials).
+	read(ctx context.Context, r readRequest) (sourceValue, error)
+
+	// describe tells where reads go, for Resolved and errors.
+	describe() sourceInfo
+}
+
+// readRequest is what the cache asks a source for.
+type readRequest struct {
+	secretID  string
+	stage     string
+	versionID string
+	fresh     bool
+}
+
+// sourceValue is one version of a secret as a source returns it.
+type sourceValue struct {
+	arn       string   // the secret's ARN, "" if the source does not know it
+	versionID string   // the version's id
+	stages    []string // its staging labels, if the source tells them
+	value     []byte   // SecretString (or SecretBinary)
+}
+
+// sourceInfo describes a source.
+type sourceInfo struct {
+	region   string // the AWS region read, "" if none
+	endpoint string // "" for the SDK's default endpoint
+}
