@@ -44,11 +44,11 @@ func warmConnector(b *testing.B) (*Connector, driver.Connector) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	build, err := eng.Prepare(nil)
+	prepared, err := eng.Prepare(nil)
 	if err != nil {
 		b.Fatal(err)
 	}
-	nc, err := build(r.Credentials)
+	nc, err := prepared.Connector(r.Credentials)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -157,6 +157,13 @@ type flight struct {
 	err        error
 }
 
+// view is what a connect needs of an entry, published after every change so
+// that a cache hit takes no lock (and does not read the clock).
+type view struct {
+	use  *version // effective()
+	idle bool     // no refresh to start: none is due, or one is in flight
+}
+
 // rejection records when the database rejected a version.
 type rejection struct{ first, last time.Time }
 
@@ -171,7 +178,8 @@ type entry struct {
 	key   entryKey
 	src   source
 
-	nmarks atomic.Int32 // len(marks), for the lock-free fast path of accepted
+	nmarks atomic.Int32         // len(marks), for the lock-free fast path of accepted
+	view   atomic.Pointer[view] // for the lock-free fast path of current; nil: take the lock
 
 	mu      sync.Mutex
 	readers []*Handle
@@ -191,8 +199,11 @@ type entry struct {
 	pendRead  readMark             // forced reads of AWSPENDING …
 	curRead   readMark             // … and of key.stage
 
-	refreshFail int       // consecutive failed background refreshes
-	nextRefresh time.Time // no background refresh before
+	ttl         time.Duration // the refresh interval: the shortest of the readers'
+	due         bool          // a background refresh is due
+	dueTimer    *time.Timer   // sets due
+	refreshFail int           // consecutive failed background refreshes
+	nextRefresh time.Time     // no background refresh before
 	coldErr     error     // the last failed first read …
 	coldUntil   time.Time // … answered to callers until then …
 	coldTimeout time.Duration
@@ -206,6 +217,10 @@ func (e *entry) attach(h *Handle) {
 	if h.set.ttl > e.grace {
 		e.grace = h.set.ttl
 	}
+	rearm := e.ctx == nil || e.ttl == 0 || h.set.ttl < e.ttl
+	if e.ttl == 0 || h.set.ttl < e.ttl {
+		e.ttl = h.set.ttl
+	}
 	if e.evict != nil {
 		e.evict.Stop()
 		e.evict = nil
@@ -214,6 +229,10 @@ func (e *entry) attach(h *Handle) {
 		e.ctx, e.cancel = context.WithCancel(context.Background())
 		e.coldErr, e.coldFail = nil, 0
 	}
+	if rearm {
+		e.armRefresh()
+	}
+	e.publish()
 }
 
 // detach removes h; when no reader is left, the reads in flight are
@@ -244,6 +263,38 @@ func (e *entry) stopReads() {
 	}
 	e.ctx, e.cancel = nil, nil
 	clear(e.flights)
+	if e.dueTimer != nil {
+		e.dueTimer.Stop()
+	}
+	e.ttl = 0 // the next readers set it
+	e.publish()
+}
+
+// armRefresh makes a background refresh due when the current value is
+// older than the refresh interval (at a random 90–100% of it) and the
+// backoff after a failed refresh has passed. e.mu must be held.
+func (e *entry) armRefresh() {
+	if e.dueTimer != nil {
+		e.dueTimer.Stop()
+	}
+	e.due = false
+	if e.cur == nil || e.ctx == nil || e.shutOff {
+		return
+	}
+	at := e.cur.fetchedAt.Add(time.Duration(float64(e.ttl) * e.cur.jitter))
+	if at.Before(e.nextRefresh) {
+		at = e.nextRefresh
+	}
+	var t *time.Timer
+	t = time.AfterFunc(time.Until(at), func() {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if e.dueTimer == t {
+			e.due = true
+			e.publish()
+		}
+	})
+	e.dueTimer = t
 }
 
 func (e *entry) idle() bool {
@@ -269,7 +320,7 @@ func (e *entry) shut() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.shutOff = true
-	e.stopReads()
+	e.stopReads() // publishes
 	if e.evict != nil {
 		e.evict.Stop()
 	}
@@ -307,6 +358,16 @@ func (e *entry) effective() *version {
 	return p
 }
 
+// publish makes the entry's state visible to the lock-free fast path of
+// current. e.mu must be held.
+func (e *entry) publish() {
+	if e.cur == nil || e.shutOff || e.ctx == nil {
+		e.view.Store(nil)
+		return
+	}
+	e.view.Store(&view{use: e.effective(), idle: !e.due || e.flights[e.key.stage] != nil})
+}
+
 // lookup finds a version the entry knows by its id. e.mu must be held.
 func (e *entry) lookup(id string) *version {
 	for _, v := range []*version{e.cur, e.pend, e.adopted} {
@@ -335,11 +396,13 @@ func (e *entry) peek() *version {
 // (starting one background refresh when it is older than h's refresh
 // interval), or the result of the first read, shared by every caller.
 func (e *entry) current(ctx context.Context, h *Handle) (*version, error) {
+	if w := e.view.Load(); w != nil && w.idle && !h.closed.Load() {
+		return w.use, nil
+	}
 	for {
 		e.mu.Lock()
 		if v := e.effective(); v != nil {
-			if now := time.Now(); e.flights[e.key.stage] == nil && !e.closedFor(h) && !now.Before(e.nextRefresh) &&
-				now.Sub(e.cur.fetchedAt) >= time.Duration(float64(h.set.ttl)*e.cur.jitter) {
+			if e.due && e.flights[e.key.stage] == nil && !e.closedFor(h) {
 				e.startFlight(e.key.stage, h, false, true)
 			}
 			e.mu.Unlock()
@@ -486,6 +549,7 @@ func (e *entry) reject(v *version) time.Time {
 	if e.lookup(v.id) != nil {
 		e.marks[v.id] = m
 		e.nmarks.Store(int32(len(e.marks)))
+		e.publish()
 	}
 	return m.first
 }
@@ -541,6 +605,7 @@ func (e *entry) accepted(v *version) {
 		e.adopted, e.adoptedOn = v, e.cur.id
 		evs = append(evs, Event{Kind: EventPendingAdopted, SecretID: e.key.secretID, Stage: StagePending, VersionID: v.id})
 	}
+	e.publish()
 	e.mu.Unlock()
 	e.deliver(evs)
 }
@@ -569,6 +634,7 @@ func (e *entry) startFlight(label string, h *Handle, fresh, background bool) *fl
 		f.timeout = max(f.timeout, r.set.fetchTimeout)
 	}
 	e.flights[label] = f
+	e.publish()
 	e.cache.reads.Add(1)
 	go e.run(e.ctx, f, label, fresh)
 	return f
@@ -605,6 +671,7 @@ func (e *entry) run(ctx context.Context, f *flight, label string, fresh bool) {
 		delete(e.flights, label)
 	}
 	evs = append(evs, e.settle(f, label, v, err)...)
+	e.publish()
 	f.v, f.err = v, err
 	e.mu.Unlock()
 	e.cache.reads.Done()
@@ -634,6 +701,7 @@ func (e *entry) settle(f *flight, label string, v *version, err error) []Event {
 		e.coldErr, e.coldFail = nil, 0
 		e.refreshFail = 0
 		e.prune()
+		e.armRefresh()
 		return nil
 	}
 	closed := errors.Is(err, ErrClosed)
@@ -647,6 +715,7 @@ func (e *entry) settle(f *flight, label string, v *version, err error) []Event {
 	}
 	e.refreshFail++
 	e.nextRefresh = now.Add(backoff(f.backoff, e.refreshFail, 5*time.Minute))
+	e.armRefresh()
 	var id string
 	if e.cur != nil {
 		id = e.cur.id

@@ -142,7 +142,7 @@ func (b *cacheBed) open(src source, dsn string, opts ...Option) (*Connector, err
 	if err != nil {
 		return nil, err
 	}
-	build, err := b.eng.Prepare(d.params)
+	prepared, err := b.eng.Prepare(d.params)
 	if err != nil {
 		return nil, err
 	}
@@ -150,7 +150,7 @@ func (b *cacheBed) open(src source, dsn string, opts ...Option) (*Connector, err
 	if err != nil {
 		return nil, err
 	}
-	return &Connector{engine: b.eng, drv: &secretsqlDriver{engine: b.eng}, build: build, h: h, natives: map[string]native{}}, nil
+	return &Connector{engine: b.eng, drv: &secretsqlDriver{engine: b.eng}, native: prepared, h: h}, nil
 }
 
 // connectAs connects through c and fails the test unless the login used

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 )
 
 // Connector is a driver.Connector that resolves credentials from a Secrets
@@ -15,17 +16,18 @@ import (
 type Connector struct {
 	engine Engine
 	drv    driver.Driver
-	build  func(Credentials) (driver.Connector, error) // the engine's prepared configuration
+	native Prepared // the engine's configuration for the DSN
 	h      *Handle
 
-	mu      sync.Mutex
-	natives map[string]native // by VersionId
+	mu      sync.Mutex               // serializes builds
+	natives atomic.Pointer[[]native] // newest first, at most maxNatives; replaced, never changed
 }
 
 // native is the engine's connector (or the secret's error building it) for
 // one VersionId: a version's value never changes, so a re-read of the same
 // version reuses it.
 type native struct {
+	id   string
 	conn driver.Connector
 	err  error
 }
@@ -64,7 +66,7 @@ func newConnector(e Engine, drv driver.Driver, dsn string, cfg *config) (*Connec
 	if err != nil {
 		return nil, err
 	}
-	build, err := e.Prepare(d.params)
+	prepared, err := e.Prepare(d.params)
 	if err != nil {
 		var de *DSNError
 		if errors.As(err, &de) {
@@ -79,7 +81,7 @@ func newConnector(e Engine, drv driver.Driver, dsn string, cfg *config) (*Connec
 	if err != nil {
 		return nil, err
 	}
-	return &Connector{engine: e, drv: drv, build: build, h: h, natives: map[string]native{}}, nil
+	return &Connector{engine: e, drv: drv, native: prepared, h: h}, nil
 }
 
 // Connect resolves the credentials (from the cache, or one GetSecretValue
@@ -95,7 +97,7 @@ func (c *Connector) Connect(ctx context.Context) (driver.Conn, error) {
 
 // attempt logs in once with version v.
 func (c *Connector) attempt(ctx context.Context, v *version) (driver.Conn, error) {
-	nc, err := c.native(v)
+	nc, err := c.nativeFor(v)
 	if err != nil {
 		return nil, err
 	}
@@ -104,18 +106,22 @@ func (c *Connector) attempt(ctx context.Context, v *version) (driver.Conn, error
 
 func (c *Connector) isAuthError(err error) bool { return c.engine.IsAuthError(err) }
 
-// native returns the engine's connector for version v, building it once per
-// version. An error of the environment (not a *SecretError) is not kept.
-func (c *Connector) native(v *version) (driver.Connector, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	n, ok := c.natives[v.id]
-	if ok {
+// nativeFor returns the engine's connector for version v, building it once
+// per version. An error of the environment (not a *SecretError) is not
+// kept.
+func (c *Connector) nativeFor(v *version) (driver.Connector, error) {
+	if n, ok := c.findNative(v.id); ok {
 		return n.conn, n.err
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if n, ok := c.findNative(v.id); ok {
+		return n.conn, n.err
+	}
+	n := native{id: v.id}
 	r, err := c.h.resolved(v, true)
 	if err == nil {
-		n.conn, err = c.build(r.Credentials)
+		n.conn, err = c.native.Connector(r.Credentials)
 		var se *SecretError
 		switch {
 		case errors.As(err, &se):
@@ -125,16 +131,23 @@ func (c *Connector) native(v *version) (driver.Connector, error) {
 		}
 	}
 	n.err = err
-	if len(c.natives) >= maxNatives {
-		for id := range c.natives {
-			delete(c.natives, id)
-			if len(c.natives) < maxNatives {
-				break
+	list := []native{n}
+	if old := c.natives.Load(); old != nil {
+		list = append(list, (*old)[:min(len(*old), maxNatives-1)]...)
+	}
+	c.natives.Store(&list)
+	return n.conn, n.err
+}
+
+func (c *Connector) findNative(id string) (native, bool) {
+	if list := c.natives.Load(); list != nil {
+		for _, n := range *list {
+			if n.id == id {
+				return n, true
 			}
 		}
 	}
-	c.natives[v.id] = n
-	return n.conn, n.err
+	return native{}, false
 }
 
 // fixSecretError names the secret and the version in an engine's

@@ -43,22 +43,27 @@ type Engine interface {
 	// Prepare parses and checks the driver parameters of a DSN (every DSN
 	// key that secretsql does not use itself) once, when the DSN is opened;
 	// an unknown or malformed one is an error, reported by sql.Open and
-	// [NewConnector]. It returns the function that builds the native
-	// connector for one version of the credentials from the prepared
-	// configuration, with the driver's own configuration types and parsers.
-	//
-	// That function must not do network I/O. It returns a [*SecretError]
-	// (Key and Reason set; secretsql fills in the secret and version) when
-	// a value of the credentials cannot be used: secretsql then blames the
-	// secret and remembers the error for that version. Any other error (a
-	// certificate file that cannot be read, say) is the environment's: it
-	// is returned to the caller as it is and not remembered.
-	Prepare(params url.Values) (func(Credentials) (driver.Connector, error), error)
+	// [NewConnector]. Its result builds the native connectors of that DSN.
+	Prepare(params url.Values) (Prepared, error)
 
 	// IsAuthError reports whether err, returned by a native connector's
 	// Connect, means that the server rejected the credentials. It must decide
 	// by the driver's error type and code, never by message text.
 	IsAuthError(err error) bool
+}
+
+// Prepared is an engine's configuration for one DSN, parsed once with the
+// driver's own types and parsers: Connector copies it for each version of
+// the credentials.
+type Prepared interface {
+	// Connector builds the native connector for one version of the
+	// credentials. It must not do network I/O. It returns a [*SecretError]
+	// (Key and Reason set; secretsql fills in the secret and version) when
+	// a value of the credentials cannot be used: secretsql then blames the
+	// secret and remembers the error for that version. Any other error (a
+	// certificate file that cannot be read, say) is the environment's: it
+	// is returned to the caller as it is and not remembered.
+	Connector(c Credentials) (driver.Connector, error)
 }
 
 // Credentials is what secretsql resolves from a secret and the DSN overrides

@@ -26,17 +26,21 @@ func (testEngine) DefaultDatabase() string { return "defaultdb" }
 func (testEngine) AcceptsSecretEngine(v string) bool {
 	return v == "postgres" || v == "aurora-postgresql"
 }
-func (e testEngine) Prepare(p url.Values) (func(Credentials) (driver.Connector, error), error) {
+func (e testEngine) Prepare(p url.Values) (Prepared, error) {
 	if p.Has("bad") {
 		return nil, errors.New("bad parameter")
 	}
-	return func(c Credentials) (driver.Connector, error) {
-		if e.built != nil {
-			e.built.Add(1)
-		}
-		return &fakeConnector{c: c, srv: e.srv}, nil
-	}, nil
+	return e, nil
 }
+
+// Connector makes testEngine its own Prepared.
+func (e testEngine) Connector(c Credentials) (driver.Connector, error) {
+	if e.built != nil {
+		e.built.Add(1)
+	}
+	return &fakeConnector{c: c, srv: e.srv}, nil
+}
+
 func (testEngine) IsAuthError(err error) bool { return errors.Is(err, errFakeAuth) }
 
 var (

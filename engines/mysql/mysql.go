@@ -79,18 +79,21 @@ var reserved = map[string]string{
 // are parsed with mysql.ParseDSN into a Config that holds no address and no
 // credentials, which each version of the credentials clones
 // (mysql.Config.Clone) and completes.
-func (e Engine) Prepare(params url.Values) (func(secretsql.Credentials) (driver.Connector, error), error) {
+func (Engine) Prepare(params url.Values) (secretsql.Prepared, error) {
 	base, err := prepare(params)
 	if err != nil {
 		return nil, err
 	}
-	return func(c secretsql.Credentials) (driver.Connector, error) {
-		cfg, err := config(base, c)
-		if err != nil {
-			return nil, err
-		}
-		return mysql.NewConnector(cfg)
-	}, nil
+	return prepared{base}, nil
+}
+
+// prepared is the Config parsed from a DSN's parameters.
+type prepared struct{ base *mysql.Config }
+
+// Connector builds a go-sql-driver/mysql connector for one version of the
+// credentials.
+func (p prepared) Connector(c secretsql.Credentials) (driver.Connector, error) {
+	return mysql.NewConnector(config(p.base, c))
 }
 
 // prepare parses the driver parameters.
@@ -118,10 +121,7 @@ func prepare(params url.Values) (*mysql.Config, error) {
 // credentials. The TLS configuration is dropped so that mysql.NewConnector
 // derives it again (with the server name of this address) from the tls
 // parameter, as the driver does for a DSN.
-func config(base *mysql.Config, c secretsql.Credentials) (*mysql.Config, error) {
-	if strings.ContainsAny(c.Host, "/()") {
-		return nil, &secretsql.SecretError{Key: "host", Reason: "not a host name or IP address"}
-	}
+func config(base *mysql.Config, c secretsql.Credentials) *mysql.Config {
 	cfg := base.Clone()
 	cfg.Net = "tcp"
 	cfg.Addr = net.JoinHostPort(c.Host, strconv.Itoa(c.Port))
@@ -131,7 +131,7 @@ func config(base *mysql.Config, c secretsql.Credentials) (*mysql.Config, error) 
 	if cfg.TLSConfig != "" {
 		cfg.TLS = nil
 	}
-	return cfg, nil
+	return cfg
 }
 
 // authErrors are the server errors that mean the credentials were rejected.

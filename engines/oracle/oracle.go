@@ -9,11 +9,13 @@
 //
 // The secret's "dbname" is the service name. A database known only by its
 // SID is reached with the SID DSN key, which then takes precedence over the
-// service name. Every other DSN key is a go-ora URL option (SSL, SSL VERIFY,
-// WALLET, CONNECT TIMEOUT, TIMEOUT, PREFETCH_ROWS, LOB FETCH, TRACE FILE, …),
-// matched case-insensitively; unknown options, and options that carry
-// credentials or replace the endpoint (OS PASSWORD, CONNSTR, SERVICE NAME,
-// …), are rejected.
+// service name. Both may hold only letters, digits and . _ - $ #, since
+// go-ora writes them into the connect descriptor unquoted. Every other DSN
+// key is a go-ora URL option (SSL, SSL VERIFY, WALLET, CONNECT TIMEOUT,
+// TIMEOUT, PREFETCH_ROWS, LOB FETCH, TRACE FILE, …), matched
+// case-insensitively; unknown options, and options that carry credentials
+// or replace the endpoint (OS PASSWORD, CONNSTR, SERVICE NAME, …), are
+// rejected.
 //
 // go-ora has no configuration struct for a connector: every Connect re-parses
 // a URL. The engine builds that URL with net/url, so that any user name,
@@ -71,27 +73,30 @@ func (engine) AcceptsSecretEngine(value string) bool {
 }
 
 // Prepare checks the go-ora URL options of a DSN once (go-ora parses them,
-// so a bad value fails sql.Open) and returns the builder of a go-ora
-// connector per version of the credentials. The connector does no network
-// I/O when built; the WALLET option makes go-ora read the wallet file.
-func (engine) Prepare(params url.Values) (func(secretsql.Credentials) (driver.Connector, error), error) {
+// so a bad value fails sql.Open).
+func (engine) Prepare(params url.Values) (secretsql.Prepared, error) {
 	opts, err := prepare(params)
 	if err != nil {
 		return nil, err
 	}
-	return func(c secretsql.Credentials) (driver.Connector, error) {
-		dsn, _, err := opts.url(c)
-		if err != nil {
-			return nil, err
-		}
-		return go_ora.NewConnector(dsn), nil
-	}, nil
+	return opts, nil
 }
 
 // options are a DSN's checked go-ora URL options.
 type options struct {
 	query url.Values
 	sid   string
+}
+
+// Connector builds a go-ora connector for one version of the credentials.
+// It does no network I/O; the WALLET option makes go-ora read the wallet
+// file.
+func (o options) Connector(c secretsql.Credentials) (driver.Connector, error) {
+	dsn, _, err := o.url(c)
+	if err != nil {
+		return nil, err
+	}
+	return go_ora.NewConnector(dsn), nil
 }
 
 // prepare checks the options, and parses them once with go-ora, with a
@@ -215,8 +220,9 @@ func (o options) url(c secretsql.Credentials) (string, *configurations.Connectio
 	case c.Database == "" && o.sid == "":
 		return "", nil, &secretsql.SecretError{Key: "dbname", Kind: secretsql.ErrMissingKey,
 			Reason: "Oracle needs a service name: set dbname in the secret or the DSN, or give the SID key"}
-	case strings.Trim(c.Database, "/") != c.Database:
-		return bad("dbname", fmt.Sprintf("service name %q cannot begin or end with '/'", c.Database))
+	case c.Database != "" && !oracleName(c.Database):
+		return bad("dbname", "the service name may hold only letters, digits and . _ - $ # "+
+			"(go-ora writes it into the connect descriptor as it is)")
 	}
 	// go-ora's errors may quote the URL. Parse it first with a placeholder
 	// password, so that an error about the host or the service can be shown
@@ -275,11 +281,35 @@ func checkOptions(params url.Values) (url.Values, string, error) {
 			if vs[0] == "" {
 				return nil, "", &secretsql.DSNError{Key: k, Reason: "the SID is empty"}
 			}
+			if !oracleName(vs[0]) {
+				return nil, "", &secretsql.DSNError{Key: k, Reason: fmt.Sprintf("SID %q may hold only letters, digits and . _ - $ # "+
+					"(go-ora writes it into the connect descriptor as it is)", vs[0])}
+			}
 			sid = vs[0]
 		}
 		query[uk] = vs
 	}
 	return query, sid, nil
+}
+
+// oracleName reports whether s, a service name or a SID, holds only ASCII
+// letters, digits and . _ - $ #. go-ora v2.9.0 writes both into the connect
+// descriptor as they are, (CONNECT_DATA=(SERVICE_NAME=…)) or (SID=…), where
+// ( ) = are Oracle Net's syntax and \ " ' are reserved (a space needs
+// quotes): the service name "svc)(INSTANCE_NAME=x" would add an element.
+// Oracle's naming rules allow letters, digits and _ # . $ in a service name
+// ('#' is reserved only where it starts a line of a configuration file,
+// and the descriptor is one line); go-ora's own descriptor parser reads
+// SERVICE_NAME and SID values of letters, digits and _ . -, and '-' is no
+// syntax either. Such a name needs no quoting or escaping, so none is
+// attempted.
+func oracleName(s string) bool {
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._-$#", r)) {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // offendingOption finds the single option go-ora rejects on its own, so that

@@ -88,25 +88,31 @@ var reserved = map[string]string{
 }
 
 // Prepare checks the pgx parameters of a DSN once (pgx parses them, so a
-// bad value or an unreadable sslrootcert fails sql.Open) and returns the
-// builder of a pgx stdlib connector per version of the credentials.
-func (e Engine) Prepare(params url.Values) (func(secretsql.Credentials) (driver.Connector, error), error) {
-	conn, err := prepare(params)
+// bad value or an unreadable sslrootcert fails sql.Open).
+func (Engine) Prepare(params url.Values) (secretsql.Prepared, error) {
+	p, err := prepare(params)
 	if err != nil {
 		return nil, err
 	}
-	return func(c secretsql.Credentials) (driver.Connector, error) {
-		cfg, err := config(c, conn)
-		if err != nil {
-			return nil, err
-		}
-		return stdlib.GetConnector(*cfg), nil
-	}, nil
+	return p, nil
+}
+
+// prepared is the keyword/value connection string of a DSN's parameters.
+type prepared string
+
+// Connector builds a pgx stdlib connector for one version of the
+// credentials.
+func (p prepared) Connector(c secretsql.Credentials) (driver.Connector, error) {
+	cfg, err := config(c, p)
+	if err != nil {
+		return nil, err
+	}
+	return stdlib.GetConnector(*cfg), nil
 }
 
 // prepare checks the driver parameters and returns them as a keyword/value
 // connection string that pgx parses.
-func prepare(params url.Values) (string, error) {
+func prepare(params url.Values) (prepared, error) {
 	keys := make([]string, 0, len(params))
 	for k := range params {
 		keys = append(keys, k)
@@ -130,7 +136,7 @@ func prepare(params url.Values) (string, error) {
 	if _, err := pgx.ParseConfig("host=localhost " + b.String()); err != nil {
 		return "", &secretsql.DSNError{Reason: "pgx cannot parse the connection parameters", Err: err}
 	}
-	return b.String(), nil
+	return prepared(b.String()), nil
 }
 
 // config parses the connection string of one version of the credentials
@@ -138,7 +144,7 @@ func prepare(params url.Values) (string, error) {
 // TLS server name and the sslmode fallbacks from the host, so each version
 // is parsed anew. An error of the parser itself is the environment's (a
 // certificate file that went away): the values were checked before.
-func config(c secretsql.Credentials, params string) (*pgx.ConnConfig, error) {
+func config(c secretsql.Credentials, params prepared) (*pgx.ConnConfig, error) {
 	if strings.ContainsAny(c.Host, ",/") {
 		// pgx reads a comma-separated host as a list of hosts, and a path
 		// as a Unix socket.
@@ -153,7 +159,7 @@ func config(c secretsql.Credentials, params string) (*pgx.ConnConfig, error) {
 	}
 	if params != "" {
 		b.WriteByte(' ')
-		b.WriteString(params)
+		b.WriteString(string(params))
 	}
 	cfg, err := pgx.ParseConfig(b.String())
 	if err != nil {

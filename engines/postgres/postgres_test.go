@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/secretsql/secretsql"
+	"github.com/secretsql/secretsql/internal/drivertest"
 	"github.com/secretsql/secretsql/internal/testdb"
 	"github.com/secretsql/secretsql/smtest"
 )
@@ -71,11 +72,7 @@ func TestRealErrorsClassified(t *testing.T) {
 		{secretsql.Credentials{Host: db.Host, Port: db.Port, Username: db.User, Database: db.Database}.WithPassword("wrong"), true},
 		{secretsql.Credentials{Host: db.Host, Port: db.Port, Username: db.User, Database: "no_such_db_sqt"}.WithPassword(db.Password), false},
 	} {
-		build, err := Engine{}.Prepare(url.Values{"sslmode": {"disable"}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		nc, err := build(tt.c)
+		nc, err := drivertest.Build(Engine{}, tt.c, url.Values{"sslmode": {"disable"}})
 		if err != nil {
 			t.Fatal(err)
 		}

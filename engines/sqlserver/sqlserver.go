@@ -72,21 +72,26 @@ func (engine) AcceptsSecretEngine(value string) bool {
 }
 
 // Prepare checks the go-mssqldb parameters of a DSN once (msdsn.Parse
-// parses them, so a bad value or an unreadable certificate fails sql.Open)
-// and returns the builder of a go-mssqldb connector per version of the
-// credentials.
-func (engine) Prepare(params url.Values) (func(secretsql.Credentials) (driver.Connector, error), error) {
+// parses them, so a bad value or an unreadable certificate fails sql.Open).
+func (engine) Prepare(params url.Values) (secretsql.Prepared, error) {
 	query, err := prepare(params)
 	if err != nil {
 		return nil, err
 	}
-	return func(c secretsql.Credentials) (driver.Connector, error) {
-		cfg, err := build(query, c)
-		if err != nil {
-			return nil, err
-		}
-		return mssql.NewConnectorConfig(cfg), nil
-	}, nil
+	return prepared(query), nil
+}
+
+// prepared are a DSN's checked parameters, keyed as msdsn stores them.
+type prepared url.Values
+
+// Connector builds a go-mssqldb connector for one version of the
+// credentials.
+func (p prepared) Connector(c secretsql.Credentials) (driver.Connector, error) {
+	cfg, err := build(url.Values(p), c)
+	if err != nil {
+		return nil, err
+	}
+	return mssql.NewConnectorConfig(cfg), nil
 }
 
 // authErrorNumbers are the SQL Server error numbers that mean the login's

@@ -41,13 +41,13 @@ func BenchNewConnector(b *testing.B, e secretsql.Engine, creds secretsql.Credent
 		params url.Values
 	}{{"no-params", nil}, {"params", params}} {
 		b.Run(bc.name, func(b *testing.B) {
-			build, err := e.Prepare(bc.params)
+			prepared, err := e.Prepare(bc.params)
 			if err != nil {
 				b.Fatal(err)
 			}
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := build(creds); err != nil {
+				if _, err := prepared.Connector(creds); err != nil {
 					b.Fatal(err)
 				}
 			}

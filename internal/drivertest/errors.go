@@ -15,11 +15,11 @@ import (
 // and builds the native connector for c, as the first connect with a
 // version of the credentials does.
 func Build(e secretsql.Engine, c secretsql.Credentials, params url.Values) (driver.Connector, error) {
-	build, err := e.Prepare(params)
+	prepared, err := e.Prepare(params)
 	if err != nil {
 		return nil, err
 	}
-	return build(c)
+	return prepared.Connector(c)
 }
 
 // CheckDSNError fails the test unless err is a *secretsql.DSNError matching
