@@ -45,23 +45,28 @@
 //
 // # Caching and rotation
 //
-// Every [Connector] in the process that reads the same secret (same region,
-// endpoint and staging label) shares one cached value, fetched by one
-// GetSecretValue call however many connections are opened at once, and
-// refreshed in the background after the refresh interval (a failed refresh
-// keeps the cached value). When the database rejects the credentials, a
-// connect looks for newer ones — a version another connect already found,
-// AWSPENDING, then a fresh read of AWSCURRENT — and logs in again with
-// backoff, within its context ([WithRetry]). AWSPENDING is what a
-// rotation's setSecret step has already put in the database while
+// Connectors read through a [Cache]: the process-wide default one, or one
+// of [NewCache] given with [WithCache]. Every Connector that reads the same
+// secret and staging label with the same AWS identity (the credentials
+// provider of its client, the region and the endpoint) shares one cached
+// value, fetched by one GetSecretValue call however many connections are
+// opened at once, and refreshed in the background after the refresh
+// interval (a failed refresh keeps the cached value). A value read with one
+// identity is never handed to a reader with another. A cached secret
+// outlives its last Connector for the refresh interval, so opening and
+// closing a sql.DB per request reads it once. When the database rejects the
+// credentials, a connect looks for newer ones — a version another connect
+// already found, AWSPENDING, then a fresh read of AWSCURRENT — and logs in
+// again with backoff, within its context ([WithRetry]). AWSPENDING is what
+// a rotation's setSecret step has already put in the database while
 // AWSCURRENT still holds the old password, until finishSecret; once
 // AWSPENDING logs in it is used until AWSCURRENT changes. AWSPENDING is
 // read first because a rotation moves AWSCURRENT before it removes
-// AWSPENDING, so the two reads cannot both miss a finishing rotation. Forced reads are
-// coalesced and rate-limited per secret ([WithMinRefreshInterval]), so a
-// wrong password cannot flood Secrets Manager. The only IAM action needed is
-// secretsmanager:GetSecretValue (and kms:Decrypt for a secret encrypted with
-// a customer-managed key).
+// AWSPENDING, so the two reads cannot both miss a finishing rotation.
+// Forced reads are shared and rate-limited per secret
+// ([WithMinRefreshInterval]), so a wrong password cannot flood Secrets
+// Manager. The only IAM action needed is secretsmanager:GetSecretValue (and
+// kms:Decrypt for a secret encrypted with a customer-managed key).
 //
 // # Errors
 //
@@ -76,9 +81,10 @@
 // # Native pools and tools
 //
 // Programs that use a native pool rather than database/sql take the
-// credentials from the same cache through engines/postgres.Hook (pgxpool's
-// BeforeConnect) and engines/mysql.Hook (mysql.BeforeConnect). The command
-// cmd/secretsql checks a secret and a connection with clear hints on
-// failure, and serves the Secrets Manager emulator of package smtest for
-// local development.
+// credentials from the same cache through a [Handle]: engines/postgres.Hook
+// (pgxpool) and engines/mysql.Hook (a mysql.Config of their own) are built
+// on one. Frameworks that take only a driver name get options with
+// [RegisterDriver]. The command cmd/secretsql checks a secret and a
+// connection with clear hints on failure, and serves the Secrets Manager
+// emulator of package smtest for local development.
 package secretsql

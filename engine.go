@@ -3,7 +3,6 @@ package secretsql
 import (
 	"database/sql/driver"
 	"fmt"
-	"log/slog"
 	"net/url"
 	"sort"
 	"strconv"
@@ -70,7 +69,7 @@ type Prepared interface {
 // before it builds a native connector. The password is kept behind a
 // pointer and read with [Credentials.Password]: no fmt verb, slog handler or
 // encoding/json ever shows it, even when Credentials sits in an unexported
-// field of another struct.
+// field of another struct (fmt then prints the pointer's address).
 type Credentials struct {
 	Host     string // the database host name or IP address
 	Port     int    // the database port
@@ -111,17 +110,6 @@ func (c Credentials) Format(f fmt.State, verb rune) {
 		s = strconv.Quote(s)
 	}
 	_, _ = f.Write([]byte(s))
-}
-
-// LogValue implements slog.LogValuer: the password is logged redacted.
-func (c Credentials) LogValue() slog.Value {
-	return slog.GroupValue(
-		slog.String("host", c.Host),
-		slog.Int("port", c.Port),
-		slog.String("username", c.Username),
-		slog.String("password", redactedIf(c.Password())),
-		slog.String("database", c.Database),
-	)
 }
 
 func redactedIf(s string) string {

@@ -165,3 +165,42 @@ func ExampleErrSecretNotFound() {
 	// prod/missing: not found; AWS error code ResourceNotFoundException
 	// prod/rds-managed: the secret lacks host; add it to the DSN
 }
+
+// A Cache of its own isolates a group of Connectors (a tenant, a test) from
+// the process-wide default cache, and can be closed. Connectors on it that
+// read a secret with the same client share one GetSecretValue call.
+func ExampleNewCache() {
+	srv := smtest.NewServer()
+	defer srv.Close()
+	srv.CreateSecret("tenant-a/db", `{"engine":"postgres","host":"db.internal","username":"app","password":"pw"}`)
+	client := srv.Client()
+
+	cache := secretsql.NewCache()
+	defer cache.Close()
+	for range 3 {
+		c, err := secretsql.NewConnector("postgres", "tenant-a/db", secretsql.WithClient(client), secretsql.WithCache(cache))
+		if err != nil {
+			log.Fatal(err)
+		}
+		if _, err := c.Resolve(context.Background()); err != nil {
+			log.Fatal(err)
+		}
+		c.Close() // the secret stays cached for the next Connector
+	}
+	fmt.Println(srv.Calls("GetSecretValue"), "GetSecretValue call")
+	// Output: 1 GetSecretValue call
+}
+
+// RegisterDriver gives options to code that takes only a driver name and a
+// DSN (an ORM's configuration file, a migration tool).
+func ExampleRegisterDriver() {
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	if err := secretsql.RegisterDriver("postgres-logged", "postgres", secretsql.WithLogger(logger)); err != nil {
+		log.Fatal(err)
+	}
+	db, err := sql.Open("postgres-logged", "prod/app?sslmode=verify-full")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close()
+}

@@ -136,8 +136,10 @@ func WithCache(c *Cache) Option {
 
 // WithRefreshInterval sets how long a fetched secret is used before one
 // background refresh runs; connects keep using the cached value meanwhile.
-// Each value is refreshed after a random 90–100% of d. The DSN key ttl takes
-// precedence. Default: 1h.
+// Each value is refreshed after a random 90–100% of d; when Connectors with
+// different intervals share a cached secret, the shortest applies. A cached
+// secret is kept for d after its last Connector closes. The DSN key ttl
+// takes precedence. Default: 1h.
 func WithRefreshInterval(d time.Duration) Option {
 	return func(c *config) error {
 		if d < time.Second {
