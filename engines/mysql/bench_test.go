@@ -70,6 +70,6 @@ func BenchmarkIsAuthError(b *testing.B) {
 func BenchmarkNewConnector(b *testing.B) {
 	var e mysqlengine.Engine
 	creds := secretsql.Credentials{Host: "db.internal", Port: 3306, Username: "app",
-		Password: `s3cr3t'"\@:/?#%;{}+ pw`, Database: "app"}
+		Database: "app"}.WithPassword(`s3cr3t'"\@:/?#%;{}+ pw`)
 	drivertest.BenchNewConnector(b, e, creds, url.Values{"parseTime": {"true"}, "timeout": {"5s"}, "charset": {"utf8mb4"}})
 }

@@ -80,8 +80,8 @@ func TestConnectRefused(t *testing.T) {
 }
 
 // TestMissingServiceName reads a secret without dbname: the DSN opens (the
-// options are fine) and the connect fails with ErrInvalidDSN for dbname,
-// without touching the network; dbname in the DSN fixes it.
+// options are fine) and the connect fails with a SecretError for dbname
+// (ErrMissingKey), without touching the network; dbname in the DSN fixes it.
 func TestMissingServiceName(t *testing.T) {
 	sm := smtest.NewServer()
 	defer sm.Close()
@@ -94,9 +94,12 @@ func TestMissingServiceName(t *testing.T) {
 	db := sql.OpenDB(c)
 	defer db.Close()
 	err = db.PingContext(context.Background())
-	var de *secretsql.DSNError
-	if !errors.Is(err, secretsql.ErrInvalidDSN) || !errors.As(err, &de) || de.Key != "dbname" {
-		t.Fatalf("Ping: %v, want a DSNError for dbname", err)
+	var se *secretsql.SecretError
+	if !errors.Is(err, secretsql.ErrMissingKey) || !errors.As(err, &se) || se.Key != "dbname" || se.SecretARN != arn {
+		t.Fatalf("Ping: %v, want a SecretError for dbname of %s matching ErrMissingKey", err, arn)
+	}
+	if strings.Contains(err.Error(), "t1ger") {
+		t.Errorf("the error shows the password: %v", err)
 	}
 
 	c2, err := secretsql.NewConnector("oracle", arn+"?dbname=ORCLPDB1&CONNECT+TIMEOUT=5", secretsql.WithClient(sm.Client()))
@@ -106,7 +109,7 @@ func TestMissingServiceName(t *testing.T) {
 	db2 := sql.OpenDB(c2)
 	defer db2.Close()
 	err = db2.PingContext(context.Background())
-	if err == nil || errors.Is(err, secretsql.ErrInvalidDSN) || errors.Is(err, secretsql.ErrAuthFailed) {
+	if err == nil || errors.Is(err, secretsql.ErrMissingKey) || errors.Is(err, secretsql.ErrAuthFailed) {
 		t.Errorf("Ping with dbname in the DSN: %v, want a network error", err)
 	}
 }

@@ -12,24 +12,36 @@ import (
 	"time"
 
 	go_ora "github.com/sijms/go-ora/v2"
+	"github.com/sijms/go-ora/v2/configurations"
 	"github.com/sijms/go-ora/v2/network"
 
 	"github.com/secretsql/secretsql"
 	"github.com/secretsql/secretsql/internal/drivertest"
 )
 
-// hostileCreds are credentials whose every field is hard to carry through a
-// connection URL.
-var hostileCreds = []secretsql.Credentials{
-	{Host: "db.example.com", Port: 1521, Username: "admin", Password: "plain", Database: "ORCL"},
-	{Host: "127.0.0.1", Port: 15210, Username: "us:er", Password: "p@ss/word", Database: "app svc"},
-	{Host: "::1", Port: 1521, Username: "user@corp", Password: "a:b@c/d?e#f%g h", Database: "a/b"},
-	{Host: "fe80::1", Port: 1, Username: "u:@/?#", Password: `semi;colon{brace}}'q"uo\te`, Database: "x;y=z&w"},
-	{Host: "fe80::1%eth0", Port: 65535, Username: "sa", Password: " lead and trail ", Database: " spaced "},
-	{Host: "db-1.internal", Port: 1521, Username: "ünïcödé", Password: "pässwörd€ß漢字😀", Database: "données"},
-	{Host: "localhost", Port: 1521, Username: "x", Password: "comma,eq=amp&plus+pct%41", Database: "%41+b"},
-	{Host: "2001:db8::10", Port: 1521, Username: "C##ADMIN", Password: "(paren)$dollar!", Database: "pdb1.example.com"},
-	{Host: "h", Port: 1521, Username: "", Password: "", Database: "s"},
+// serviceNames are service names Oracle allows: letters, digits and
+// . _ - $ #.
+var serviceNames = []string{"ORCL", "app_svc", "a.b", "x$y#z", "SVC-1", "pdb1.example.com", "orclpdb1", "C##X", "A41_b", "s"}
+
+// hostileCreds are credentials whose user name, password, host and port are
+// hard to carry through a connection URL, with service names Oracle allows.
+var hostileCreds = withServices(drivertest.HostileCredentials(1521), serviceNames)
+
+func withServices(list []secretsql.Credentials, services []string) []secretsql.Credentials {
+	for i := range list {
+		list[i].Database = services[i%len(services)]
+	}
+	return list
+}
+
+// buildURL prepares params, as sql.Open does, and builds the go-ora URL for
+// c, as the first connect with a version of the credentials does.
+func buildURL(c secretsql.Credentials, params url.Values) (string, *configurations.ConnectionConfig, error) {
+	opts, err := prepare(params)
+	if err != nil {
+		return "", nil, err
+	}
+	return opts.url(c)
 }
 
 func TestRoundTrip(t *testing.T) {
@@ -85,15 +97,15 @@ func compareParsed(t *testing.T, dsn string, want secretsql.Credentials) *config
 	}
 	s := cfg.Servers[0]
 	if s.Addr != want.Host || s.Port != want.Port || cfg.UserID != want.Username ||
-		cfg.Password != want.Password || cfg.ServiceName != want.Database {
+		cfg.Password != want.Password() || cfg.ServiceName != want.Database {
 		t.Errorf("got host %q port %d user %q service %q (password equal: %v); want %v",
-			s.Addr, s.Port, cfg.UserID, cfg.ServiceName, cfg.Password == want.Password, want)
+			s.Addr, s.Port, cfg.UserID, cfg.ServiceName, cfg.Password == want.Password(), want)
 	}
 	return &configFields{cfg.SSL, cfg.SSLVerify, cfg.ConnectTimeout, cfg.ProgramName, cfg.SID}
 }
 
 func TestSID(t *testing.T) {
-	c := secretsql.Credentials{Host: "db", Port: 1521, Username: "u", Password: "hunter2-secret"}
+	c := secretsql.Credentials{Host: "db", Port: 1521, Username: "u"}.WithPassword("hunter2-secret")
 	dsn, cfg, err := buildURL(c, url.Values{"sid": {"ORCL"}})
 	if err != nil {
 		t.Fatalf("buildURL with SID: %v", err)
@@ -106,34 +118,49 @@ func TestSID(t *testing.T) {
 	}
 	compareParsed(t, dsn, c)
 
-	_, err = engine{}.NewConnector(c, url.Values{"SID": {""}})
-	drivertest.CheckDSNError(t, err, "SID", c.Password)
+	for _, sid := range []string{"", "ORCL)(INSTANCE_NAME=x", "OR CL", "ORCL(", "a=b", `OR\CL`, "ÖRCL"} {
+		_, err = drivertest.Build(engine{}, c, url.Values{"SID": {sid}})
+		drivertest.CheckDSNError(t, err, "SID", c.Password())
+	}
+	for _, sid := range []string{"ORCL", "orcl_1", "DB$1", "X#2", "a.b-c"} {
+		if _, cfg, err := buildURL(c, url.Values{"sid": {sid}}); err != nil || cfg.SID != sid {
+			t.Errorf("SID %q: %v", sid, err)
+		}
+	}
 }
 
+// TestNoServiceName: without a service name and without a SID, the options
+// are still checked when the DSN is opened, and building a version of the
+// credentials fails with a *secretsql.SecretError for dbname that matches
+// ErrMissingKey.
 func TestNoServiceName(t *testing.T) {
-	c := secretsql.Credentials{Host: "db", Port: 1521, Username: "u", Password: "hunter2-secret"}
+	c := secretsql.Credentials{Host: "db", Port: 1521, Username: "u"}.WithPassword("hunter2-secret")
 	_, _, err := buildURL(c, nil)
-	drivertest.CheckDSNError(t, err, "dbname", c.Password)
+	drivertest.CheckSecretError(t, err, "dbname", c.Password())
+	if !errors.Is(err, secretsql.ErrMissingKey) {
+		t.Errorf("error %v does not match ErrMissingKey", err)
+	}
 
-	// secretsql probes NewConnector with an empty database before it has
-	// read the secret: the options are checked, and the missing service is
-	// reported by Connect.
-	conn, err := engine{}.NewConnector(c, url.Values{"SSL": {"true"}})
+	prep, err := engine{}.Prepare(url.Values{"SSL": {"true"}})
 	if err != nil {
-		t.Fatalf("NewConnector without a service: %v", err)
+		t.Fatalf("Prepare: %v", err)
 	}
-	if conn.Driver() == nil {
-		t.Error("Driver() = nil")
+	_, err = prep.Connector(c)
+	drivertest.CheckSecretError(t, err, "dbname", c.Password())
+	if !errors.Is(err, secretsql.ErrMissingKey) {
+		t.Errorf("error %v does not match ErrMissingKey", err)
 	}
-	_, err = conn.Connect(context.Background())
-	drivertest.CheckDSNError(t, err, "dbname", c.Password)
+	c.Database = "svc"
+	if conn, err := prep.Connector(c); err != nil || conn.Driver() == nil {
+		t.Errorf("the same prepared options with a service name: %v", err)
+	}
 
-	_, err = engine{}.NewConnector(c, url.Values{"CONNECT TIMEOUT": {"soon"}})
-	drivertest.CheckDSNError(t, err, "CONNECT TIMEOUT", c.Password)
+	_, err = engine{}.Prepare(url.Values{"CONNECT TIMEOUT": {"soon"}})
+	drivertest.CheckDSNError(t, err, "CONNECT TIMEOUT", c.Password())
 }
 
 func TestNewConnectorRejectsOptions(t *testing.T) {
-	base := secretsql.Credentials{Host: "db", Port: 1521, Username: "u", Password: "hunter2-secret", Database: "svc"}
+	base := secretsql.Credentials{Host: "db", Port: 1521, Username: "u", Database: "svc"}.WithPassword("hunter2-secret")
 	cases := []struct {
 		name   string
 		params url.Values
@@ -156,22 +183,26 @@ func TestNewConnectorRejectsOptions(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := engine{}.NewConnector(base, tc.params)
-			drivertest.CheckDSNError(t, err, tc.key, base.Password)
+			_, err := drivertest.Build(engine{}, base, tc.params)
+			drivertest.CheckDSNError(t, err, tc.key, base.Password())
 		})
 	}
 	t.Run("case duplicate", func(t *testing.T) {
-		_, err := engine{}.NewConnector(base, url.Values{"ssl": {"true"}, "SSL": {"false"}})
-		drivertest.CheckDSNError(t, err, "", base.Password)
+		_, err := drivertest.Build(engine{}, base, url.Values{"ssl": {"true"}, "SSL": {"false"}})
+		drivertest.CheckDSNError(t, err, "", base.Password())
 	})
 	t.Run("service with slashes", func(t *testing.T) {
 		c := base
 		c.Database = "/svc/"
-		_, err := engine{}.NewConnector(c, nil)
-		drivertest.CheckDSNError(t, err, "dbname", base.Password)
+		_, err := drivertest.Build(engine{}, c, nil)
+		drivertest.CheckSecretError(t, err, "dbname", base.Password())
 	})
 }
 
+// TestNewConnectorRejectsEndpoint feeds the engine endpoints secretsql's
+// root refuses before any engine sees them (hosts) or never produces
+// (ports): a port out of range is the secret's error; a host is either
+// refused or, when it is built, is exactly the host given, never another.
 func TestNewConnectorRejectsEndpoint(t *testing.T) {
 	for _, c := range []secretsql.Credentials{
 		{Host: "", Port: 1521},
@@ -181,18 +212,34 @@ func TestNewConnectorRejectsEndpoint(t *testing.T) {
 		{Host: "tcp:x", Port: 1521},
 		{Host: "[::1]", Port: 1521},
 		{Host: "(DESCRIPTION=x)", Port: 1521},
+		{Host: "h)(PORT=1", Port: 1521},
 		{Host: "db", Port: 0},
 		{Host: "db", Port: 65536},
 	} {
-		c.Password = "hunter2-secret"
-		c.Database = "svc"
-		_, err := engine{}.NewConnector(c, nil)
-		key := "host"
+		c = c.WithPassword("hunter2-secret")
+		c.Username, c.Database = "u", "svc"
+		_, err := checkBuilt(t, c, nil)
 		if c.Host == "db" {
-			key = "port"
+			drivertest.CheckSecretError(t, err, "port", c.Password())
 		}
-		drivertest.CheckDSNError(t, err, key, c.Password)
 	}
+}
+
+// checkBuilt builds the URL for c and params and checks that it either
+// failed with an error that does not depend on the password, or that
+// go-ora's parser gives back exactly c's endpoint and credentials.
+func checkBuilt(t *testing.T, c secretsql.Credentials, params url.Values) (*configurations.ConnectionConfig, error) {
+	t.Helper()
+	dsn, cfg, err := buildURL(c, params)
+	if err != nil {
+		drivertest.CheckPasswordFree(t, err, c, func(c secretsql.Credentials) error {
+			_, _, err := buildURL(c, params)
+			return err
+		})
+		return nil, err
+	}
+	compareParsed(t, dsn, c)
+	return cfg, nil
 }
 
 func TestParseErrorsNeverQuoteThePassword(t *testing.T) {
@@ -223,8 +270,7 @@ func TestParseErrorsNeverQuoteThePassword(t *testing.T) {
 	} {
 		var msgs []string
 		for _, pw := range []string{"8", "integer", "svc", "PassWord/1@x", ""} { // "integer" is in go-ora's message
-			c := tc.c
-			c.Password = pw
+			c := tc.c.WithPassword(pw)
 			_, _, err := buildURL(c, tc.params)
 			if err == nil || !errors.Is(err, secretsql.ErrInvalidDSN) {
 				t.Fatalf("buildURL(%v): %v, want ErrInvalidDSN", tc.params, err)
@@ -241,25 +287,22 @@ func TestParseErrorsNeverQuoteThePassword(t *testing.T) {
 
 func TestHostZone(t *testing.T) {
 	for host, ok := range map[string]bool{"fe80::1%eth0": true, "fe80::1%2": true, "fe80::1%br-1_a.b": true, "::%]": false, "::1%a/b": false, "::1%a b": false} {
-		c := secretsql.Credentials{Host: host, Port: 1521, Username: "u", Password: "p", Database: "svc"}
-		_, _, err := buildURL(c, nil)
-		if ok && err != nil {
+		c := secretsql.Credentials{Host: host, Port: 1521, Username: "u", Database: "svc"}.WithPassword("p")
+		// Zones secretsql's root refuses may be refused by the engine too.
+		if _, err := checkBuilt(t, c, nil); ok && err != nil {
 			t.Errorf("host %q: %v", host, err)
-		}
-		if !ok && !errors.Is(err, secretsql.ErrInvalidDSN) {
-			t.Errorf("host %q: %v, want ErrInvalidDSN", host, err)
 		}
 	}
 }
 
 func TestNewConnectorType(t *testing.T) {
-	c := secretsql.Credentials{Host: "db", Port: 1521, Username: "u", Password: "p", Database: "svc"}
-	conn, err := engine{}.NewConnector(c, url.Values{"PREFETCH_ROWS": {"100"}, "server": {"db2:1521", "db3:1521"}})
+	c := secretsql.Credentials{Host: "db", Port: 1521, Username: "u", Database: "svc"}.WithPassword("p")
+	conn, err := drivertest.Build(engine{}, c, url.Values{"PREFETCH_ROWS": {"100"}, "server": {"db2:1521", "db3:1521"}})
 	if err != nil {
-		t.Fatalf("NewConnector: %v", err)
+		t.Fatalf("Build: %v", err)
 	}
 	if _, ok := conn.(*go_ora.OracleConnector); !ok {
-		t.Fatalf("NewConnector returned %T, want *go_ora.OracleConnector", conn)
+		t.Fatalf("Build returned %T, want *go_ora.OracleConnector", conn)
 	}
 	_, cfg, err := buildURL(c, url.Values{"server": {"db2:1521", "db3:1521"}})
 	if err != nil {
@@ -310,7 +353,7 @@ func TestAcceptsSecretEngine(t *testing.T) {
 }
 
 func TestRegistered(t *testing.T) {
-	if !slices.Contains(secretsql.Engines(), "oracle") {
+	if !slices.ContainsFunc(secretsql.Engines(), func(e secretsql.Engine) bool { return e.Name() == "oracle" }) {
 		t.Fatalf("engine not registered: %v", secretsql.Engines())
 	}
 	if !slices.Contains(sql.Drivers(), secretsql.DriverPrefix+"oracle") {
@@ -322,26 +365,15 @@ func TestRegistered(t *testing.T) {
 	}
 }
 
+// FuzzRoundTrip: whatever the credentials, building the URL either fails
+// with an error that does not depend on the password, or go-ora's parser
+// gives back exactly the host, port, user, password and service name. Hosts
+// are not limited to those secretsql's root lets through.
 func FuzzRoundTrip(f *testing.F) {
-	for _, c := range hostileCreds {
-		f.Add(c.Host, uint16(c.Port), c.Username, c.Password, c.Database)
+	for _, c := range append(hostileCreds, drivertest.HostileCredentials(1521)...) {
+		f.Add(c.Host, uint16(c.Port), c.Username, c.Password(), c.Database)
 	}
 	f.Fuzz(func(t *testing.T, host string, port uint16, user, password, service string) {
-		c := secretsql.Credentials{Host: host, Port: int(port), Username: user, Password: password, Database: service}
-		dsn, _, err := buildURL(c, nil)
-		if err != nil {
-			if !errors.Is(err, secretsql.ErrInvalidDSN) {
-				t.Fatalf("error %v does not match ErrInvalidDSN", err)
-			}
-			// The error must not depend on the password in any way.
-			c2 := c
-			c2.Password = "other password"
-			_, _, err2 := buildURL(c2, nil)
-			if err2 == nil || err2.Error() != err.Error() {
-				t.Fatalf("error depends on the password: %v vs %v", err, err2)
-			}
-			return
-		}
-		compareParsed(t, dsn, c)
+		checkBuilt(t, secretsql.Credentials{Host: host, Port: int(port), Username: user, Database: service}.WithPassword(password), nil)
 	})
 }
