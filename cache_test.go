@@ -416,7 +416,7 @@ func TestPendingNeverSetAfterFalseRejection(t *testing.T) {
 	src.put(fakeSecret("never-set"), StagePending)
 	c := b.connector(src)
 	b.connectAs(c, "pw1")
-	if r, err := c.h.Rejected(context.Background(), cur); err != nil || r.Credentials.Password() != "never-set" {
+	if r, err := c.h.Rejected(context.Background(), cur, 1); err != nil || r.Credentials.Password() != "never-set" {
 		t.Fatalf("after a rejection of AWSCURRENT: %v, %v; want the AWSPENDING version", r.VersionID, err)
 	}
 	for range 3 {

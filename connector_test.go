@@ -669,14 +669,14 @@ func TestFalseReportDoesNotHidePending(t *testing.T) {
 	}
 	old := r.VersionID
 	pending := f.rotateStart("pw2")
-	next, err := c.h.Rejected(context.Background(), old)
+	next, err := c.h.Rejected(context.Background(), old, 1)
 	if err != nil || next.VersionID != pending {
 		t.Fatalf("Rejected(old) = %s, %v; want %s", next.VersionID, err, pending)
 	}
-	if _, err := c.h.Rejected(context.Background(), pending); err != nil { // false report
+	if _, err := c.h.Rejected(context.Background(), pending, 1); err != nil { // false report
 		t.Logf("false report: %v", err)
 	}
-	next, err = c.h.Rejected(context.Background(), old)
+	next, err = c.h.Rejected(context.Background(), old, 1)
 	if err != nil || next.VersionID != pending {
 		t.Fatalf("after a false report, Rejected(old) = %s, %v; want %s", next.VersionID, err, pending)
 	}

@@ -95,14 +95,16 @@ func (h *Handle) Credentials(ctx context.Context) (Resolved, error) {
 }
 
 // Rejected tells the Handle that the database rejected the credentials of
-// versionID (as [Handle.Credentials] returned them), and returns the ones
-// to try next: a version read meanwhile, AWSPENDING (a rotation's
-// setSecret→finishSecret window), or a fresh read of the secret — reads
-// shared with every other reader and rate-limited by
-// [WithMinRefreshInterval]. Connects that start afterwards get the new
-// credentials from Credentials at once. When there are none but those
-// rejected, the error matches [ErrAuthFailed].
-func (h *Handle) Rejected(ctx context.Context, versionID string) (Resolved, error) {
+// versionID (as [Handle.Credentials] returned them) at the attempt-th login
+// of one connect, and returns the ones to try next: a version read
+// meanwhile, AWSPENDING (a rotation's setSecret→finishSecret window), or a
+// fresh read of the secret — reads shared with every other reader and
+// rate-limited by [WithMinRefreshInterval]. Connects that start afterwards
+// get the new credentials from Credentials at once. The error matches
+// [ErrAuthFailed] when there are none but those rejected, and when attempt
+// has reached the attempts of [WithRetry] (the connect must fail; the
+// rejection and what the reads find serve the next connects).
+func (h *Handle) Rejected(ctx context.Context, versionID string, attempt int) (Resolved, error) {
 	if h.closed.Load() {
 		return Resolved{}, ErrClosed
 	}
@@ -111,20 +113,26 @@ func (h *Handle) Rejected(ctx context.Context, versionID string) (Resolved, erro
 		return h.Credentials(ctx)
 	}
 	h.emit(Event{Kind: EventAuthFailed, SecretID: h.dsn.secretID, Stage: failed.stage, VersionID: failed.id})
-	next, err := h.e.newer(ctx, h, newerQuery{failed: failed, pending: h.set.pendingOK, wait: true})
+	// With no attempt left, the reads are still made (rate-limited, shared)
+	// for the next connects, but this one does not wait for the interval.
+	q := newerQuery{failed: failed, pending: h.set.pendingOK, wait: attempt < h.set.maxAttempts}
+	next, err := h.e.newer(ctx, h, q)
 	var nn *noNewerError
 	if errors.As(err, &nn) {
-		return Resolved{}, &AuthError{Engine: h.eng.Name(), SecretARN: failed.arn, VersionID: failed.id, Attempts: 1,
+		return Resolved{}, &AuthError{Engine: h.eng.Name(), SecretARN: failed.arn, VersionID: failed.id, Attempts: attempt,
 			Err: errNoNewer, FetchErr: nn.fetchErr}
 	}
 	if err != nil {
 		return Resolved{}, err
 	}
+	if attempt >= h.set.maxAttempts {
+		return Resolved{}, &AuthError{Engine: h.eng.Name(), SecretARN: failed.arn, VersionID: failed.id, Attempts: attempt, Err: errNoNewer}
+	}
 	return h.resolved(next, false)
 }
 
 // errNoNewer is the cause of the AuthError of Rejected.
-var errNoNewer = errors.New("no credentials other than the rejected ones")
+var errNoNewer = errors.New("no credentials other than the rejected ones, or no attempt left")
 
 // Accepted tells the Handle that the credentials of versionID logged in: an
 // AWSPENDING version is then used until AWSCURRENT changes, as the drivers

@@ -10,6 +10,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/secretsql/secretsql"
+	"github.com/secretsql/secretsql/internal/enginekit"
 )
 
 // Hook gives go-sql-driver/mysql users who keep their own *mysql.Config the
@@ -54,11 +55,12 @@ import (
 type Hook struct {
 	h *secretsql.Handle
 
-	mu   sync.Mutex
-	last string // the version most recently handed out
-
 	authFailures atomic.Int64
 	retries      atomic.Int64
+
+	mu    sync.Mutex
+	last  string                     // the version most recently handed out
+	byCtx map[context.Context]string // the version each recent connect's context was given
 }
 
 // NewHook returns a Hook for the secret; dsn is a secret id with optional
@@ -69,11 +71,11 @@ type Hook struct {
 // RDS-managed secret needs nothing more. Close the Hook when the pool is
 // closed.
 func NewHook(dsn string, opts ...secretsql.Option) (*Hook, error) {
-	h, err := secretsql.NewHandle(hookEngine{}, dsn, opts...)
+	h, err := secretsql.NewHandle(hookEngine, dsn, opts...)
 	if err != nil {
 		return nil, err
 	}
-	return &Hook{h: h}, nil
+	return &Hook{h: h, byCtx: make(map[context.Context]string, maxRemembered)}, nil
 }
 
 // Option returns the mysql.Option that installs [Hook.BeforeConnect]:
@@ -104,30 +106,46 @@ func (h *Hook) BeforeConnect(ctx context.Context, cfg *mysql.Config) error {
 	a.used = true
 	cfg.User = a.r.Credentials.Username
 	cfg.Passwd = a.r.Credentials.Password()
-	h.mu.Lock()
-	h.last = a.r.VersionID
-	h.mu.Unlock()
+	if !ok {
+		h.mu.Lock()
+		h.last = a.r.VersionID
+		if len(h.byCtx) >= maxRemembered {
+			clear(h.byCtx)
+		}
+		h.byCtx[ctx] = a.r.VersionID
+		h.mu.Unlock()
+	}
 	return nil
 }
+
+// maxRemembered bounds the connects whose version ReportError can find.
+const maxRemembered = 256
 
 // ReportError tells the hook about an error from a connect or a query of a
 // pool configured with [Hook.Option] alone. If the server rejected the
 // credentials (judged by the *mysql.MySQLError number), the hook looks for
-// newer ones for the following connects and ReportError returns true. It
-// cannot know which version the failed login used, so it reports the one
-// handed out last; a wrong guess costs a re-read, never a newer version.
+// newer ones for the following connects and ReportError returns true. Pass
+// the context of the query that failed: database/sql connects with it, so
+// the hook knows which credentials that login used; with another context
+// the hook guesses the ones handed out last, and a wrong guess costs
+// failed queries until the next report.
 func (h *Hook) ReportError(ctx context.Context, err error) bool {
-	if !(Engine{}).IsAuthError(err) {
+	if !isAuthError(err) {
 		return false
 	}
 	h.mu.Lock()
-	v := h.last
+	v, ok := h.byCtx[ctx]
+	if ok {
+		delete(h.byCtx, ctx)
+	} else {
+		v = h.last
+	}
 	h.mu.Unlock()
 	if v == "" {
 		return false
 	}
 	h.authFailures.Add(1)
-	_, _ = h.h.Rejected(ctx, v)
+	_, _ = h.h.Rejected(ctx, v, 1)
 	return true
 }
 
@@ -163,7 +181,7 @@ func (c *hookConnector) Connect(ctx context.Context) (driver.Conn, error) {
 		switch {
 		case err != nil && !a.used:
 			return nil, notOurs{err}
-		case (Engine{}).IsAuthError(err):
+		case isAuthError(err):
 			c.h.authFailures.Add(1)
 		}
 		return conn, err
@@ -181,15 +199,12 @@ type notOurs struct{ err error }
 
 func (e notOurs) Error() string { return e.err.Error() }
 
-// hookEngine is the engine of the Hook's handle: MySQL's, but for logins
-// that did not use the hook's credentials.
-type hookEngine struct{ Engine }
-
-// IsAuthError reports MySQL's rejected logins of the hook's credentials.
-func (hookEngine) IsAuthError(err error) bool {
+// hookEngine is the engine of the Hook's handle: MySQL's, but a login that
+// did not use the hook's credentials is not a rejection of them.
+var hookEngine = enginekit.New("mysql", 3306, "", prepare, func(err error) bool {
 	_, theirs := err.(notOurs)
-	return !theirs && Engine{}.IsAuthError(err)
-}
+	return !theirs && isAuthError(err)
+}, secretEngines...)
 
 // Driver returns the native connector's driver.
 func (c *hookConnector) Driver() driver.Driver { return c.native.Driver() }

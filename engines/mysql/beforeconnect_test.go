@@ -27,17 +27,17 @@ type hookFixture struct {
 	fetches atomic.Int64 // the hook's GetSecretValue calls
 }
 
-func newHookFixture(t *testing.T) *hookFixture {
+func newHookFixture(t *testing.T, opts ...secretsql.Option) *hookFixture {
 	t.Helper()
 	f := &hookFixture{db: testdb.MariaDB(t), sm: smtest.NewServer()}
 	t.Cleanup(f.sm.Close)
 	f.sm.CreateSecret("app/my", f.db.SecretJSON())
 	var err error
-	f.hook, err = secretsqlmysql.NewHook("app/my", secretsql.WithClient(f.sm.Client()), secretsql.WithObserver(func(ev secretsql.Event) {
+	f.hook, err = secretsqlmysql.NewHook("app/my", append([]secretsql.Option{secretsql.WithClient(f.sm.Client()), secretsql.WithObserver(func(ev secretsql.Event) {
 		if ev.Kind == secretsql.EventFetch || ev.Kind == secretsql.EventFetchFailed {
 			f.fetches.Add(1)
 		}
-	}))
+	})}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +106,7 @@ type loadResult struct {
 
 // rotateUnderLoad runs a single-user rotation with a 1s setSecret→
 // finishSecret window while 8 workers query db, whose connections live 30ms.
-func rotateUnderLoad(t *testing.T, f *hookFixture, db *sql.DB, onErr func(error)) loadResult {
+func rotateUnderLoad(t *testing.T, f *hookFixture, db *sql.DB, onErr func(context.Context, error)) loadResult {
 	t.Helper()
 	const workers = 8
 	db.SetMaxOpenConns(workers)
@@ -124,7 +124,6 @@ func rotateUnderLoad(t *testing.T, f *hookFixture, db *sql.DB, onErr func(error)
 				qctx, qcancel := context.WithTimeout(ctx, 10*time.Second)
 				var one int
 				err := db.QueryRowContext(qctx, "SELECT 1").Scan(&one)
-				qcancel()
 				switch {
 				case err == nil:
 					queries.Add(1)
@@ -133,9 +132,10 @@ func rotateUnderLoad(t *testing.T, f *hookFixture, db *sql.DB, onErr func(error)
 					res.failures = append(res.failures, err)
 					mu.Unlock()
 					if onErr != nil {
-						onErr(err)
+						onErr(qctx, err)
 					}
 				}
+				qcancel()
 			}
 		})
 	}
@@ -181,12 +181,13 @@ func checkAfter(t *testing.T, f *hookFixture, res loadResult) {
 	}
 }
 
-// With Hook.Connector, rejected logins are retried: no query fails.
+// With Hook.Connector, rejected logins are retried on the handle's retry
+// loop (here WithRetry(3, 20ms)): no query fails.
 func TestHookConnectorRotationUnderLoad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("rotation under load")
 	}
-	f := newHookFixture(t)
+	f := newHookFixture(t, secretsql.WithRetry(3, 20*time.Millisecond))
 	db := sql.OpenDB(f.hook.Connector(f.native(t)))
 	defer db.Close()
 	res := rotateUnderLoad(t, f, db, nil)
@@ -212,8 +213,8 @@ func TestHookOptionOnlyRotationUnderLoad(t *testing.T) {
 	db := sql.OpenDB(f.native(t))
 	defer db.Close()
 	var reported atomic.Int64
-	res := rotateUnderLoad(t, f, db, func(err error) {
-		if f.hook.ReportError(context.Background(), err) {
+	res := rotateUnderLoad(t, f, db, func(ctx context.Context, err error) {
+		if f.hook.ReportError(ctx, err) {
 			reported.Add(1)
 		}
 	})
@@ -232,4 +233,31 @@ func TestHookOptionOnlyRotationUnderLoad(t *testing.T) {
 		t.Errorf("%d failed queries: the hook did not switch to the new password promptly", len(res.failures))
 	}
 	checkAfter(t, f, res)
+}
+
+// TestHookConnectorHonoursRetry: Hook.Connector makes the logins WithRetry
+// allows, no more, and fails with an *AuthError wrapping the driver's error.
+func TestHookConnectorHonoursRetry(t *testing.T) {
+	f := newHookFixture(t, secretsql.WithRetry(3, time.Millisecond), secretsql.WithMinRefreshInterval(time.Hour))
+	db := sql.OpenDB(f.hook.Connector(f.native(t)))
+	defer db.Close()
+	if err := db.Ping(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := f.db.SetPassword(ctx, f.db.User, testdb.RandomPassword()); err != nil {
+		t.Fatal(err)
+	}
+	db.SetMaxIdleConns(0)
+	before := f.hook.Stats()
+	err := db.PingContext(ctx)
+	var ae *secretsql.AuthError
+	var me *mysql.MySQLError
+	if !errors.As(err, &ae) || ae.Attempts != 3 || !errors.As(err, &me) || me.Number != 1045 {
+		t.Fatalf("err = %v, want an AuthError after 3 attempts wrapping MySQL's 1045", err)
+	}
+	if st := f.hook.Stats(); st.AuthFailures-before.AuthFailures != 3 || st.Retries-before.Retries != 2 {
+		t.Fatalf("stats %+v (before %+v): want 3 rejected logins, 2 of them retries", st, before)
+	}
 }

@@ -17,7 +17,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/secretsql/secretsql"
-	mysqlengine "github.com/secretsql/secretsql/engines/mysql"
+	_ "github.com/secretsql/secretsql/engines/mysql"
 	"github.com/secretsql/secretsql/internal/drivertest"
 	"github.com/secretsql/secretsql/internal/testdb"
 )
@@ -44,7 +44,7 @@ func connectErr(b *testing.B, cfg *mysql.Config) error {
 // without the test bed), the same error wrapped by an application, and a
 // refused TCP connection (no MySQLError in the chain).
 func BenchmarkIsAuthError(b *testing.B) {
-	var e mysqlengine.Engine
+	e := drivertest.Engine("mysql")
 	refusedCfg := mysql.NewConfig()
 	refusedCfg.Net, refusedCfg.Addr, refusedCfg.User, refusedCfg.Passwd = "tcp", "127.0.0.1:1", "app", "pw"
 	refusedCfg.Timeout = 5 * time.Second
@@ -68,7 +68,7 @@ func BenchmarkIsAuthError(b *testing.B) {
 // BenchmarkNewConnector builds the go-sql-driver/mysql connector for one
 // version of the credentials (mysql.ParseDSN of a credential-free DSN).
 func BenchmarkNewConnector(b *testing.B) {
-	var e mysqlengine.Engine
+	e := drivertest.Engine("mysql")
 	creds := secretsql.Credentials{Host: "db.internal", Port: 3306, Username: "app",
 		Database: "app"}.WithPassword(`s3cr3t'"\@:/?#%;{}+ pw`)
 	drivertest.BenchNewConnector(b, e, creds, url.Values{"parseTime": {"true"}, "timeout": {"5s"}, "charset": {"utf8mb4"}})

@@ -31,40 +31,21 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/secretsql/secretsql"
+	"github.com/secretsql/secretsql/internal/enginekit"
+)
+
+// The engines, registered at init. Both accept secrets of either family
+// (MariaDB and MySQL speak the same protocol); connections have no default
+// database.
+var (
+	mysqlEngine   = enginekit.New("mysql", 3306, "", prepare, isAuthError, secretEngines...)
+	mariadbEngine = enginekit.New("mariadb", 3306, "", prepare, isAuthError, secretEngines...)
+	secretEngines = []string{"mysql", "aurora-mysql", "aurora", "mariadb"}
 )
 
 func init() {
-	secretsql.Register(Engine{})
-	secretsql.Register(Engine{mariadb: true})
-}
-
-// Engine is the secretsql engine for MySQL (and, with MariaDB set, MariaDB)
-// on go-sql-driver/mysql.
-type Engine struct{ mariadb bool }
-
-var _ secretsql.Engine = Engine{}
-
-// Name is "mysql" or "mariadb".
-func (e Engine) Name() string {
-	if e.mariadb {
-		return "mariadb"
-	}
-	return "mysql"
-}
-
-// DefaultPort is 3306.
-func (Engine) DefaultPort() int { return 3306 }
-
-// DefaultDatabase is none: the connection has no default database.
-func (Engine) DefaultDatabase() string { return "" }
-
-// AcceptsSecretEngine accepts mysql, aurora-mysql, aurora and mariadb.
-func (Engine) AcceptsSecretEngine(v string) bool {
-	switch v {
-	case "mysql", "aurora-mysql", "aurora", "mariadb":
-		return true
-	}
-	return false
+	secretsql.Register(mysqlEngine)
+	secretsql.Register(mariadbEngine)
 }
 
 var reserved = map[string]string{
@@ -75,35 +56,26 @@ var reserved = map[string]string{
 	"addr":     "use host=… and port=… to override the secret's",
 }
 
-// Prepare checks the go-sql-driver/mysql parameters of a DSN once: they
-// are parsed with mysql.ParseDSN into a Config that holds no address and no
-// credentials, which each version of the credentials clones
-// (mysql.Config.Clone) and completes.
-func (Engine) Prepare(params url.Values) (secretsql.Prepared, error) {
-	base, err := prepare(params)
-	if err != nil {
-		return nil, err
-	}
-	return prepared{base}, nil
-}
-
 // prepared is the Config parsed from a DSN's parameters.
 type prepared struct{ base *mysql.Config }
 
 // Connector builds a go-sql-driver/mysql connector for one version of the
 // credentials.
 func (p prepared) Connector(c secretsql.Credentials) (driver.Connector, error) {
-	return mysql.NewConnector(config(p.base, c))
+	return mysql.NewConnector(config(p, c))
 }
 
-// prepare parses the driver parameters.
-func prepare(params url.Values) (*mysql.Config, error) {
+// prepare checks the go-sql-driver/mysql parameters of a DSN once: they
+// are parsed with mysql.ParseDSN into a Config that holds no address and no
+// credentials, which each version of the credentials clones
+// (mysql.Config.Clone) and completes.
+func prepare(params url.Values) (prepared, error) {
 	for k, vs := range params {
 		if why, bad := reserved[strings.ToLower(k)]; bad {
-			return nil, &secretsql.DSNError{Key: k, Reason: why}
+			return prepared{}, &secretsql.DSNError{Key: k, Reason: why}
 		}
 		if len(vs) != 1 {
-			return nil, &secretsql.DSNError{Key: k, Reason: "given more than once"}
+			return prepared{}, &secretsql.DSNError{Key: k, Reason: "given more than once"}
 		}
 	}
 	dsn := "/"
@@ -112,17 +84,17 @@ func prepare(params url.Values) (*mysql.Config, error) {
 	}
 	cfg, err := mysql.ParseDSN(dsn)
 	if err != nil {
-		return nil, &secretsql.DSNError{Reason: "go-sql-driver/mysql rejects the parameters", Err: err}
+		return prepared{}, &secretsql.DSNError{Reason: "go-sql-driver/mysql rejects the parameters", Err: err}
 	}
-	return cfg, nil
+	return prepared{cfg}, nil
 }
 
 // config completes a clone of the prepared Config with one version of the
 // credentials. The TLS configuration is dropped so that mysql.NewConnector
 // derives it again (with the server name of this address) from the tls
 // parameter, as the driver does for a DSN.
-func config(base *mysql.Config, c secretsql.Credentials) *mysql.Config {
-	cfg := base.Clone()
+func config(p prepared, c secretsql.Credentials) *mysql.Config {
+	cfg := p.base.Clone()
 	cfg.Net = "tcp"
 	cfg.Addr = net.JoinHostPort(c.Host, strconv.Itoa(c.Port))
 	cfg.DBName = c.Database
@@ -143,9 +115,9 @@ var authErrors = map[uint16]bool{
 	3118: true, // ER_ACCOUNT_HAS_BEEN_LOCKED
 }
 
-// IsAuthError reports a *mysql.MySQLError whose number means the
+// isAuthError reports a *mysql.MySQLError whose number means the
 // credentials were rejected.
-func (Engine) IsAuthError(err error) bool {
+func isAuthError(err error) bool {
 	var me *mysql.MySQLError
 	return errors.As(err, &me) && authErrors[me.Number]
 }

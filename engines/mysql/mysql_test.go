@@ -69,8 +69,8 @@ func TestConfigPerVersion(t *testing.T) {
 			t.Errorf("TLS for %v: %+v, want server name %q", tc.c, again.TLS, tc.c.Host)
 		}
 	}
-	if base.User != "" || base.Passwd != "" || base.DBName != "" {
-		t.Errorf("the prepared Config was changed: user %q database %q", base.User, base.DBName)
+	if base.base.User != "" || base.base.Passwd != "" || base.base.DBName != "" {
+		t.Errorf("the prepared Config was changed: user %q database %q", base.base.User, base.base.DBName)
 	}
 }
 
@@ -81,7 +81,7 @@ func TestConfigRejects(t *testing.T) {
 		{"parseTime": {"maybe"}}, {"timeout": {"soon"}}, {"tls": {"no-such-config"}}, {"loc": {"Mars/Base"}}, {"a": {"1", "2"}},
 	} {
 		t.Run(p.Encode(), func(t *testing.T) {
-			_, err := drivertest.Build(Engine{}, c, p)
+			_, err := drivertest.Build(mysqlEngine, c, p)
 			drivertest.CheckDSNError(t, err, "", c.Password())
 		})
 	}
@@ -124,11 +124,11 @@ func checkBuilt(t *testing.T, c secretsql.Credentials, params url.Values) (*mysq
 func TestIsAuthError(t *testing.T) {
 	for n, want := range map[uint16]bool{1044: true, 1045: true, 1698: true, 1862: true, 3118: true, 1049: false, 1129: false, 1130: false, 1040: false} {
 		err := fmt.Errorf("x: %w", &mysql.MySQLError{Number: n})
-		if got := (Engine{}).IsAuthError(err); got != want {
+		if got := (mysqlEngine).IsAuthError(err); got != want {
 			t.Errorf("%d: IsAuthError = %v, want %v", n, got, want)
 		}
 	}
-	if (Engine{}).IsAuthError(errors.New("Error 1045 (28000): Access denied")) {
+	if (mysqlEngine).IsAuthError(errors.New("Error 1045 (28000): Access denied")) {
 		t.Error("classified by message text")
 	}
 }
@@ -142,12 +142,12 @@ func TestRealErrorsClassified(t *testing.T) {
 		{secretsql.Credentials{Host: db.Host, Port: db.Port, Username: db.User, Database: db.Database}.WithPassword("wrong"), true},
 		{secretsql.Credentials{Host: db.Host, Port: db.Port, Username: db.User, Database: "no_such_db_sqt"}.WithPassword(db.Password), true}, // 1044: no grant on it
 	} {
-		nc, err := drivertest.Build(Engine{}, tt.c, nil)
+		nc, err := drivertest.Build(mysqlEngine, tt.c, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		_, err = nc.Connect(context.Background())
-		if err == nil || (Engine{}).IsAuthError(err) != tt.auth {
+		if err == nil || (mysqlEngine).IsAuthError(err) != tt.auth {
 			t.Errorf("%s: err = %v, want auth = %v", tt.c.Database, err, tt.auth)
 		}
 	}

@@ -42,45 +42,17 @@ import (
 	"github.com/sijms/go-ora/v2/network"
 
 	"github.com/secretsql/secretsql"
+	"github.com/secretsql/secretsql/internal/enginekit"
 )
 
-func init() {
-	secretsql.Register(engine{})
-}
+// oracleEngine is registered at init. Oracle secrets always name the
+// service, so there is no default database; it accepts the secret engine
+// values RDS uses for Oracle: the generic one and one per edition,
+// container databases included.
+var oracleEngine = enginekit.New("oracle", 1521, "", prepare, isAuthError,
+	"oracle", "oracle-ee", "oracle-se2", "oracle-ee-cdb", "oracle-se2-cdb")
 
-// engine implements secretsql.Engine for Oracle.
-type engine struct{}
-
-var _ secretsql.Engine = engine{}
-
-// Name returns "oracle": the driver is "secretsmanager-oracle".
-func (engine) Name() string { return "oracle" }
-
-// DefaultPort returns the Oracle listener's default port, 1521.
-func (engine) DefaultPort() int { return 1521 }
-
-// DefaultDatabase returns "": Oracle secrets always name the service.
-func (engine) DefaultDatabase() string { return "" }
-
-// AcceptsSecretEngine accepts the engine values RDS uses for Oracle secrets:
-// the generic one and one per edition, container databases included.
-func (engine) AcceptsSecretEngine(value string) bool {
-	switch value {
-	case "oracle", "oracle-ee", "oracle-se2", "oracle-ee-cdb", "oracle-se2-cdb":
-		return true
-	}
-	return false
-}
-
-// Prepare checks the go-ora URL options of a DSN once (go-ora parses them,
-// so a bad value fails sql.Open).
-func (engine) Prepare(params url.Values) (secretsql.Prepared, error) {
-	opts, err := prepare(params)
-	if err != nil {
-		return nil, err
-	}
-	return opts, nil
-}
+func init() { secretsql.Register(oracleEngine) }
 
 // options are a DSN's checked go-ora URL options.
 type options struct {
@@ -125,9 +97,9 @@ var authErrorCodes = map[int]bool{
 	28001: true, // the password has expired
 }
 
-// IsAuthError reports whether err holds a *network.OracleError whose code is
+// isAuthError reports whether err holds a *network.OracleError whose code is
 // one of the login failures above.
-func (engine) IsAuthError(err error) bool {
+func isAuthError(err error) bool {
 	var e *network.OracleError
 	if !errors.As(err, &e) || e == nil {
 		return false

@@ -119,7 +119,7 @@ func TestSID(t *testing.T) {
 	compareParsed(t, dsn, c)
 
 	for _, sid := range []string{"", "ORCL)(INSTANCE_NAME=x", "OR CL", "ORCL(", "a=b", `OR\CL`, "ÖRCL"} {
-		_, err = drivertest.Build(engine{}, c, url.Values{"SID": {sid}})
+		_, err = drivertest.Build(oracleEngine, c, url.Values{"SID": {sid}})
 		drivertest.CheckDSNError(t, err, "SID", c.Password())
 	}
 	for _, sid := range []string{"ORCL", "orcl_1", "DB$1", "X#2", "a.b-c"} {
@@ -141,7 +141,7 @@ func TestNoServiceName(t *testing.T) {
 		t.Errorf("error %v does not match ErrMissingKey", err)
 	}
 
-	prep, err := engine{}.Prepare(url.Values{"SSL": {"true"}})
+	prep, err := oracleEngine.Prepare(url.Values{"SSL": {"true"}})
 	if err != nil {
 		t.Fatalf("Prepare: %v", err)
 	}
@@ -155,7 +155,7 @@ func TestNoServiceName(t *testing.T) {
 		t.Errorf("the same prepared options with a service name: %v", err)
 	}
 
-	_, err = engine{}.Prepare(url.Values{"CONNECT TIMEOUT": {"soon"}})
+	_, err = oracleEngine.Prepare(url.Values{"CONNECT TIMEOUT": {"soon"}})
 	drivertest.CheckDSNError(t, err, "CONNECT TIMEOUT", c.Password())
 }
 
@@ -183,18 +183,18 @@ func TestNewConnectorRejectsOptions(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := drivertest.Build(engine{}, base, tc.params)
+			_, err := drivertest.Build(oracleEngine, base, tc.params)
 			drivertest.CheckDSNError(t, err, tc.key, base.Password())
 		})
 	}
 	t.Run("case duplicate", func(t *testing.T) {
-		_, err := drivertest.Build(engine{}, base, url.Values{"ssl": {"true"}, "SSL": {"false"}})
+		_, err := drivertest.Build(oracleEngine, base, url.Values{"ssl": {"true"}, "SSL": {"false"}})
 		drivertest.CheckDSNError(t, err, "", base.Password())
 	})
 	t.Run("service with slashes", func(t *testing.T) {
 		c := base
 		c.Database = "/svc/"
-		_, err := drivertest.Build(engine{}, c, nil)
+		_, err := drivertest.Build(oracleEngine, c, nil)
 		drivertest.CheckSecretError(t, err, "dbname", base.Password())
 	})
 }
@@ -297,7 +297,7 @@ func TestHostZone(t *testing.T) {
 
 func TestNewConnectorType(t *testing.T) {
 	c := secretsql.Credentials{Host: "db", Port: 1521, Username: "u", Database: "svc"}.WithPassword("p")
-	conn, err := drivertest.Build(engine{}, c, url.Values{"PREFETCH_ROWS": {"100"}, "server": {"db2:1521", "db3:1521"}})
+	conn, err := drivertest.Build(oracleEngine, c, url.Values{"PREFETCH_ROWS": {"100"}, "server": {"db2:1521", "db3:1521"}})
 	if err != nil {
 		t.Fatalf("Build: %v", err)
 	}
@@ -333,7 +333,7 @@ func TestIsAuthError(t *testing.T) {
 		{nil, false},
 	}
 	for _, tc := range cases {
-		if got := (engine{}).IsAuthError(tc.err); got != tc.want {
+		if got := oracleEngine.IsAuthError(tc.err); got != tc.want {
 			t.Errorf("IsAuthError(%v) = %v, want %v", tc.err, got, tc.want)
 		}
 	}
@@ -341,12 +341,12 @@ func TestIsAuthError(t *testing.T) {
 
 func TestAcceptsSecretEngine(t *testing.T) {
 	for _, v := range []string{"oracle", "oracle-ee", "oracle-se2", "oracle-ee-cdb", "oracle-se2-cdb"} {
-		if !(engine{}).AcceptsSecretEngine(v) {
+		if !oracleEngine.AcceptsSecretEngine(v) {
 			t.Errorf("AcceptsSecretEngine(%q) = false", v)
 		}
 	}
 	for _, v := range []string{"mysql", "postgres", "sqlserver", "oracle-se", "oracle-se1"} {
-		if (engine{}).AcceptsSecretEngine(v) {
+		if oracleEngine.AcceptsSecretEngine(v) {
 			t.Errorf("AcceptsSecretEngine(%q) = true", v)
 		}
 	}
@@ -359,7 +359,7 @@ func TestRegistered(t *testing.T) {
 	if !slices.Contains(sql.Drivers(), secretsql.DriverPrefix+"oracle") {
 		t.Fatalf("driver not registered: %v", sql.Drivers())
 	}
-	e := engine{}
+	e := oracleEngine
 	if e.Name() != "oracle" || e.DefaultPort() != 1521 || e.DefaultDatabase() != "" {
 		t.Errorf("engine metadata: %q %d %q", e.Name(), e.DefaultPort(), e.DefaultDatabase())
 	}

@@ -17,7 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/secretsql/secretsql"
-	"github.com/secretsql/secretsql/engines/postgres"
+	_ "github.com/secretsql/secretsql/engines/postgres"
 	"github.com/secretsql/secretsql/internal/drivertest"
 	"github.com/secretsql/secretsql/internal/testdb"
 )
@@ -41,7 +41,7 @@ func connectErr(b *testing.B, cfg *pgx.ConnConfig) error {
 // an application, and a refused TCP connection (no PgError in the chain: the
 // errors.As walk that finds nothing).
 func BenchmarkIsAuthError(b *testing.B) {
-	var e postgres.Engine
+	e := drivertest.Engine("postgres")
 	refusedCfg, err := pgx.ParseConfig("host=127.0.0.1 port=1 user=app sslmode=disable connect_timeout=5")
 	if err != nil {
 		b.Fatal(err)
@@ -69,7 +69,7 @@ func BenchmarkIsAuthError(b *testing.B) {
 // BenchmarkNewConnector builds the pgx connector for one version of the
 // credentials: a quoted keyword/value string parsed by pgx.ParseConfig.
 func BenchmarkNewConnector(b *testing.B) {
-	var e postgres.Engine
+	e := drivertest.Engine("postgres")
 	creds := secretsql.Credentials{Host: "db.internal", Port: 5432, Username: "app",
 		Database: "app"}.WithPassword(`s3cr3t'"\@:/?#%;{}+ pw`)
 	drivertest.BenchNewConnector(b, e, creds, url.Values{"sslmode": {"disable"}, "application_name": {"api"}, "connect_timeout": {"5"}})

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"sync"
@@ -10,7 +11,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/secretsql/secretsql"
@@ -89,18 +89,64 @@ func TestHookPool(t *testing.T) {
 	}
 }
 
-// TestHookRotationUnderLoad runs a real single-user rotation (with a held
-// setSecret→finishSecret window) while workers keep acquiring connections
-// from a pool whose connections live 30ms, and measures the failed acquires.
+// TestHookRotationUnderLoad runs a real single-user rotation (with a 1 s
+// setSecret→finishSecret window) while 8 workers keep querying through a
+// pool whose connections live 30 ms, over plaintext, over TLS with
+// channel_binding=require (SCRAM-SHA-256-PLUS, or pgx fails the login), and
+// with sslmode=prefer: no Acquire fails, every connection is the TLS kind
+// the pool asked for, and the hook's GetSecretValue calls stay few.
 func TestHookRotationUnderLoad(t *testing.T) {
-	if testing.Short() {
-		t.Skip("rotation under load")
+	for _, tc := range []struct {
+		name, params string
+		wantTLS      bool
+	}{
+		{"plaintext", "sslmode=disable", false},
+		{"tls_channel_binding_require", "sslmode=require channel_binding=require", true},
+		{"sslmode_prefer", "sslmode=prefer", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := rotateUnderPool(t, tc.params)
+			t.Logf("pgxpool + Hook (%s), 8 workers, 30ms connection lifetime, 1 s window: %d queries, %d failed acquires, "+
+				"%d logins (%d plaintext), %d rejected, %d retried inside the connect, %d GetSecretValue calls by the hook",
+				tc.params, r.queries, len(r.failures), r.stats.Logins, r.plaintext, r.stats.AuthFailures, r.stats.Retries, r.fetches)
+			for _, err := range r.failures {
+				t.Errorf("failed acquire: %v", err)
+			}
+			if tc.wantTLS && r.plaintext != 0 {
+				t.Errorf("%d connections without TLS with %s", r.plaintext, tc.params)
+			}
+			if r.stats.Logins < 20 {
+				t.Errorf("only %d logins: the pool did not keep making connections", r.stats.Logins)
+			}
+			if r.stats.AuthFailures == 0 || r.stats.Retries != r.stats.AuthFailures {
+				t.Errorf("stats %+v: every rejected login must be retried", r.stats)
+			}
+			// The first read, then after the rejection one read of
+			// AWSPENDING; more (AWSCURRENT, and once more each) if a
+			// rejection came more than the min refresh interval (1 s)
+			// after the first.
+			if r.fetches < 2 || r.fetches > 5 {
+				t.Errorf("the hook made %d GetSecretValue calls, want 2 to 5", r.fetches)
+			}
+		})
 	}
+}
+
+type poolRun struct {
+	queries, fetches, plaintext int64
+	failures                    []error
+	stats                       HookStats
+}
+
+// rotateUnderPool runs the rotation of TestHookRotationUnderLoad with the
+// pool's connection parameters params.
+func rotateUnderPool(t *testing.T, params string) poolRun {
+	t.Helper()
 	db := testdb.Postgres(t)
 	sm := smtest.NewServer()
 	defer sm.Close()
 	sm.CreateSecret("app/pg", db.SecretJSON())
-	var fetches atomic.Int64 // the hook's GetSecretValue calls (the rotation makes its own)
+	var fetches, plaintext atomic.Int64
 	hook, err := NewHook("app/pg", secretsql.WithClient(sm.Client()), secretsql.WithObserver(func(ev secretsql.Event) {
 		if ev.Kind == secretsql.EventFetch || ev.Kind == secretsql.EventFetchFailed {
 			fetches.Add(1)
@@ -111,19 +157,29 @@ func TestHookRotationUnderLoad(t *testing.T) {
 	}
 	defer hook.Close()
 	const workers = 8
-	pool := newPool(t, db, hook, func(c *pgxpool.Config) {
-		c.MaxConns = workers
-		c.MaxConnLifetime = 30 * time.Millisecond
-		c.MaxConnLifetimeJitter = 0
-	})
-
-	type failure struct {
-		at  time.Time
-		err error
+	cfg, err := pgxpool.ParseConfig(fmt.Sprintf("host=%s port=%d dbname=%s %s", db.Host, db.Port, db.Database, params))
+	if err != nil {
+		t.Fatal(err)
 	}
+	cfg.MaxConns = workers
+	cfg.MaxConnLifetime = 30 * time.Millisecond
+	cfg.MaxConnLifetimeJitter = 0
+	cfg.AfterConnect = func(_ context.Context, c *pgx.Conn) error {
+		if _, ok := c.PgConn().Conn().(*tls.Conn); !ok {
+			plaintext.Add(1)
+		}
+		return nil
+	}
+	hook.Configure(cfg)
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+
 	var (
 		mu       sync.Mutex
-		failures []failure
+		failures []error
 		queries  atomic.Int64
 	)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -140,18 +196,14 @@ func TestHookRotationUnderLoad(t *testing.T) {
 					queries.Add(1)
 				case ctx.Err() == nil:
 					mu.Lock()
-					failures = append(failures, failure{time.Now(), err})
+					failures = append(failures, err)
 					mu.Unlock()
 				}
 			}
 		})
 	}
 	time.Sleep(300 * time.Millisecond)
-	var windowOpen, finished time.Time
 	rot := rotation.Rotator{Client: sm.Client(), DB: db, Hook: func(ctx context.Context, next rotation.Step) error {
-		if next == rotation.TestSecret {
-			windowOpen = time.Now() // setSecret done: the database has the new password
-		}
 		if next == rotation.FinishSecret {
 			time.Sleep(time.Second) // hold the window open
 		}
@@ -163,49 +215,26 @@ func TestHookRotationUnderLoad(t *testing.T) {
 		wg.Wait()
 		t.Fatal(err)
 	}
-	finished = time.Now()
-	time.Sleep(700 * time.Millisecond)
+	time.Sleep(500 * time.Millisecond)
 	cancel()
 	wg.Wait()
-
-	st := hook.Stats()
-	t.Logf("pgxpool + Hook, %d workers, 30ms connection lifetime: %d queries, %d failed acquires, %d logins, %d auth failures seen by the hook, %d GetSecretValue calls by the hook",
-		workers, queries.Load(), len(failures), st.Logins, st.AuthFailures, fetches.Load())
-	for _, f := range failures {
-		var pe *pgconn.PgError
-		if !errors.As(f.err, &pe) || pe.Code != "28P01" {
-			t.Errorf("failure that is not a rejected password: %v", f.err)
-		}
-		if f.at.Before(windowOpen) || f.at.After(finished.Add(100*time.Millisecond)) {
-			t.Errorf("failure at %v, outside the rotation (window opened %v, finished %v)", f.at, windowOpen, finished)
-		}
-	}
-	if len(failures) > workers {
-		t.Errorf("%d failed acquires: more than one per connect in flight (%d)", len(failures), workers)
-	}
-	if st.AuthFailures != int64(len(failures)) {
-		t.Errorf("the hook saw %d auth failures, the workers %d", st.AuthFailures, len(failures))
-	}
-	if st.Logins < 20 {
-		t.Errorf("only %d logins: the pool did not keep making connections", st.Logins)
-	}
-	// The first read, then after the rejection one read of AWSPENDING; more
-	// (AWSCURRENT, and once more each) if a rejection came more than the min
-	// refresh interval (1s) after the first.
-	if n := fetches.Load(); n < 2 || n > 5 {
-		t.Errorf("the hook made %d GetSecretValue calls, want 2 to 5", n)
-	}
-	// The pool now logs in with the new version.
-	r, err := hook.Resolve(context.Background())
-	if err != nil || r.VersionID != res.VersionID {
+	// The pool now logs in with the new version, and the old password no
+	// longer works: the rotation really changed it.
+	if r, err := hook.Resolve(context.Background()); err != nil || r.VersionID != res.VersionID {
 		t.Errorf("hook resolves version %s (%v), want the rotated %s", r.VersionID, err, res.VersionID)
 	}
 	if err := db.Login(context.Background(), db.User, db.Password); err == nil {
 		t.Error("the old password still logs in: the rotation did not change it")
 	}
+	mu.Lock()
+	defer mu.Unlock()
+	return poolRun{queries: queries.Load(), fetches: fetches.Load(), plaintext: plaintext.Load(), failures: failures, stats: hook.Stats()}
 }
 
-// TestStartupSniffer feeds a recorded-like start-up byte by byte.
+// TestStartupSniffer feeds start-ups byte by byte and in chunks: an
+// accepted login is reported, a rejected one is retried when AWSPENDING
+// holds newer credentials (the reader stops at the ErrorResponse), and
+// passed through to pgx when nothing newer exists.
 func TestStartupSniffer(t *testing.T) {
 	msg := func(typ byte, body ...byte) []byte {
 		n := len(body) + 4
@@ -214,29 +243,51 @@ func TestStartupSniffer(t *testing.T) {
 	saslReq := msg('R', append([]byte{0, 0, 0, 10}, "SCRAM-SHA-256\x00\x00"...)...)
 	errResp := msg('E', []byte("SFATAL\x00VFATAL\x00C28P01\x00Mpassword authentication failed for user \"x\"\x00\x00")...)
 	authOK := msg('R', 0, 0, 0, 0)
+	cat := func(parts ...[]byte) []byte {
+		var b []byte
+		for _, p := range parts {
+			b = append(b, p...)
+		}
+		return b
+	}
 	for _, tc := range []struct {
-		name       string
-		stream     []byte
-		wantOK     bool
-		wantSQLErr string
+		name      string
+		pending   string // AWSPENDING's password, "" for none
+		stream    []byte
+		wantRetry bool
+		logins    int64
 	}{
-		{"rejected", append(append([]byte{}, saslReq...), errResp...), false, "28P01"},
-		{"accepted", append(append(append([]byte{}, saslReq...), authOK...), msg('S', []byte("a\x00b\x00")...)...), true, ""},
-		{"empty message", append(msg('v'), errResp...), false, "28P01"},
+		{"rejected, newer known", "pw2", cat(saslReq, errResp), true, 0},
+		{"rejected, nothing newer", "", cat(saslReq, errResp), false, 0},
+		{"accepted", "", cat(saslReq, authOK, msg('S', []byte("a\x00b\x00")...)), false, 1},
+		{"empty message first", "pw2", cat(msg('v'), errResp), true, 0},
 	} {
 		for _, chunk := range []int{1, 3, 7, 1000} {
-			var ok bool
-			var code string
-			s := &startupSniffer{onAuthOK: func() { ok = true }, onError: func(c string) { code = c }}
-			b := tc.stream
-			done := false
-			for len(b) > 0 {
-				k := min(chunk, len(b))
-				done = s.feed(b[:k])
-				b = b[k:]
+			hook := hookOn(t, tc.pending)
+			r, err := hook.h.Credentials(context.Background())
+			if err != nil {
+				t.Fatal(err)
 			}
-			if ok != tc.wantOK || code != tc.wantSQLErr || !done {
-				t.Errorf("%s, chunks of %d: ok=%v code=%q done=%v", tc.name, chunk, ok, code, done)
+			c := &connect{h: hook, ctx: context.Background(), version: r.VersionID, logins: 1}
+			s := &startupSniffer{}
+			var retry error
+			errAt, last := -1, 0
+			for off := 0; off < len(tc.stream) && retry == nil; off += chunk {
+				b := tc.stream[off:min(off+chunk, len(tc.stream))]
+				var start int
+				start, retry = s.feed(b, c)
+				last = off
+				if retry != nil {
+					errAt = off + start
+				}
+			}
+			if (retry != nil) != tc.wantRetry || hook.Stats().Logins != tc.logins {
+				t.Errorf("%s, chunks of %d: retry %v, stats %+v", tc.name, chunk, retry, hook.Stats())
+			}
+			// The offset is the ErrorResponse's when it began in the last
+			// chunk, else 0 (the chunk's start).
+			if began := len(tc.stream) - len(errResp); tc.wantRetry && errAt != max(began, last) {
+				t.Errorf("%s, chunks of %d: the ErrorResponse began at %d, reported at %d", tc.name, chunk, began, errAt)
 			}
 		}
 	}

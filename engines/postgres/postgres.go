@@ -32,50 +32,19 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/secretsql/secretsql"
+	"github.com/secretsql/secretsql/internal/enginekit"
+)
+
+// The engines, registered at init. Redshift has no default database: the
+// server chooses.
+var (
+	postgresEngine = enginekit.New("postgres", 5432, "postgres", prepare, isAuthError, "postgres", "postgresql", "aurora-postgresql")
+	redshiftEngine = enginekit.New("redshift", 5439, "", prepare, isAuthError, "redshift", "redshift-serverless")
 )
 
 func init() {
-	secretsql.Register(Engine{})
-	secretsql.Register(Engine{redshift: true})
-}
-
-// Engine is the secretsql engine for PostgreSQL (and, with Redshift set,
-// Amazon Redshift) on pgx.
-type Engine struct{ redshift bool }
-
-var _ secretsql.Engine = Engine{}
-
-// Name is "postgres" or "redshift".
-func (e Engine) Name() string {
-	if e.redshift {
-		return "redshift"
-	}
-	return "postgres"
-}
-
-// DefaultPort is 5432 (Redshift: 5439).
-func (e Engine) DefaultPort() int {
-	if e.redshift {
-		return 5439
-	}
-	return 5432
-}
-
-// DefaultDatabase is "postgres" (Redshift: none, the server's default).
-func (e Engine) DefaultDatabase() string {
-	if e.redshift {
-		return ""
-	}
-	return "postgres"
-}
-
-// AcceptsSecretEngine accepts postgres, postgresql and aurora-postgresql
-// (Redshift: redshift and redshift-serverless).
-func (e Engine) AcceptsSecretEngine(v string) bool {
-	if e.redshift {
-		return v == "redshift" || v == "redshift-serverless"
-	}
-	return v == "postgres" || v == "postgresql" || v == "aurora-postgresql"
+	secretsql.Register(postgresEngine)
+	secretsql.Register(redshiftEngine)
 }
 
 // reserved are the keys that would override what the secret provides.
@@ -85,16 +54,6 @@ var reserved = map[string]string{
 	"passfile": "the password comes from the secret",
 	"hostaddr": "use host=… to override the secret's host",
 	"database": "use dbname=… to override the secret's database",
-}
-
-// Prepare checks the pgx parameters of a DSN once (pgx parses them, so a
-// bad value or an unreadable sslrootcert fails sql.Open).
-func (Engine) Prepare(params url.Values) (secretsql.Prepared, error) {
-	p, err := prepare(params)
-	if err != nil {
-		return nil, err
-	}
-	return p, nil
 }
 
 // prepared is the keyword/value connection string of a DSN's parameters.
@@ -110,8 +69,9 @@ func (p prepared) Connector(c secretsql.Credentials) (driver.Connector, error) {
 	return stdlib.GetConnector(*cfg), nil
 }
 
-// prepare checks the driver parameters and returns them as a keyword/value
-// connection string that pgx parses.
+// prepare checks the driver parameters of a DSN once, and returns them as
+// a keyword/value connection string; pgx parses it, so a bad value or an
+// unreadable sslrootcert fails sql.Open.
 func prepare(params url.Values) (prepared, error) {
 	keys := make([]string, 0, len(params))
 	for k := range params {
@@ -202,8 +162,8 @@ func validKey(k string) bool {
 	return true
 }
 
-// IsAuthError reports a *pgconn.PgError with SQLSTATE 28P01 or 28000.
-func (Engine) IsAuthError(err error) bool {
+// isAuthError reports a *pgconn.PgError with SQLSTATE 28P01 or 28000.
+func isAuthError(err error) bool {
 	var pe *pgconn.PgError
 	return errors.As(err, &pe) && (pe.Code == "28P01" || pe.Code == "28000")
 }

@@ -40,7 +40,7 @@ func TestConfigRejects(t *testing.T) {
 		{"user": {"x"}}, {"password": {"x"}}, {"PassFile": {"/x"}}, {"hostaddr": {"1.2.3.4"}},
 		{"sslmode": {"bogus"}}, {"bad key": {"x"}}, {"sslmode": {"disable", "require"}}, {"connect_timeout": {"abc"}},
 	} {
-		_, err := Engine{}.Prepare(p)
+		_, err := postgresEngine.Prepare(p)
 		if !errors.Is(err, secretsql.ErrInvalidDSN) {
 			t.Errorf("%v: err = %v, want ErrInvalidDSN", p, err)
 		}
@@ -50,11 +50,11 @@ func TestConfigRejects(t *testing.T) {
 func TestIsAuthError(t *testing.T) {
 	for code, want := range map[string]bool{"28P01": true, "28000": true, "3D000": false, "42501": false, "53300": false, "57P03": false} {
 		err := fmt.Errorf("connect: %w", &pgconn.PgError{Code: code})
-		if got := (Engine{}).IsAuthError(err); got != want {
+		if got := (postgresEngine).IsAuthError(err); got != want {
 			t.Errorf("code %s: IsAuthError = %v, want %v", code, got, want)
 		}
 	}
-	if (Engine{}).IsAuthError(errors.New("password authentication failed (SQLSTATE 28P01)")) {
+	if (postgresEngine).IsAuthError(errors.New("password authentication failed (SQLSTATE 28P01)")) {
 		t.Error("classified by message text")
 	}
 }
@@ -72,12 +72,12 @@ func TestRealErrorsClassified(t *testing.T) {
 		{secretsql.Credentials{Host: db.Host, Port: db.Port, Username: db.User, Database: db.Database}.WithPassword("wrong"), true},
 		{secretsql.Credentials{Host: db.Host, Port: db.Port, Username: db.User, Database: "no_such_db_sqt"}.WithPassword(db.Password), false},
 	} {
-		nc, err := drivertest.Build(Engine{}, tt.c, url.Values{"sslmode": {"disable"}})
+		nc, err := drivertest.Build(postgresEngine, tt.c, url.Values{"sslmode": {"disable"}})
 		if err != nil {
 			t.Fatal(err)
 		}
 		_, err = nc.Connect(ctx)
-		if err == nil || (Engine{}).IsAuthError(err) != tt.auth {
+		if err == nil || (postgresEngine).IsAuthError(err) != tt.auth {
 			t.Errorf("database %s: err = %v, auth = %v, want %v", tt.c.Database, err, !tt.auth, tt.auth)
 		}
 	}
@@ -108,7 +108,7 @@ func TestRedshiftEngine(t *testing.T) {
 			t.Errorf("%s: err = %v, want %v", tt.id, err, tt.want)
 		}
 	}
-	if (Engine{redshift: true}).DefaultPort() != 5439 {
+	if (redshiftEngine).DefaultPort() != 5439 {
 		t.Error("redshift default port")
 	}
 }

@@ -41,45 +41,8 @@ import (
 	"github.com/microsoft/go-mssqldb/msdsn"
 
 	"github.com/secretsql/secretsql"
+	"github.com/secretsql/secretsql/internal/enginekit"
 )
-
-func init() {
-	secretsql.Register(engine{})
-}
-
-// engine implements secretsql.Engine for SQL Server.
-type engine struct{}
-
-var _ secretsql.Engine = engine{}
-
-// Name returns "sqlserver": the driver is "secretsmanager-sqlserver".
-func (engine) Name() string { return "sqlserver" }
-
-// DefaultPort returns SQL Server's default TCP port, 1433.
-func (engine) DefaultPort() int { return 1433 }
-
-// DefaultDatabase returns "master", the database RDS secrets imply.
-func (engine) DefaultDatabase() string { return "master" }
-
-// AcceptsSecretEngine accepts the engine values RDS uses for SQL Server
-// secrets: the generic one and one per edition.
-func (engine) AcceptsSecretEngine(value string) bool {
-	switch value {
-	case "sqlserver", "sqlserver-ee", "sqlserver-se", "sqlserver-ex", "sqlserver-web":
-		return true
-	}
-	return false
-}
-
-// Prepare checks the go-mssqldb parameters of a DSN once (msdsn.Parse
-// parses them, so a bad value or an unreadable certificate fails sql.Open).
-func (engine) Prepare(params url.Values) (secretsql.Prepared, error) {
-	query, err := prepare(params)
-	if err != nil {
-		return nil, err
-	}
-	return prepared(query), nil
-}
 
 // prepared are a DSN's checked parameters, keyed as msdsn stores them.
 type prepared url.Values
@@ -87,12 +50,20 @@ type prepared url.Values
 // Connector builds a go-mssqldb connector for one version of the
 // credentials.
 func (p prepared) Connector(c secretsql.Credentials) (driver.Connector, error) {
-	cfg, err := build(url.Values(p), c)
+	cfg, err := build(p, c)
 	if err != nil {
 		return nil, err
 	}
 	return mssql.NewConnectorConfig(cfg), nil
 }
+
+// sqlserverEngine is registered at init. Its default database is master,
+// which RDS secrets imply; it accepts the secret engine values RDS uses for
+// SQL Server: the generic one and one per edition.
+var sqlserverEngine = enginekit.New("sqlserver", 1433, "master", prepare, isAuthError,
+	"sqlserver", "sqlserver-ee", "sqlserver-se", "sqlserver-ex", "sqlserver-web")
+
+func init() { secretsql.Register(sqlserverEngine) }
 
 // authErrorNumbers are the SQL Server error numbers that mean the login's
 // credentials were rejected. 4060 (cannot open database) and 18452 (untrusted
@@ -104,9 +75,9 @@ var authErrorNumbers = map[int32]bool{
 	18488: true, // Login failed: the password must be changed.
 }
 
-// IsAuthError reports whether err holds an mssql.Error (go-mssqldb returns it
+// isAuthError reports whether err holds an mssql.Error (go-mssqldb returns it
 // by value) whose number is one of the login failures above.
-func (engine) IsAuthError(err error) bool {
+func isAuthError(err error) bool {
 	var e mssql.Error
 	if !errors.As(err, &e) {
 		return false
@@ -180,9 +151,9 @@ var endpointParams = map[string]bool{
 }
 
 // prepare checks the pass-through parameters, and parses them once with
-// msdsn.Parse so that go-mssqldb's own errors are reported when the DSN is
-// opened.
-func prepare(params url.Values) (url.Values, error) {
+// msdsn.Parse so that go-mssqldb's own errors (a bad value, an unreadable
+// certificate) are reported when the DSN is opened.
+func prepare(params url.Values) (prepared, error) {
 	query, err := checkParams(params)
 	if err != nil {
 		return nil, err
@@ -197,7 +168,7 @@ func prepare(params url.Values) (url.Values, error) {
 	if _, err := msdsn.Parse(u.String()); err != nil {
 		return nil, &secretsql.DSNError{Key: offendingParam(params), Reason: "go-mssqldb rejected the connection parameters", Err: err}
 	}
-	return query, nil
+	return prepared(query), nil
 }
 
 // build turns one version of the credentials and the prepared parameters
@@ -207,11 +178,11 @@ func prepare(params url.Values) (url.Values, error) {
 // configuration and never goes through a string. An error of the parser
 // itself is the environment's (a certificate file that went away): the
 // parameters were checked before.
-func build(params url.Values, c secretsql.Credentials) (msdsn.Config, error) {
+func build(params prepared, c secretsql.Credentials) (msdsn.Config, error) {
 	if c.Port < 1 || c.Port > 65535 {
 		return msdsn.Config{}, &secretsql.SecretError{Key: "port", Reason: fmt.Sprintf("port %d is out of range 1-65535", c.Port)}
 	}
-	query := maps.Clone(params)
+	query := maps.Clone(url.Values(params))
 	if c.Database != "" {
 		query.Set(msdsn.Database, c.Database)
 	}

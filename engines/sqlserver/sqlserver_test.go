@@ -121,12 +121,12 @@ func TestNewConnectorRejectsParams(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := drivertest.Build(engine{}, base, tc.params)
+			_, err := drivertest.Build(sqlserverEngine, base, tc.params)
 			drivertest.CheckDSNError(t, err, tc.key, base.Password())
 		})
 	}
 	t.Run("case duplicate", func(t *testing.T) {
-		_, err := drivertest.Build(engine{}, base, url.Values{"encrypt": {"true"}, "ENCRYPT": {"false"}})
+		_, err := drivertest.Build(sqlserverEngine, base, url.Values{"encrypt": {"true"}, "ENCRYPT": {"false"}})
 		drivertest.CheckDSNError(t, err, "", base.Password())
 	})
 	// The old combination (ApplicationIntent=ReadOnly with no database)
@@ -136,11 +136,11 @@ func TestNewConnectorRejectsParams(t *testing.T) {
 	t.Run("combination", func(t *testing.T) {
 		pem := writePEM(t)
 		for _, p := range []url.Values{{"serverCertificate": {pem}}, {"hostNameInCertificate": {"db.example.com"}}} {
-			if _, err := drivertest.Build(engine{}, base, p); err != nil {
+			if _, err := drivertest.Build(sqlserverEngine, base, p); err != nil {
 				t.Fatalf("%v alone: %v", p, err)
 			}
 		}
-		_, err := drivertest.Build(engine{}, base, url.Values{"serverCertificate": {pem}, "hostNameInCertificate": {"db.example.com"}})
+		_, err := drivertest.Build(sqlserverEngine, base, url.Values{"serverCertificate": {pem}, "hostNameInCertificate": {"db.example.com"}})
 		drivertest.CheckDSNError(t, err, "", base.Password())
 	})
 }
@@ -161,7 +161,7 @@ func writePEM(t *testing.T) string {
 // environment's error, returned as it is (not blamed on the secret).
 func TestCertificateGoneAfterPrepare(t *testing.T) {
 	pem := writePEM(t)
-	prep, err := engine{}.Prepare(url.Values{"certificate": {pem}})
+	prep, err := sqlserverEngine.Prepare(url.Values{"certificate": {pem}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,7 +242,7 @@ func TestNewConnectorAcceptsParams(t *testing.T) {
 		"protocol": {"tcp"}, "multisubnetfailover": {"false"}, "notraceid": {"true"},
 		"guid conversion": {"true"}, "timezone": {"Europe/Paris"}, "columnencryption": {"false"},
 	}
-	conn, err := drivertest.Build(engine{}, c, params)
+	conn, err := drivertest.Build(sqlserverEngine, c, params)
 	if err != nil {
 		t.Fatalf("Build: %v", err)
 	}
@@ -293,7 +293,7 @@ func TestIsAuthError(t *testing.T) {
 		{nil, false},
 	}
 	for _, tc := range cases {
-		if got := (engine{}).IsAuthError(tc.err); got != tc.want {
+		if got := sqlserverEngine.IsAuthError(tc.err); got != tc.want {
 			t.Errorf("IsAuthError(%#v) = %v, want %v", tc.err, got, tc.want)
 		}
 	}
@@ -301,12 +301,12 @@ func TestIsAuthError(t *testing.T) {
 
 func TestAcceptsSecretEngine(t *testing.T) {
 	for _, v := range []string{"sqlserver", "sqlserver-ee", "sqlserver-se", "sqlserver-ex", "sqlserver-web"} {
-		if !(engine{}).AcceptsSecretEngine(v) {
+		if !sqlserverEngine.AcceptsSecretEngine(v) {
 			t.Errorf("AcceptsSecretEngine(%q) = false", v)
 		}
 	}
 	for _, v := range []string{"mysql", "postgres", "oracle", "sqlserver-xx", "mssql"} {
-		if (engine{}).AcceptsSecretEngine(v) {
+		if sqlserverEngine.AcceptsSecretEngine(v) {
 			t.Errorf("AcceptsSecretEngine(%q) = true", v)
 		}
 	}
@@ -319,7 +319,7 @@ func TestRegistered(t *testing.T) {
 	if !slices.Contains(sql.Drivers(), secretsql.DriverPrefix+"sqlserver") {
 		t.Fatalf("driver not registered: %v", sql.Drivers())
 	}
-	e := engine{}
+	e := sqlserverEngine
 	if e.Name() != "sqlserver" || e.DefaultPort() != 1433 || e.DefaultDatabase() != "master" {
 		t.Errorf("engine metadata: %q %d %q", e.Name(), e.DefaultPort(), e.DefaultDatabase())
 	}

@@ -18,8 +18,9 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/secretsql/secretsql"
-	mysqlengine "github.com/secretsql/secretsql/engines/mysql"
-	"github.com/secretsql/secretsql/engines/postgres"
+	_ "github.com/secretsql/secretsql/engines/mysql"
+	_ "github.com/secretsql/secretsql/engines/postgres"
+	"github.com/secretsql/secretsql/internal/drivertest"
 	"github.com/secretsql/secretsql/internal/testdb"
 	"github.com/secretsql/secretsql/smtest"
 )
@@ -170,9 +171,9 @@ func (t *Target) Baseline(arn string, client secretsql.GetSecretValueAPI) *Basel
 // credentials, as secretsql's engine decides it.
 func (t *Target) IsAuthError(err error) bool {
 	if t.Engine == testdb.EnginePostgres {
-		return postgres.Engine{}.IsAuthError(err)
+		return drivertest.Engine("postgres").IsAuthError(err)
 	}
-	return mysqlengine.Engine{}.IsAuthError(err)
+	return drivertest.Engine("mysql").IsAuthError(err)
 }
 
 // IsTooManyConnections reports whether err means the server had no

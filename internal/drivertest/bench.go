@@ -54,3 +54,13 @@ func BenchNewConnector(b *testing.B, e secretsql.Engine, creds secretsql.Credent
 		})
 	}
 }
+
+// Engine returns the registered engine name (import its package first).
+func Engine(name string) secretsql.Engine {
+	for _, e := range secretsql.Engines() {
+		if e.Name() == name {
+			return e
+		}
+	}
+	panic("drivertest: engine " + name + " is not registered")
+}

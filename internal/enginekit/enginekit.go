@@ -1,0 +1,62 @@
+// Package enginekit assembles the engines under engines/: each states what
+// it is as data (name, defaults, the secret "engine" values it accepts) and
+// provides two functions (prepare a DSN's parameters, classify a rejected
+// login), which New turns into a secretsql.Engine.
+package enginekit
+
+import (
+	"net/url"
+	"slices"
+
+	"github.com/secretsql/secretsql"
+)
+
+// Engine is a secretsql.Engine made of data and the engine's functions.
+type Engine struct {
+	name          string
+	port          int
+	database      string
+	secretEngines []string
+	prepare       func(url.Values) (secretsql.Prepared, error)
+	isAuthError   func(error) bool
+}
+
+var _ secretsql.Engine = Engine{}
+
+// New returns the engine name, whose server listens on port by default,
+// whose connections go to database when neither the secret nor the DSN
+// names one ("" lets the server choose), which checks a DSN's driver
+// parameters with prepare and classifies rejected logins with isAuthError,
+// and which accepts secrets whose "engine" key holds one of secretEngines.
+func New[P secretsql.Prepared](name string, port int, database string, prepare func(url.Values) (P, error),
+	isAuthError func(error) bool, secretEngines ...string) Engine {
+	return Engine{name: name, port: port, database: database, secretEngines: secretEngines, isAuthError: isAuthError,
+		prepare: func(params url.Values) (secretsql.Prepared, error) {
+			p, err := prepare(params)
+			if err != nil {
+				return nil, err // not a typed nil
+			}
+			return p, nil
+		}}
+}
+
+// Name is the engine's name: the database/sql driver is
+// "secretsmanager-" + Name.
+func (e Engine) Name() string { return e.name }
+
+// DefaultPort is the port used when neither the secret nor the DSN sets one.
+func (e Engine) DefaultPort() int { return e.port }
+
+// DefaultDatabase is the database used when neither the secret nor the DSN
+// names one.
+func (e Engine) DefaultDatabase() string { return e.database }
+
+// AcceptsSecretEngine reports whether a secret whose "engine" key holds v
+// fits the engine.
+func (e Engine) AcceptsSecretEngine(v string) bool { return slices.Contains(e.secretEngines, v) }
+
+// Prepare checks a DSN's driver parameters once.
+func (e Engine) Prepare(params url.Values) (secretsql.Prepared, error) { return e.prepare(params) }
+
+// IsAuthError reports whether err means the server rejected the credentials.
+func (e Engine) IsAuthError(err error) bool { return e.isAuthError(err) }
