@@ -225,8 +225,11 @@ func (c *checker) run(ctx context.Context) {
 	rep.Engine, rep.EngineSource = c.f.engine, "flag"
 	if rep.Engine == "" {
 		rep.EngineSource = "secret"
+		se, isJSON := "", false
 		if raw != nil {
-			se := secretEngine(raw)
+			se, isJSON = secretEngine(raw)
+		}
+		if isJSON {
 			rep.SecretEngine = se
 			switch {
 			case se == "":
@@ -240,8 +243,9 @@ func (c *checker) run(ctx context.Context) {
 			}
 			rep.Engine = engineFor(se)
 		} else {
-			// The secret could not be read: let secretsql read it again and
-			// classify the failure (the engine does not matter for that).
+			// The secret could not be read, or is not JSON: let secretsql
+			// read it again and classify the failure (the engine does not
+			// matter for that).
 			rep.Engine = "postgres"
 			rep.EngineSource = ""
 		}
@@ -281,7 +285,7 @@ func (c *checker) run(ctx context.Context) {
 		rep.Stages = raw.VersionStages
 	}
 	if err != nil {
-		if rep.EngineSource == "" && !isFetchErr(err) {
+		if rep.EngineSource == "" && raw == nil && !isFetchErr(err) {
 			// The first read failed but this one did not: report what it was.
 			c.fail(exitUnreadable, err, "reading the secret failed once and then worked: retry the check")
 			return
@@ -536,16 +540,17 @@ func secretBytes(out *secretsmanager.GetSecretValueOutput) []byte {
 	return out.SecretBinary
 }
 
-// secretEngine returns the secret's "engine" key, lower-cased.
-func secretEngine(out *secretsmanager.GetSecretValueOutput) string {
+// secretEngine returns the secret's "engine" key, lower-cased, and whether
+// the secret is a JSON object at all.
+func secretEngine(out *secretsmanager.GetSecretValueOutput) (string, bool) {
 	var v struct {
 		Engine any `json:"engine"`
 	}
 	if json.Unmarshal(secretBytes(out), &v) != nil {
-		return ""
+		return "", false
 	}
 	s, _ := v.Engine.(string)
-	return strings.ToLower(strings.TrimSpace(s))
+	return strings.ToLower(strings.TrimSpace(s)), true
 }
 
 // engineNames lists the registered engines.

@@ -190,6 +190,16 @@ func TestCheckUnsupportedEngine(t *testing.T) {
 	wantContains(t, r, `"db2" is not supported`)
 }
 
+// TestCheckNotJSON: a secret that is not JSON is a malformed secret (exit
+// 4, with the structure to store), not a usage error about the engine.
+func TestCheckNotJSON(t *testing.T) {
+	srv := newEmulator(t)
+	srv.CreateSecret("app/plain", "host=db user=app password=p-secret-plain")
+	r := cli(t, []string{"p-secret-plain"}, "check", "app/plain")
+	wantCode(t, r, exitMalformed)
+	wantContains(t, r, "not a JSON object", `"username"`)
+}
+
 func TestCheckAuthFailedRotationInProgress(t *testing.T) {
 	srv := newEmulator(t)
 	db := testdb.Postgres(t)

@@ -1,11 +1,14 @@
 package postgres
 
 import (
+	"database/sql"
 	"errors"
 	"net/url"
+	"os"
 	"testing"
 
 	"github.com/secretsql/secretsql"
+	"github.com/secretsql/secretsql/smtest"
 )
 
 // Regression tests for the bugs FuzzConfigRoundTrip found (fixed in
@@ -49,5 +52,33 @@ func TestBugInvalidUTF8(t *testing.T) {
 	cfg, err := configOf(c, nil)
 	if err == nil && cfg.Database != c.Database {
 		t.Errorf("database %q reaches pgx as %q", c.Database, cfg.Database)
+	}
+}
+
+// TestSocketHostRefused (issue 15, item 1): a secret whose host is a
+// directory made pgx connect through a Unix socket, where the DSN's
+// sslmode=verify-full was silently not applied: the connection succeeded
+// without TLS. A secret's host must be a host name or an IP address.
+func TestSocketHostRefused(t *testing.T) {
+	const dir = "/var/run/postgresql"
+	if _, err := os.Stat(dir); err != nil {
+		t.Skipf("no socket directory %s: %v", dir, err) // the refusal does not depend on it; the old bug did
+	}
+	sm := smtest.NewServer()
+	defer sm.Close()
+	sm.CreateSecret("sock", `{"engine":"postgres","host":"`+dir+`","port":5432,"username":"postgres","password":"unused","dbname":"postgres"}`)
+	c, err := secretsql.NewConnector("postgres", "sock?sslmode=verify-full", secretsql.WithClient(sm.Client()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := sql.OpenDB(c)
+	defer db.Close()
+	err = db.Ping()
+	if err == nil {
+		t.Fatal("connected through the Unix socket, without the TLS the DSN asks for")
+	}
+	var se *secretsql.SecretError
+	if !errors.As(err, &se) || se.Key != "host" || !errors.Is(err, secretsql.ErrMalformedSecret) {
+		t.Fatalf("err = %v, want a SecretError for the key host", err)
 	}
 }

@@ -20,6 +20,7 @@
 package postgres
 
 import (
+	"context"
 	"database/sql/driver"
 	"errors"
 	"net/url"
@@ -66,7 +67,28 @@ func (p prepared) Connector(c secretsql.Credentials) (driver.Connector, error) {
 	if err != nil {
 		return nil, err
 	}
-	return stdlib.GetConnector(*cfg), nil
+	return scrubbing{stdlib.GetConnector(*cfg)}, nil
+}
+
+// scrubbing is pgx's stdlib connector, whose failed connects return an
+// error that no longer carries the password: pgx's *pgconn.ConnectError
+// holds the connect's whole configuration in an exported field, so a caller
+// who logged errors.As's ConnectError.Config would print it. The error
+// stays pgx's own (errors.As reaches *pgconn.PgError and the ConnectError);
+// connections are pgx's, unwrapped.
+type scrubbing struct{ driver.Connector }
+
+// Connect connects with pgx and clears the password in the configuration
+// a failure carries.
+func (s scrubbing) Connect(ctx context.Context) (driver.Conn, error) {
+	conn, err := s.Connector.Connect(ctx)
+	var ce *pgconn.ConnectError
+	if err != nil && errors.As(err, &ce) && ce.Config != nil && ce.Config.Password != "" {
+		scrubbed := *ce.Config
+		scrubbed.Password = ""
+		ce.Config = &scrubbed
+	}
+	return conn, err
 }
 
 // prepare checks the driver parameters of a DSN once, and returns them as

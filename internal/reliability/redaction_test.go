@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -39,11 +40,24 @@ type harness struct {
 	outputs []string // everything to search
 	kinds   map[secretsql.EventKind]int
 	logBuf  bytes.Buffer
+	label   string         // the engine being exercised
+	walked  map[string]int // error values walked, by label
 }
 
-func newHarness() *harness { return &harness{kinds: map[secretsql.EventKind]int{}} }
+func newHarness() *harness {
+	return &harness{kinds: map[secretsql.EventKind]int{}, walked: map[string]int{}}
+}
 
-// add records the fmt forms of v (and for errors, of every error it wraps).
+// setLabel names the engine whose errors are added next.
+func (h *harness) setLabel(l string) {
+	h.mu.Lock()
+	h.label = l
+	h.mu.Unlock()
+}
+
+// add records the fmt forms of v; for errors, of every error it wraps, and
+// of every exported field of each (a caller may log errors.As's result and
+// its fields: pgx's *pgconn.ConnectError holds the connect's Config).
 func (h *harness) add(vs ...any) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -53,11 +67,42 @@ func (h *harness) add(vs ...any) {
 		}
 		h.outputs = append(h.outputs, fmtForms(v)...)
 		if err, ok := v.(error); ok {
-			for _, u := range unwrapAll(err) {
-				h.outputs = append(h.outputs, fmtForms(u)...)
+			for _, e := range append([]error{err}, unwrapAll(err)...) {
+				h.walked[h.label]++
+				h.outputs = append(h.outputs, fmtForms(e)...)
+				h.outputs = append(h.outputs, fieldForms(e)...)
 			}
 		}
 	}
+}
+
+// fieldForms returns %+v of every exported field of the struct that v is or
+// points to, pointers followed.
+func fieldForms(v any) []string {
+	rv := reflect.ValueOf(v)
+	for rv.Kind() == reflect.Pointer || rv.Kind() == reflect.Interface {
+		if rv.IsNil() {
+			return nil
+		}
+		rv = rv.Elem()
+	}
+	if rv.Kind() != reflect.Struct {
+		return nil
+	}
+	var out []string
+	for i := range rv.NumField() {
+		if !rv.Type().Field(i).IsExported() {
+			continue
+		}
+		f := rv.Field(i)
+		for (f.Kind() == reflect.Pointer || f.Kind() == reflect.Interface) && !f.IsNil() {
+			f = f.Elem()
+		}
+		if f.CanInterface() {
+			out = append(out, fmt.Sprintf("%+v", f.Interface()), fmt.Sprintf("%#v", f.Interface()))
+		}
+	}
+	return out
 }
 
 func fmtForms(v any) []string {
@@ -221,6 +266,7 @@ func TestRedaction(t *testing.T) {
 	}
 
 	for _, engine := range []string{testdb.EnginePostgres, testdb.EngineMariaDB} {
+		h.setLabel(engine)
 		tdb := testdb.Open(t, engine)
 		pw := sentinel()
 		if err := tdb.SetPassword(ctx, tdb.User, pw); err != nil {
@@ -277,6 +323,7 @@ func TestRedaction(t *testing.T) {
 	}
 
 	// Malformed secrets that hold a password.
+	h.setLabel("postgres")
 	for _, raw := range []string{
 		`{"engine":"postgres","host":"h","username":"u","password":"` + jsonEsc(sentinel()) + `",`,
 		`{"engine":"postgres","host":"h","username":"u","password":` + strings.Trim(jsonEsc(sentinel()), `"`) + `}`,
@@ -330,6 +377,7 @@ func TestRedaction(t *testing.T) {
 		{"postgres", `{"engine":"postgres","host":"127.0.0.1","port":1,"username":"app","password":"%s"}`},
 		{"mysql", `{"engine":"mysql","host":"127.0.0.1","port":1,"username":"app","password":"%s"}`},
 	} {
+		h.setLabel(tc.engine)
 		name := uniqueName(t)
 		srv.CreateSecret(name, fmt.Sprintf(tc.secret, jsonEsc(sentinel())))
 		db := open(tc.engine, name+"?"+connectTimeout(tc.engine))
@@ -359,6 +407,14 @@ func TestRedaction(t *testing.T) {
 	// The fmt forms of *Connector are checked by TestBugConnectorFormat
 	// (bugs_test.go) until the Connector formats itself.
 	h.check(t, passwords...)
+	h.mu.Lock()
+	t.Logf("error values walked (each with %%v, %%+v, %%#v, %%s, %%q and its exported fields): %v", h.walked)
+	for _, e := range []string{"postgres", "mariadb", "mysql", "sqlserver", "oracle"} {
+		if h.walked[e] == 0 {
+			t.Errorf("no error of %s was walked", e)
+		}
+	}
+	h.mu.Unlock()
 }
 
 func connectTimeout(engine string) string {
