@@ -121,4 +121,3 @@ func TestRotateOnRealServers(t *testing.T) {
 		})
 	}
 }
-
