@@ -430,6 +430,11 @@ func (s *Server) createSecret(op string, in *createSecretInput, now time.Time) (
 			return nil, newError(codeInvalidRequest,
 				"You can't create this secret because a secret with this name is already scheduled for deletion.")
 		}
+		if in.ClientRequestToken != nil && old.versions[*in.ClientRequestToken] != nil {
+			// A retried request: the same token and value are ignored, as
+			// the API reference documents for ClientRequestToken.
+			return s.putValueLocked(old, &in.valueInput, now)
+		}
 		return nil, newError(codeResourceExists, "The operation failed because the secret %s already exists.", name)
 	}
 	sec := s.newSecretLocked(name, now)
