@@ -15,9 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
-	"github.com/go-sql-driver/mysql"
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/secretsql/secretsql/internal/rotation/sqldb"
 	"github.com/secretsql/secretsql/internal/testdb"
@@ -82,10 +80,7 @@ func secretCreds(t *testing.T, c *secretsmanager.Client, id, stage string) (user
 // its authentication error code.
 func wantAuthRejected(t *testing.T, db *sqldb.DB, user, password string) {
 	t.Helper()
-	err := db.Login(t.Context(), user, password)
-	var pgErr *pgconn.PgError
-	var myErr *mysql.MySQLError
-	if !(errors.As(err, &pgErr) && pgErr.Code == "28P01") && !(errors.As(err, &myErr) && myErr.Number == 1045) {
+	if err := db.Login(t.Context(), user, password); !sqldb.IsAuthFailure(err) {
 		t.Fatalf("login as %s with a stale password: %v, want an authentication error", user, err)
 	}
 }

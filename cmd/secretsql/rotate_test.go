@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"regexp"
 	"sync"
@@ -14,9 +13,9 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/secretsql/secretsql"
+	"github.com/secretsql/secretsql/internal/rotation/sqldb"
 	"github.com/secretsql/secretsql/internal/testdb"
 )
 
@@ -34,20 +33,21 @@ func currentCredentials(t *testing.T, e *emulator, id string) (user, password st
 	return s.Username, s.Password
 }
 
-// wantRejected asserts that PostgreSQL refuses the password (28P01).
-func wantRejected(t *testing.T, tdb *testdb.DB, user, password string) {
+// testDB is the sqldb view of a test database, for logins.
+func testDB(t *testing.T, tdb *testdb.DB) *sqldb.DB {
 	t.Helper()
-	var pgErr *pgconn.PgError
-	if err := tdb.Login(t.Context(), user, password); !errors.As(err, &pgErr) || pgErr.Code != "28P01" {
-		t.Fatalf("login as %s with an old password: %v, want 28P01", user, err)
+	db, err := sqldb.FromSecret(tdb.SecretJSON())
+	if err != nil {
+		t.Fatal(err)
 	}
+	return db
 }
 
 var failedLog = regexp.MustCompile(`rotation failed.*secret=dev/bad.*step=setSecret`)
 
 func TestRotateCommand(t *testing.T) {
 	tdb := testdb.Postgres(t)
-	wantRejected(t, tdb, tdb.User, tdb.Password+"x") // the test bed enforces passwords
+	wantRefused(t, testDB(t, tdb), tdb.User, tdb.Password+"x") // the test bed enforces passwords
 	e := startEmulator(t, "--addr", "127.0.0.1:0", "--seed", writeSeed(t, map[string]string{
 		"dev/app": tdb.SecretJSON(),
 		"dev/bad": tdb.SecretJSONFor(tdb.User, "not-the-password"),
@@ -61,7 +61,7 @@ func TestRotateCommand(t *testing.T) {
 	if err := tdb.Login(t.Context(), user, password); err != nil {
 		t.Fatalf("the new password does not work: %v", err)
 	}
-	wantRejected(t, tdb, user, tdb.Password)
+	wantRefused(t, testDB(t, tdb), user, tdb.Password)
 
 	r = cli(t, nil, "rotate", "dev/missing")
 	wantCode(t, r, exitUnreadable)
@@ -91,7 +91,7 @@ func TestRotateCommand(t *testing.T) {
 // `secretsql rotate` rotates its single user's password three times.
 func TestApplicationSurvivesRotations(t *testing.T) {
 	tdb := testdb.Postgres(t)
-	wantRejected(t, tdb, tdb.User, tdb.Password+"x")
+	wantRefused(t, testDB(t, tdb), tdb.User, tdb.Password+"x")
 	e := startEmulator(t, "--addr", "127.0.0.1:0", "--rotation-window", "2s",
 		"--seed", writeSeed(t, map[string]string{"dev/app": tdb.SecretJSON()}))
 	isolateEnv(t, e.env.pairs())
@@ -166,5 +166,5 @@ func TestApplicationSurvivesRotations(t *testing.T) {
 	if err := tdb.Login(t.Context(), user, password); err != nil {
 		t.Fatalf("the last password does not work: %v", err)
 	}
-	wantRejected(t, tdb, user, tdb.Password)
+	wantRefused(t, testDB(t, tdb), user, tdb.Password)
 }

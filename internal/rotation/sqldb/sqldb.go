@@ -27,6 +27,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/secretsql/secretsql/internal/rotation"
@@ -188,6 +189,16 @@ func (d *DB) session(ctx context.Context, user, password string, fn func(*sql.DB
 // 28P01, *mysql.MySQLError 1045).
 func (d *DB) Login(ctx context.Context, user, password string) error {
 	return d.session(ctx, user, password, func(*sql.DB) error { return nil })
+}
+
+// IsAuthFailure reports whether err is the server's refusal of a login's
+// credentials: SQLSTATE 28P01 or 28000 from PostgreSQL, error 1045 from
+// MySQL and MariaDB.
+func IsAuthFailure(err error) bool {
+	var pgErr *pgconn.PgError
+	var myErr *mysql.MySQLError
+	return errors.As(err, &pgErr) && (pgErr.Code == "28P01" || pgErr.Code == "28000") ||
+		errors.As(err, &myErr) && myErr.Number == 1045
 }
 
 // SetPassword always fails: a DB has no admin credentials of its own. The
