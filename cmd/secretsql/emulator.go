@@ -57,16 +57,8 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		fmt.Fprintln(stderr, "usage: secretsql emulator [flags]\n\nServes an in-memory Secrets Manager emulator until SIGINT or SIGTERM. Flags:")
 		fs.PrintDefaults()
 	}
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
-	}
-	if len(pos) > 0 {
-		fmt.Fprintln(stderr, "secretsql emulator: unexpected argument", pos[0])
-		return exitUsage
+	if _, code, ok := parseArgs(fs, args, 0, "takes no arguments", stderr); !ok {
+		return code
 	}
 	if err := f.check(); err != nil {
 		fmt.Fprintln(stderr, "secretsql emulator:", err)
@@ -74,6 +66,7 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	}
 	var secrets map[string]string
 	if f.seed != "" {
+		var err error
 		if secrets, err = readSeed(f.seed); err != nil {
 			fmt.Fprintln(stderr, "secretsql emulator:", err)
 			return exitUsage
@@ -105,6 +98,25 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "# stopped")
 	return exitOK
+}
+
+// parseArgs parses a command's flags, which may come before and after its
+// n positional arguments, and returns the latter. When ok is false the
+// command must exit with code: after -h, or after telling a usage error
+// (wrong is what to say when the number of arguments is not n).
+func parseArgs(fs *flag.FlagSet, args []string, n int, wrong string, stderr io.Writer) (pos []string, code int, ok bool) {
+	pos, err := parseInterspersed(fs, args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return nil, exitOK, false
+	case err != nil:
+		return nil, exitUsage, false
+	case len(pos) != n:
+		fmt.Fprintf(stderr, "%s: %s\n", fs.Name(), wrong)
+		fs.Usage()
+		return nil, exitUsage, false
+	}
+	return pos, exitOK, true
 }
 
 // check validates the flags: keys (random unless given, never the

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -31,17 +30,9 @@ func runRotate(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintln(stderr, "usage: secretsql rotate <secret-id> [flags]\n\nRotates the secret now (RotateSecret) and waits until the new version is AWSCURRENT. Flags:")
 		fs.PrintDefaults()
 	}
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
-	}
-	if len(pos) != 1 {
-		fmt.Fprintln(stderr, "secretsql rotate: need exactly one secret id (name or ARN)")
-		fs.Usage()
-		return exitUsage
+	pos, code, ok := parseArgs(fs, args, 1, "need exactly one secret id (name or ARN)", stderr)
+	if !ok {
+		return code
 	}
 	secretID := pos[0]
 	cfg, err := awsconfig.LoadDefaultConfig(ctx)

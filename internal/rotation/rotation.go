@@ -88,6 +88,9 @@ const (
 	AlternatingUsers
 )
 
+// Strategies returns both strategies, for table-driven tests.
+func Strategies() []Strategy { return []Strategy{SingleUser, AlternatingUsers} }
+
 // String returns "single user" or "alternating users".
 func (s Strategy) String() string {
 	switch s {

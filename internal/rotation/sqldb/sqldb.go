@@ -201,6 +201,23 @@ func IsAuthFailure(err error) bool {
 		errors.As(err, &myErr) && myErr.Number == 1045
 }
 
+// CheckLogin logs in as user with password and returns nil if the server
+// accepts the login exactly when accepted is true; otherwise an error that
+// says what happened. Tests use it to prove that a rotation's new password
+// works and the old one no longer does.
+func (d *DB) CheckLogin(ctx context.Context, user, password string, accepted bool) error {
+	err := d.Login(ctx, user, password)
+	switch {
+	case accepted && err != nil:
+		return fmt.Errorf("sqldb: login as %q refused, want it accepted: %w", user, err)
+	case !accepted && err == nil:
+		return fmt.Errorf("sqldb: login as %q accepted, want it refused", user)
+	case !accepted && !IsAuthFailure(err):
+		return fmt.Errorf("sqldb: login as %q failed, but not by refusing the credentials: %w", user, err)
+	}
+	return nil
+}
+
 // SetPassword always fails: a DB has no admin credentials of its own. The
 // rotation package calls ChangeOwnPassword and CloneUserAs instead.
 func (d *DB) SetPassword(ctx context.Context, user, password string) error {

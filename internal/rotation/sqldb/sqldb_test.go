@@ -1,11 +1,11 @@
 package sqldb_test
 
 import (
-	"context"
 	"strings"
 	"testing"
 
 	"github.com/secretsql/secretsql/internal/rotation/sqldb"
+	"github.com/secretsql/secretsql/internal/rotation/sqldb/sqldbtest"
 	"github.com/secretsql/secretsql/internal/testdb"
 )
 
@@ -40,41 +40,19 @@ func TestFromSecret(t *testing.T) {
 	}
 }
 
-// wantRejected asserts that the server refused a login as user with
-// password, by its authentication error code.
-func wantRejected(t *testing.T, db *sqldb.DB, user, password string) {
-	t.Helper()
-	if err := db.Login(t.Context(), user, password); !sqldb.IsAuthFailure(err) {
-		t.Fatalf("login as %s with a wrong password: %v, want an authentication error", user, err)
-	}
-}
-
-func wantLogin(t *testing.T, db *sqldb.DB, user, password string) {
-	t.Helper()
-	if err := db.Login(t.Context(), user, password); err != nil {
-		t.Fatalf("login as %s: %v", user, err)
-	}
-}
-
 func TestRotateOnRealServers(t *testing.T) {
 	for _, engine := range testdb.Engines() {
 		t.Run(engine, func(t *testing.T) {
-			tdb := testdb.Open(t, engine)
-			db, err := sqldb.FromSecret(tdb.SecretJSON())
-			if err != nil {
-				t.Fatal(err)
-			}
-			// The test bed enforces passwords for this user.
-			wantLogin(t, db, tdb.User, tdb.Password)
-			wantRejected(t, db, tdb.User, tdb.Password+"x")
+			tdb, db := sqldbtest.Open(t, engine)
+			sqldbtest.Login(t, db, tdb.User, tdb.Password, true)
 
 			// Single user: the user changes its own password.
 			newPassword := testdb.RandomPassword()
 			if err := db.ChangeOwnPassword(t.Context(), tdb.User, tdb.Password, newPassword); err != nil {
 				t.Fatal(err)
 			}
-			wantRejected(t, db, tdb.User, tdb.Password)
-			wantLogin(t, db, tdb.User, newPassword)
+			sqldbtest.Login(t, db, tdb.User, tdb.Password, false)
+			sqldbtest.Login(t, db, tdb.User, newPassword, true)
 			if err := db.ChangeOwnPassword(t.Context(), tdb.User, tdb.Password, "x"); err == nil {
 				t.Fatal("ChangeOwnPassword with a wrong old password succeeded")
 			}
@@ -83,27 +61,25 @@ func TestRotateOnRealServers(t *testing.T) {
 			// changes its password.
 			clone := tdb.User + "_clone"
 			adminUser := map[string]string{testdb.EnginePostgres: "postgres", testdb.EngineMariaDB: "root"}[engine]
-			t.Cleanup(func() {
-				if err := db.DropUserAs(context.WithoutCancel(t.Context()), adminUser, "", clone); err != nil {
-					t.Error(err)
-				}
-			})
 			first, second := testdb.RandomPassword(), testdb.RandomPassword()
 			if err := db.CloneUserAs(t.Context(), adminUser, "", tdb.User, clone, first); err != nil {
 				t.Fatal(err)
 			}
-			wantLogin(t, db, clone, first)
-			wantRejected(t, db, clone, second)
+			sqldbtest.Login(t, db, clone, first, true)
+			sqldbtest.Login(t, db, clone, second, false)
 			if err := db.CloneUserAs(t.Context(), adminUser, "", tdb.User, clone, second); err != nil {
 				t.Fatal(err)
 			}
-			wantRejected(t, db, clone, first)
-			wantLogin(t, db, clone, second)
+			sqldbtest.Login(t, db, clone, first, false)
+			sqldbtest.Login(t, db, clone, second, true)
 			// The clone has the privileges of the user on its database.
-			cloneDB := *db
-			cloneDB.Database = tdb.Database
-			if err := cloneDB.Login(t.Context(), clone, second); err != nil {
-				t.Fatalf("the clone cannot open the user's database: %v", err)
+			query := map[string]string{
+				testdb.EnginePostgres: "SELECT has_database_privilege($1, $2, 'CREATE')",
+				testdb.EngineMariaDB:  "SELECT COUNT(*) = 1 FROM mysql.db WHERE User = ? AND Db = ?",
+			}[engine]
+			var privileged bool
+			if err := tdb.Admin.QueryRowContext(t.Context(), query, clone, tdb.Database).Scan(&privileged); err != nil || !privileged {
+				t.Fatalf("the clone has no privileges on the user's database: %v, %v", privileged, err)
 			}
 			if err := db.SetPassword(t.Context(), tdb.User, "x"); err == nil {
 				t.Fatal("SetPassword without admin credentials succeeded")
