@@ -161,25 +161,41 @@ func randomKeys() (accessKeyID, secretAccessKey string) {
 }
 
 // seed creates the seeded secrets and, for soak runs (rotate), turns
-// rotation on for those the emulator can rotate.
+// rotation on for those the emulator can rotate, but for admin secrets: a
+// secret that another one names as its masterarn is never rotated on
+// schedule (that would change the admin's password).
 func seed(ctx context.Context, srv *smtest.Server, secrets map[string]string, rotate bool, stdout, stderr io.Writer) int {
 	names := make([]string, 0, len(secrets))
 	for n := range secrets {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	client := srv.Client()
+	arns := map[string]string{}
+	masters := map[string]bool{}
 	for _, n := range names {
 		arn, err := createSecret(srv, n, secrets[n])
 		if err != nil {
 			fmt.Fprintf(stderr, "secretsql emulator: seed secret %q: %v\n", n, err)
 			return exitUsage
 		}
+		arns[n] = arn
+		var s struct{ Masterarn string }
+		if json.Unmarshal([]byte(secrets[n]), &s) == nil && s.Masterarn != "" {
+			masters[s.Masterarn] = true
+		}
 		fmt.Fprintf(stdout, "# created secret %s: %s\n", n, arn)
-		if !rotate {
+	}
+	if !rotate {
+		return exitOK
+	}
+	client := srv.Client()
+	for _, n := range names {
+		// A masterarn may be the admin secret's name, ARN or partial ARN.
+		if masters[n] || masters[arns[n]] || masters[arns[n][:len(arns[n])-7]] {
+			fmt.Fprintf(stdout, "# not rotated on schedule: %s: it is an admin secret (masterarn)\n", n)
 			continue
 		}
-		_, err = client.RotateSecret(ctx, &secretsmanager.RotateSecretInput{SecretId: aws.String(n), RotateImmediately: aws.Bool(false)})
+		_, err := client.RotateSecret(ctx, &secretsmanager.RotateSecretInput{SecretId: aws.String(n), RotateImmediately: aws.Bool(false)})
 		if err != nil {
 			fmt.Fprintf(stdout, "# not rotated on schedule: %s: %v\n", n, err)
 		} else {

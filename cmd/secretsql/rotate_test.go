@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"regexp"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -151,4 +152,37 @@ func TestApplicationSurvivesRotations(t *testing.T) {
 	user, password := currentCredentials(t, e, "dev/app")
 	sqldbtest.Login(t, sdb, user, password, true)
 	sqldbtest.Login(t, sdb, user, tdb.Password, false)
+}
+
+// TestEmulatorRotateEvery seeds an application secret, its admin secret
+// (alternating users) and a plain one with --rotate-every: only the
+// application's rotates, on schedule.
+func TestEmulatorRotateEvery(t *testing.T) {
+	tdb, db := sqldbtest.Open(t, testdb.EnginePostgres)
+	app := strings.TrimSuffix(tdb.SecretJSON(), "}") + `,"masterarn":"lab/admin"}`
+	e := startEmulator(t, "--addr", "127.0.0.1:0", "--rotate-every", "100ms", "--seed", writeSeed(t, map[string]string{
+		"lab/app": app, "lab/admin": tdb.AdminSecretJSON(), "lab/note": `"not a database secret"`,
+	}))
+	wantContains(t, result{stdout: e.out.String()}, "# rotation of lab/app enabled",
+		"# not rotated on schedule: lab/admin: it is an admin secret", "# not rotated on schedule: lab/note:")
+	// Bounded wait for the rotation back to the original user: the clone
+	// first, then the user with a new password.
+	c := e.env.client(http.DefaultTransport)
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		user, password := currentCredentials(t, e, "lab/app")
+		if user == tdb.User && password != tdb.Password {
+			sqldbtest.Login(t, db, user, password, true)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no two scheduled rotations within a minute:\n%s", e.errOut)
+		}
+	}
+	if _, err := c.CancelRotateSecret(t.Context(), &secretsmanager.CancelRotateSecretInput{SecretId: aws.String("lab/app")}); err != nil {
+		t.Fatal(err)
+	}
+	admin, err := c.DescribeSecret(t.Context(), &secretsmanager.DescribeSecretInput{SecretId: aws.String("lab/admin")})
+	if err != nil || len(admin.VersionIdsToStages) != 1 || admin.RotationEnabled != nil {
+		t.Fatalf("the admin secret changed: %+v, %v", admin, err)
+	}
 }
