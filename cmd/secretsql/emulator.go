@@ -36,7 +36,10 @@ type emulatorFlags struct {
 // stringList is a repeatable string flag.
 type stringList []string
 
-func (l *stringList) String() string     { return strings.Join(*l, ",") }
+// String joins the values with commas (flag.Value).
+func (l *stringList) String() string { return strings.Join(*l, ",") }
+
+// Set adds a value (flag.Value).
 func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 
 func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -212,6 +215,7 @@ type requestFilter struct {
 	verbose bool
 }
 
+// Handle passes r on, unless it is a request record and h is not verbose.
 func (h requestFilter) Handle(ctx context.Context, r slog.Record) error {
 	if !h.verbose && r.Message == "smtest: request" {
 		return nil
@@ -219,10 +223,12 @@ func (h requestFilter) Handle(ctx context.Context, r slog.Record) error {
 	return h.Handler.Handle(ctx, r)
 }
 
+// WithAttrs keeps the filter on the derived handler.
 func (h requestFilter) WithAttrs(attrs []slog.Attr) slog.Handler {
 	return requestFilter{h.Handler.WithAttrs(attrs), h.verbose}
 }
 
+// WithGroup keeps the filter on the derived handler.
 func (h requestFilter) WithGroup(name string) slog.Handler {
 	return requestFilter{h.Handler.WithGroup(name), h.verbose}
 }
