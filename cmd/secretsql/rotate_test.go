@@ -76,12 +76,14 @@ func TestRotateCommand(t *testing.T) {
 // application on secretsmanager-postgres (a connector from NewConnector,
 // the same driver as sql.Open's), configured only by the exports of
 // `secretsql emulator --rotation-window 2s`, runs 50 workers while
-// `secretsql rotate` rotates its single user's password three times.
+// `aws secretsmanager rotate-secret` rotates its single user's password
+// three times.
 func TestApplicationSurvivesRotations(t *testing.T) {
 	tdb, sdb := sqldbtest.Open(t, testdb.EnginePostgres)
 	e := startEmulator(t, "--addr", "127.0.0.1:0", "--rotation-window", "2s",
 		"--seed", writeSeed(t, map[string]string{"dev/app": tdb.SecretJSON()}))
 	isolateEnv(t, e.env.pairs())
+	cliSession := newAWSSession(t, e)
 
 	// What secretsql saw, for the log: rejected logins and AWSPENDING used
 	// during the windows.
@@ -138,8 +140,7 @@ func TestApplicationSurvivesRotations(t *testing.T) {
 	}
 	progress(500)
 	for range 3 {
-		r := cli(t, []string{tdb.Password}, "rotate", "dev/app")
-		wantCode(t, r, exitOK)
+		waitCurrent(t, e, "dev/app", str(cliSession.ok("rotate-secret", "--secret-id", "dev/app"), "VersionId"))
 		progress(500)
 	}
 	stop()
