@@ -19,6 +19,7 @@ FUZZTIME ?= 10s
 # their reason, counts per package, then go test's own ok/FAIL lines.
 test:
 	bash scripts/testbed.sh
+	bash scripts/awscli.sh # the AWS CLI v2 that cmd/secretsql's conformance tests drive
 	$(GO) vet ./...
 	$(GO) build -o bin/testsummary ./scripts/testsummary
 	$(GO) test -race -count=1 -run '^$$' ./... >/dev/null # compile every test binary in parallel first

@@ -160,7 +160,7 @@ func TestProtocolErrors(t *testing.T) {
 		code           string
 	}{
 		{"unknown operation", "FlyToTheMoon", `{}`, "UnknownOperationException"},
-		{"operation not emulated", "RotateSecret", `{"SecretId":"db"}`, "UnknownOperationException"},
+		{"operation not emulated", "PutResourcePolicy", `{"SecretId":"db"}`, "UnknownOperationException"},
 		{"bad JSON", "GetSecretValue", `{"SecretId":`, "SerializationException"},
 		{"wrong member type", "GetSecretValue", `{"SecretId":42}`, "SerializationException"},
 		{"bad base64", "CreateSecret", `{"Name":"b","SecretBinary":"***"}`, "SerializationException"},

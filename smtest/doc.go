@@ -32,7 +32,18 @@
 // X-Amz-Date more than 15 minutes away from the server's clock). Session
 // tokens (X-Amz-Security-Token) are signed over but not checked; presigned
 // (query string) requests, the Date header in place of X-Amz-Date and
-// streaming (chunked) payload signatures are not supported.
+// streaming (chunked) payload signatures are not supported. Host and
+// X-Amz-Target must be among the signed headers (InvalidSignatureException
+// otherwise), so that a signature seen once cannot be replayed as another
+// operation.
+//
+// NewServer keeps test-friendly defaults: the published keys
+// DefaultAccessKeyID and DefaultSecretAccessKey, and any Host header. A
+// server reachable by other programs should use its own keys
+// (WithCredentials) and WithHostCheck, which refuses requests whose Host
+// header is neither the listen address nor a loopback name (HTTP 421,
+// HostNotAllowedException), so that a web page cannot reach the server by
+// DNS rebinding. `secretsql emulator` does both.
 //
 // # Operations
 //
@@ -42,9 +53,11 @@
 //   - CreateSecret: Name, SecretString or SecretBinary (not both; neither
 //     creates a secret without versions), ClientRequestToken as the VersionId,
 //     Description, KmsKeyId (stored, echoed by DescribeSecret, otherwise
-//     ignored). ARNs are arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME-XXXXXX.
-//     An existing name is ResourceExistsException; a name scheduled for
-//     deletion is InvalidRequestException, as with AWS.
+//     ignored), Tags. ARNs are arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME-XXXXXX.
+//     An existing name is ResourceExistsException, unless the request
+//     repeats the ClientRequestToken and value of one of its versions (a
+//     retry, answered as the first time); a name scheduled for deletion is
+//     InvalidRequestException, as with AWS.
 //   - GetSecretValue: by name, full ARN or partial ARN (the ARN without the
 //     "-XXXXXX" suffix); VersionId and/or VersionStage (default AWSCURRENT;
 //     when both are given they must name the same version).
@@ -52,20 +65,103 @@
 //     AccessDeniedException, are reported in Errors) or Filters with
 //     MaxResults and NextToken.
 //   - DescribeSecret, ListSecretVersionIds (IncludeDeprecated, paging),
-//     ListSecrets (Filters on name, description and all; IncludePlannedDeletion;
-//     SortOrder by creation time, ascending by default; paging).
+//     ListSecrets (IncludePlannedDeletion; SortOrder by creation time,
+//     ascending by default; paging). DescribeSecret and ListSecrets show
+//     Tags and the rotation fields below.
+//   - Filters of ListSecrets and BatchGetSecretValue: name, tag-key and
+//     tag-value (prefix, case-sensitive), description (prefix, any case),
+//     all (every word a prefix of a word of the name, description, tag keys
+//     or tag values, any case), "!" negation; values of one filter are ORed,
+//     filters ANDed. primary-region and owning-service match no secret (no
+//     replication, no managed secrets).
 //   - PutSecretValue (ClientRequestToken idempotency, VersionStages) and
 //     UpdateSecret (Description, KmsKeyId, and a new AWSCURRENT version).
 //   - UpdateSecretVersionStage (MoveToVersionId, RemoveFromVersionId).
 //   - DeleteSecret (RecoveryWindowInDays 7 to 30, default 30, or
 //     ForceDeleteWithoutRecovery) and RestoreSecret.
+//   - TagResource and UntagResource: at most 50 tags (LimitExceededException),
+//     keys of 1 to 128 characters and values of at most 256; keys starting
+//     with "aws:" are reserved (InvalidParameterException).
+//   - GetRandomPassword: every parameter, with AWS's defaults: 32
+//     characters from lowercase and uppercase letters, digits and the
+//     punctuation !"#$%&'()*+,-./:;<=>?@[\]^_`{|}~ (IncludeSpace adds the
+//     space), ExcludeCharacters and the Exclude* switches, and
+//     RequireEachIncludedType (default true: at least one character of each
+//     class left). PasswordLength is 1 to 4096; a length shorter than the
+//     required classes, or nothing left to draw from, is
+//     InvalidParameterException. Characters come from crypto/rand.
+//   - RotateSecret and CancelRotateSecret: see Rotation below.
 //
-// Other real operations (RotateSecret, CancelRotateSecret, GetRandomPassword,
-// TagResource, UntagResource, the resource policy and replication
-// operations) and unknown operations answer UnknownOperationException.
-// Malformed JSON is SerializationException; missing required members and
-// violated length or range constraints are ValidationException; parameters
-// that are well-formed but unacceptable are InvalidParameterException.
+// The resource policy and replication operations (GetResourcePolicy,
+// PutResourcePolicy, DeleteResourcePolicy, ValidateResourcePolicy,
+// ReplicateSecretToRegions, RemoveRegionsFromReplication,
+// StopReplicationToReplica) and unknown operations answer
+// UnknownOperationException. Malformed JSON is SerializationException;
+// missing required members and violated length, range or pattern
+// constraints are ValidationException; parameters that are well-formed but
+// unacceptable are InvalidParameterException.
+//
+// # Rotation
+//
+// RotateSecret rotates database secrets for real, against the database
+// their SecretString points at, for the engines with a local server here:
+// postgres, postgresql, aurora-postgresql, redshift and redshift-serverless
+// (spoken to as PostgreSQL), mysql, aurora-mysql, aurora and mariadb. It
+// runs the four steps of internal/rotation (createSecret, setSecret,
+// testSecret, finishSecret) in the background, through this server's own
+// API, as AWS's rotation Lambda templates do:
+//
+//   - single user, when the secret has no "masterarn": the secret's user,
+//     logged in with AWSCURRENT's password (or AWSPREVIOUS's), changes its
+//     own password;
+//   - alternating users, when it has one: the user of the masterarn secret
+//     creates "<username>_clone" with the privileges of the user (on
+//     PostgreSQL, GRANT user TO clone; on MySQL and MariaDB, the user's
+//     grants), or changes its password; the next rotation goes back to
+//     "<username>".
+//
+// No rotation function is needed: RotationLambdaARN is accepted, shown by
+// DescribeSecret and never invoked. As with AWS:
+//
+//   - RotateSecret answers at once with the VersionId of the rotation, the
+//     ClientRequestToken (a new UUID without one), and creates that version
+//     empty, staged AWSPENDING, for createSecret to fill. The same request
+//     again answers the same VersionId.
+//   - While AWSPENDING is on a version that is not AWSCURRENT (a rotation in
+//     progress, or one that failed), RotateSecret answers
+//     InvalidRequestException "A previous rotation isn't complete. That
+//     rotation will be reattempted." and reattempts it with that version.
+//   - RotateImmediately false configures the schedule without rotating;
+//     the check AWS makes by running testSecret is a check that the secret
+//     is a database secret the emulator can rotate. A secret it cannot
+//     rotate (not JSON, no engine with a local server, no host, username
+//     or password, a masterarn that is not a string, no AWSCURRENT) is
+//     InvalidRequestException at once.
+//   - RotationRules: AutomaticallyAfterDays (1 to 1000) or
+//     ScheduleExpression rate(N hours) (N at least 4) or rate(N days) (N up
+//     to 1000), not both (InvalidParameterException), and Duration (1h to
+//     24h, stored). cron() expressions are not supported:
+//     ValidationException.
+//   - DescribeSecret and ListSecrets show RotationEnabled (absent until
+//     RotateSecret was first called), RotationRules (a rate in whole days
+//     also as AutomaticallyAfterDays), LastRotatedDate and NextRotationDate
+//     (absent while rotation is off). Rotations run on the schedule: the
+//     server looks for those that are due once a second (more often with
+//     WithRotateEvery).
+//   - CancelRotateSecret turns rotation off, stops a rotation in progress
+//     at its next step and answers the VersionId of the incomplete version,
+//     whose AWSPENDING label the caller should remove.
+//   - A failed step leaves AWSPENDING where it was: on the empty version if
+//     createSecret failed, on the new version otherwise (and if setSecret
+//     succeeded, the database already has its password). The server's log
+//     (WithLogger) says which step failed and why; WaitRotation returns
+//     the same error.
+//
+// Lab settings: WithRotationWindow holds every rotation between setSecret
+// and finishSecret for a while (the database has the new password,
+// AWSCURRENT still the old one), and WithRotateEvery replaces the schedule
+// of every secret whose rotation is enabled by a short interval, for soak
+// runs.
 //
 // # Staging labels
 //
@@ -109,15 +205,58 @@
 //     InternalFailure and ServiceUnavailable are answered with HTTP 500),
 //     SetLatency (abandoned as soon as the client goes away), Outage and
 //     Restore (connections refused, then the same URL works again), and
-//     Deny and Allow (AccessDeniedException for chosen secrets).
+//     Deny and Allow (AccessDeniedException for chosen secrets);
+//   - WaitRotation, which waits for the latest rotation of a secret and
+//     returns its error.
+//
+// The requests a rotation makes (GetSecretValue, PutSecretValue,
+// DescribeSecret, UpdateSecretVersionStage) reach the server like any
+// other: they are counted and logged, and FailNext, Deny and Outage apply
+// to them.
+//
+// # Compared with moto
+//
+// A differential test (moto_test.go) runs one sequence of 58 calls against
+// this server and against moto's server and compares the answers field by
+// field (version IDs, ARN suffixes and dates aside) and the error codes.
+// Where they differ, smtest keeps the behaviour that the API reference
+// documents, and moto's is the one listed:
+//
+//   - moto adds SecretVersionsToStages to DescribeSecret and
+//     VersionIdsToStages to ListSecrets entries, lists versions without
+//     labels in them (with an empty list), never reports LastAccessedDate
+//     in DescribeSecret and ListSecrets, and reports every version as
+//     accessed now in ListSecretVersionIds.
+//   - moto's ListSecretVersionIds ignores IncludeDeprecated, puts the name
+//     in ARN and answers an empty NextToken on the last page.
+//   - After UpdateSecretVersionStage moved AWSCURRENT, moto's
+//     PutSecretValue labels AWSPREVIOUS the version that was current before
+//     the move and leaves AWSCURRENT on two versions.
+//   - moto attaches a label to a second version when RemoveFromVersionId is
+//     missing, removes AWSCURRENT without moving it, changes a secret
+//     scheduled for deletion, and accepts names outside the allowed
+//     characters; smtest refuses all four (InvalidParameterException,
+//     InvalidParameterException, InvalidRequestException,
+//     InvalidParameterException).
+//   - A ClientRequestToken shorter than 32 characters: ValidationException
+//     (a model constraint), InvalidParameterException with moto.
+//
+// Where the API reference does not say, smtest keeps its answers: a
+// MoveToVersionId or RemoveFromVersionId that names no version is
+// ResourceNotFoundException (moto: InvalidParameterException); a VersionId
+// and a VersionStage of different versions is ResourceNotFoundException
+// (moto: InvalidRequestException); a forced DeleteSecret of a secret that
+// does not exist is ResourceNotFoundException (moto: success). moto also
+// answers ResourceNotFoundException with HTTP 404, AWS and smtest with 400.
 //
 // # Not covered
 //
-// The emulator has no rotation (no Lambda invocation, rotation schedules or
-// RotationEnabled other than false), no resource policies, no tags, no
-// replication, no KMS encryption (so never DecryptionFailure or
-// EncryptionFailure), no IAM beyond Deny, no service quotas or throttling
-// other than FailNext, no limit on or cleanup of versions, and no
-// persistence: the store lives in memory for the life of the Server.
-// LastAccessedDate is kept to the day, as AWS does.
+// The emulator has no resource policies, no replication, no KMS encryption
+// (so never DecryptionFailure or EncryptionFailure), no IAM beyond Deny, no
+// service quotas or throttling other than FailNext, no limit on or cleanup
+// of versions, no rotation of other kinds of secrets (or of SQL Server and
+// Oracle databases), no cron() rotation schedules, rotation windows
+// (Duration) that are stored but not enforced, and no persistence: the
+// store lives in memory for the life of the Server. LastAccessedDate is
+// kept to the day, as AWS does.
 package smtest

@@ -10,6 +10,7 @@ import (
 // Manager (or the AWS front end in front of it) uses.
 const (
 	codeAccessDenied         = "AccessDeniedException"
+	codeHostNotAllowed       = "HostNotAllowedException"
 	codeIncompleteSignature  = "IncompleteSignatureException"
 	codeInternalFailure      = "InternalFailure"
 	codeInternalServiceError = "InternalServiceError"
@@ -17,6 +18,7 @@ const (
 	codeInvalidParameter     = "InvalidParameterException"
 	codeInvalidRequest       = "InvalidRequestException"
 	codeInvalidSignature     = "InvalidSignatureException"
+	codeLimitExceeded        = "LimitExceededException"
 	codeMissingAuthToken     = "MissingAuthenticationTokenException"
 	codeResourceExists       = "ResourceExistsException"
 	codeResourceNotFound     = "ResourceNotFoundException"
@@ -42,7 +44,8 @@ func (e *apiError) Error() string { return e.Code + ": " + e.Message }
 
 // status is the HTTP status AWS uses for the error code: 5xx for server
 // faults, 400 for everything else (including ThrottlingException and
-// AccessDeniedException).
+// AccessDeniedException). The emulator's own HostNotAllowedException is
+// 421 Misdirected Request.
 func (e *apiError) status() int {
 	return statusForCode(e.Code)
 }
@@ -51,6 +54,8 @@ func statusForCode(code string) int {
 	switch code {
 	case codeInternalServiceError, codeInternalFailure, codeServiceUnavailable:
 		return http.StatusInternalServerError
+	case codeHostNotAllowed:
+		return http.StatusMisdirectedRequest
 	}
 	return http.StatusBadRequest
 }

@@ -107,11 +107,18 @@ type signOpts struct {
 // time).
 func signedRequest(t *testing.T, srv *smtest.Server, op, body string, o signOpts) *http.Request {
 	t.Helper()
-	if o.accessKeyID == "" {
-		o.accessKeyID, o.secretAccessKey = smtest.DefaultAccessKeyID, smtest.DefaultSecretAccessKey
-	}
 	if o.region == "" {
 		o.region = srv.Region
+	}
+	return signedRequestTo(t, srv.URL, op, body, o)
+}
+
+// signedRequestTo is signedRequest for any endpoint (default credentials:
+// smtest's defaults).
+func signedRequestTo(t *testing.T, endpoint, op, body string, o signOpts) *http.Request {
+	t.Helper()
+	if o.accessKeyID == "" {
+		o.accessKeyID, o.secretAccessKey = smtest.DefaultAccessKeyID, smtest.DefaultSecretAccessKey
 	}
 	if o.service == "" {
 		o.service = "secretsmanager"
@@ -119,7 +126,7 @@ func signedRequest(t *testing.T, srv *smtest.Server, op, body string, o signOpts
 	if o.at.IsZero() {
 		o.at = time.Now()
 	}
-	req := unsignedRequest(t, srv, op, body)
+	req := unsignedRequestTo(t, endpoint, op, body)
 	sum := sha256.Sum256([]byte(body))
 	creds := aws.Credentials{AccessKeyID: o.accessKeyID, SecretAccessKey: o.secretAccessKey}
 	if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, hex.EncodeToString(sum[:]), o.service, o.region, o.at); err != nil {
@@ -130,7 +137,12 @@ func signedRequest(t *testing.T, srv *smtest.Server, op, body string, o signOpts
 
 func unsignedRequest(t *testing.T, srv *smtest.Server, op, body string) *http.Request {
 	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.URL+"/", bytes.NewReader([]byte(body)))
+	return unsignedRequestTo(t, srv.URL, op, body)
+}
+
+func unsignedRequestTo(t *testing.T, endpoint, op, body string) *http.Request {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, endpoint+"/", bytes.NewReader([]byte(body)))
 	if err != nil {
 		t.Fatal(err)
 	}

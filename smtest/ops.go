@@ -6,41 +6,123 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 )
 
-type opFunc func(s *Server, body []byte, now time.Time) (any, *apiError)
+// opFunc runs one operation: op is its name, body the request's JSON.
+type opFunc func(s *Server, op string, body []byte, now time.Time) (any, *apiError)
 
 // operations are the emulated Secrets Manager operations.
 var operations = map[string]opFunc{
-	"BatchGetSecretValue":      (*Server).batchGetSecretValue,
-	"CreateSecret":             (*Server).createSecret,
-	"DeleteSecret":             (*Server).deleteSecret,
-	"DescribeSecret":           (*Server).describeSecret,
-	"GetSecretValue":           (*Server).getSecretValue,
-	"ListSecretVersionIds":     (*Server).listSecretVersionIDs,
-	"ListSecrets":              (*Server).listSecrets,
-	"PutSecretValue":           (*Server).putSecretValue,
-	"RestoreSecret":            (*Server).restoreSecret,
-	"UpdateSecret":             (*Server).updateSecret,
-	"UpdateSecretVersionStage": (*Server).updateSecretVersionStage,
+	"BatchGetSecretValue":      plainOp((*Server).batchGetSecretValue),
+	"CancelRotateSecret":       secretOp(false, (*Server).cancelRotateSecret),
+	"CreateSecret":             plainOp((*Server).createSecret),
+	"DeleteSecret":             secretOp(true, (*Server).deleteSecret),
+	"DescribeSecret":           secretOp(true, (*Server).describeSecret),
+	"GetRandomPassword":        plainOp((*Server).getRandomPassword),
+	"GetSecretValue":           secretOp(false, (*Server).getSecretValue),
+	"ListSecretVersionIds":     secretOp(true, (*Server).listSecretVersionIDs),
+	"ListSecrets":              plainOp((*Server).listSecrets),
+	"PutSecretValue":           secretOp(false, (*Server).putSecretValue),
+	"RestoreSecret":            secretOp(true, (*Server).restoreSecret),
+	"RotateSecret":             secretOp(false, (*Server).rotateSecret),
+	"TagResource":              secretOp(false, (*Server).tagResource),
+	"UntagResource":            secretOp(false, (*Server).untagResource),
+	"UpdateSecret":             secretOp(false, (*Server).updateSecret),
+	"UpdateSecretVersionStage": secretOp(false, (*Server).updateSecretVersionStage),
 }
 
 // notEmulated are the real Secrets Manager operations the emulator does not
 // implement; they are refused with a clearer message than unknown ones.
 var notEmulated = map[string]bool{
-	"CancelRotateSecret":           true,
 	"DeleteResourcePolicy":         true,
-	"GetRandomPassword":            true,
 	"GetResourcePolicy":            true,
 	"PutResourcePolicy":            true,
 	"RemoveRegionsFromReplication": true,
 	"ReplicateSecretToRegions":     true,
-	"RotateSecret":                 true,
 	"StopReplicationToReplica":     true,
-	"TagResource":                  true,
-	"UntagResource":                true,
 	"ValidateResourcePolicy":       true,
+}
+
+// request is a decoded request body. validate adds the violated member
+// constraints to val (answered as one ValidationException) and returns the
+// error for parameters that are well-formed but unacceptable, which is
+// answered only when no constraint is violated.
+type request interface {
+	validate(val *validation) *apiError
+}
+
+// secretRequest is a request about one secret.
+type secretRequest interface {
+	request
+	secretID() string
+}
+
+// decodeRequest decodes body into a new T and validates it.
+func decodeRequest[T any, P interface {
+	*T
+	request
+}](body []byte) (P, *apiError) {
+	in := P(new(T))
+	if aerr := decode(body, in); aerr != nil {
+		return nil, aerr
+	}
+	var val validation
+	perr := in.validate(&val)
+	if aerr := val.err(); aerr != nil {
+		return nil, aerr
+	}
+	if perr != nil {
+		return nil, perr
+	}
+	return in, nil
+}
+
+// plainOp makes an operation of fn, which gets the decoded and validated
+// request and takes s.mu itself if it needs to.
+func plainOp[T any, P interface {
+	*T
+	request
+}](fn func(s *Server, op string, in P, now time.Time) (any, *apiError)) opFunc {
+	return func(s *Server, op string, body []byte, now time.Time) (any, *apiError) {
+		in, aerr := decodeRequest[T, P](body)
+		if aerr != nil {
+			return nil, aerr
+		}
+		return fn(s, op, in, now)
+	}
+}
+
+// secretOp makes an operation on one secret of fn, which runs with s.mu
+// held and the request's secret resolved (Deny enforced). allowDeleted
+// decides whether a secret scheduled for deletion reaches fn or is refused
+// with InvalidRequestException.
+func secretOp[T any, P interface {
+	*T
+	secretRequest
+}](allowDeleted bool, fn func(s *Server, in P, sec *secret, now time.Time) (any, *apiError)) opFunc {
+	return plainOp(func(s *Server, op string, in P, now time.Time) (any, *apiError) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		sec, aerr := s.resolveLocked(op, in.secretID(), allowDeleted, now)
+		if aerr != nil {
+			return nil, aerr
+		}
+		return fn(s, in, sec, now)
+	})
+}
+
+// secretIDInput is the SecretId member of a request about one secret; the
+// inputs of those requests embed it.
+type secretIDInput struct {
+	SecretID *string `json:"SecretId"`
+}
+
+func (in *secretIDInput) secretID() string { return *in.SecretID }
+
+func (in *secretIDInput) validate(val *validation) *apiError {
+	val.required("secretId", in.SecretID != nil)
+	val.length("secretId", in.SecretID, 1, maxSecretIDLen)
+	return nil
 }
 
 // epoch is a timestamp encoded as fractional epoch seconds, as AWS JSON
@@ -93,23 +175,30 @@ func (s *Server) resolveLocked(op, id string, allowDeleted bool, now time.Time) 
 	return sec, nil
 }
 
-// readLocked is the core of GetSecretValue: it picks the version named by
-// versionID and/or stage (default AWSCURRENT) and records the access.
+// readLocked is the core of GetSecretValue for a SecretId: see readVersion.
 func (s *Server) readLocked(op, id string, versionID, stage *string, now time.Time) (*secret, *version, *apiError) {
 	sec, aerr := s.resolveLocked(op, id, false, now)
 	if aerr != nil {
 		return nil, nil, aerr
 	}
+	v, aerr := readVersion(sec, versionID, stage, now)
+	return sec, v, aerr
+}
+
+// readVersion picks the version of sec named by versionID and/or stage
+// (default AWSCURRENT) and records the access. A version without a value
+// (made by RotateSecret and not yet filled) is not found, as with AWS.
+func readVersion(sec *secret, versionID, stage *string, now time.Time) (*version, *apiError) {
 	var v *version
 	switch {
 	case versionID != nil:
 		v = sec.versions[*versionID]
-		if v == nil {
-			return nil, nil, newError(codeResourceNotFound,
+		if v == nil || !v.hasValue() {
+			return nil, newError(codeResourceNotFound,
 				"Secrets Manager can't find the specified secret value for VersionId: %s", *versionID)
 		}
 		if stage != nil && sec.labels[*stage] != v.id {
-			return nil, nil, newError(codeResourceNotFound,
+			return nil, newError(codeResourceNotFound,
 				"Secrets Manager can't find the specified secret value for VersionId: %s and staging label: %s", *versionID, *stage)
 		}
 	default:
@@ -118,15 +207,15 @@ func (s *Server) readLocked(op, id string, versionID, stage *string, now time.Ti
 			label = *stage
 		}
 		vid, ok := sec.labels[label]
-		if !ok {
-			return nil, nil, newError(codeResourceNotFound,
+		if !ok || !sec.versions[vid].hasValue() {
+			return nil, newError(codeResourceNotFound,
 				"Secrets Manager can't find the specified secret value for staging label: %s", label)
 		}
 		v = sec.versions[vid]
 	}
 	sec.lastAccessed = day(now)
 	v.lastAccessed = day(now)
-	return sec, v, nil
+	return v, nil
 }
 
 type secretValueEntry struct {
@@ -151,29 +240,70 @@ func valueEntry(sec *secret, v *version) secretValueEntry {
 	}
 }
 
-// checkValue validates a SecretString/SecretBinary pair.
-func checkValue(val *validation, str *string, bin []byte) {
-	val.length("secretString", str, 0, maxSecretValueLen)
-	if len(bin) > maxSecretValueLen {
-		val.custom("Value at 'secretBinary' failed to satisfy constraint: Member must have length less than or equal to 65536")
-	}
+// valueInput is the value of a new version, as CreateSecret, PutSecretValue
+// and UpdateSecret take it.
+type valueInput struct {
+	ClientRequestToken *string `json:"ClientRequestToken"`
+	SecretString       *string `json:"SecretString"`
+	SecretBinary       []byte  `json:"SecretBinary"`
 }
 
-func errBothValues() *apiError {
-	return newError(codeInvalidParameter,
-		"You can't specify both a binary secret value and a string secret value in the same secret.")
+func (in *valueInput) hasValue() bool { return in.SecretString != nil || in.SecretBinary != nil }
+
+// validate checks the token and value constraints, and refuses both a
+// SecretString and a SecretBinary.
+func (in *valueInput) validate(val *validation) *apiError {
+	val.length("clientRequestToken", in.ClientRequestToken, minTokenLen, maxTokenLen)
+	val.length("secretString", in.SecretString, 0, maxSecretValueLen)
+	if len(in.SecretBinary) > maxSecretValueLen {
+		val.custom("Value at 'secretBinary' failed to satisfy constraint: Member must have length less than or equal to 65536")
+	}
+	if in.SecretString != nil && in.SecretBinary != nil {
+		return newError(codeInvalidParameter,
+			"You can't specify both a binary secret value and a string secret value in the same secret.")
+	}
+	return nil
+}
+
+// putLocked stores the value as a version of sec with stages (see
+// putVersionLocked).
+func (s *Server) putLocked(sec *secret, in *valueInput, stages []string, now time.Time) (*version, *apiError) {
+	return s.putVersionLocked(sec, in.ClientRequestToken, in.SecretString, in.SecretBinary, stages, now)
+}
+
+// putValueLocked stores the value, if in has one, as the AWSCURRENT
+// version of sec, and returns the answer of CreateSecret and UpdateSecret.
+func (s *Server) putValueLocked(sec *secret, in *valueInput, now time.Time) (versionOutput, *apiError) {
+	out := versionOutput{ARN: sec.arn, Name: sec.name}
+	if in.hasValue() {
+		v, aerr := s.putLocked(sec, in, nil, now)
+		if aerr != nil {
+			return out, aerr
+		}
+		out.VersionID = v.id
+	}
+	return out, nil
 }
 
 // putVersionLocked adds a version with the given value, honouring
 // ClientRequestToken idempotency: the same token and value return the
 // existing version unchanged, the same token with another value is
-// ResourceExistsException.
+// ResourceExistsException. A token that names a version without a value
+// (made by RotateSecret) gives that version its value and stages.
 func (s *Server) putVersionLocked(sec *secret, token *string, str *string, bin []byte, stages []string, now time.Time) (*version, *apiError) {
 	id := newUUID()
+	if len(stages) == 0 {
+		stages = []string{stageCurrent}
+	}
 	if token != nil {
 		id = *token
 		if old := sec.versions[id]; old != nil {
-			if old.sameValue(str, bin) {
+			switch {
+			case !old.hasValue():
+				old.str, old.bin = cloneString(str), slices.Clone(bin)
+				sec.attachLabels(old.id, stages, now)
+				return old, nil
+			case old.sameValue(str, bin):
 				return old, nil
 			}
 			return nil, newError(codeResourceExists,
@@ -181,9 +311,6 @@ func (s *Server) putVersionLocked(sec *secret, token *string, str *string, bin [
 		}
 	}
 	v := &version{id: id, str: cloneString(str), bin: slices.Clone(bin), created: now}
-	if len(stages) == 0 {
-		stages = []string{stageCurrent}
-	}
 	sec.addVersion(v, stages, now)
 	return v, nil
 }
@@ -215,10 +342,16 @@ func decodeToken(tok *string) (int, *apiError) {
 	return 0, newError(codeInvalidNextToken, "The NextToken value is invalid.")
 }
 
+// paging is the MaxResults and NextToken of a listing request.
+type paging struct {
+	MaxResults *int64  `json:"MaxResults"`
+	NextToken  *string `json:"NextToken"`
+}
+
 // page returns the [from, to) window and the NextToken for a listing of n
 // items.
-func page(n int, tok *string, maxResults *int64, defaultMax int) (from, to int, next string, aerr *apiError) {
-	from, aerr = decodeToken(tok)
+func (p *paging) page(n, defaultMax int) (from, to int, next string, aerr *apiError) {
+	from, aerr = decodeToken(p.NextToken)
 	if aerr != nil {
 		return 0, 0, "", aerr
 	}
@@ -226,8 +359,8 @@ func page(n int, tok *string, maxResults *int64, defaultMax int) (from, to int, 
 		from = n
 	}
 	limit := defaultMax
-	if maxResults != nil {
-		limit = int(*maxResults)
+	if p.MaxResults != nil {
+		limit = int(*p.MaxResults)
 	}
 	to = min(from+limit, n)
 	if to < n {
@@ -236,55 +369,71 @@ func page(n int, tok *string, maxResults *int64, defaultMax int) (from, to int, 
 	return from, to, next, nil
 }
 
-// ---- CreateSecret ----
-
-type createSecretInput struct {
-	Name               *string `json:"Name"`
-	SecretString       *string `json:"SecretString"`
-	SecretBinary       []byte  `json:"SecretBinary"`
-	ClientRequestToken *string `json:"ClientRequestToken"`
-	Description        *string `json:"Description"`
-	KmsKeyID           *string `json:"KmsKeyId"`
+// pageOf returns the page of items that p asks for, and the NextToken.
+func pageOf[E any](p *paging, items []E, defaultMax int) ([]E, string, *apiError) {
+	from, to, next, aerr := p.page(len(items), defaultMax)
+	if aerr != nil {
+		return nil, "", aerr
+	}
+	return items[from:to], next, nil
 }
 
-type createSecretOutput struct {
+// arnNameOutput is the answer of the operations that return only the
+// secret's ARN and name.
+type arnNameOutput struct {
+	ARN  string `json:"ARN"`
+	Name string `json:"Name"`
+}
+
+// versionOutput is arnNameOutput plus a version ID.
+type versionOutput struct {
 	ARN       string `json:"ARN"`
 	Name      string `json:"Name"`
 	VersionID string `json:"VersionId,omitempty"`
 }
 
-func (s *Server) createSecret(body []byte, now time.Time) (any, *apiError) {
-	var in createSecretInput
-	if aerr := decode(body, &in); aerr != nil {
-		return nil, aerr
-	}
-	var val validation
+// ---- CreateSecret ----
+
+type createSecretInput struct {
+	Name *string `json:"Name"`
+	valueInput
+	Description *string    `json:"Description"`
+	KmsKeyID    *string    `json:"KmsKeyId"`
+	Tags        []tagInput `json:"Tags"`
+}
+
+func (in *createSecretInput) validate(val *validation) *apiError {
 	val.required("name", in.Name != nil)
 	val.length("name", in.Name, 1, maxNameLen)
-	val.length("clientRequestToken", in.ClientRequestToken, minTokenLen, maxTokenLen)
 	val.length("description", in.Description, 0, maxDescriptionLen)
-	checkValue(&val, in.SecretString, in.SecretBinary)
-	if aerr := val.err(); aerr != nil {
-		return nil, aerr
-	}
-	if !validName(*in.Name) {
-		return nil, newError(codeInvalidParameter,
+	validateTags(val, in.Tags)
+	perr := in.valueInput.validate(val)
+	if in.Name != nil && !validName(*in.Name) {
+		return newError(codeInvalidParameter,
 			"Invalid name. Must be a valid name containing alphanumeric characters, or any of the following: -/_+=.@!")
 	}
-	if in.SecretString != nil && in.SecretBinary != nil {
-		return nil, errBothValues()
+	if perr == nil {
+		perr = checkTagKeys(in.Tags)
 	}
+	return perr
+}
 
+func (s *Server) createSecret(op string, in *createSecretInput, now time.Time) (any, *apiError) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	name := *in.Name
 	if s.isDeniedLocked(name, nil) {
-		return nil, errAccessDenied("CreateSecret", s.arnPrefix+name)
+		return nil, errAccessDenied(op, s.arnPrefix+name)
 	}
 	if old := s.store.lookup(name, s.arnPrefix, now); old != nil {
 		if old.scheduledForDeletion() {
 			return nil, newError(codeInvalidRequest,
 				"You can't create this secret because a secret with this name is already scheduled for deletion.")
+		}
+		if in.ClientRequestToken != nil && old.versions[*in.ClientRequestToken] != nil {
+			// A retried request: the same token and value are ignored, as
+			// the API reference documents for ClientRequestToken.
+			return s.putValueLocked(old, &in.valueInput, now)
 		}
 		return nil, newError(codeResourceExists, "The operation failed because the secret %s already exists.", name)
 	}
@@ -295,13 +444,10 @@ func (s *Server) createSecret(body []byte, now time.Time) (any, *apiError) {
 	if in.KmsKeyID != nil {
 		sec.kmsKeyID = *in.KmsKeyID
 	}
-	out := createSecretOutput{ARN: sec.arn, Name: sec.name}
-	if in.SecretString != nil || in.SecretBinary != nil {
-		v, aerr := s.putVersionLocked(sec, in.ClientRequestToken, in.SecretString, in.SecretBinary, nil, now)
-		if aerr != nil {
-			return nil, aerr
-		}
-		out.VersionID = v.id
+	sec.setTags(in.Tags)
+	out, aerr := s.putValueLocked(sec, &in.valueInput, now)
+	if aerr != nil {
+		return nil, aerr
 	}
 	s.store.add(sec)
 	return out, nil
@@ -328,31 +474,20 @@ func (s *Server) newSecretLocked(name string, now time.Time) *secret {
 // ---- GetSecretValue ----
 
 type getSecretValueInput struct {
-	SecretID     *string `json:"SecretId"`
+	secretIDInput
 	VersionID    *string `json:"VersionId"`
 	VersionStage *string `json:"VersionStage"`
 }
 
-func validateRead(val *validation, secretID, versionID, stage *string) {
-	val.required("secretId", secretID != nil)
-	val.length("secretId", secretID, 1, maxSecretIDLen)
-	val.length("versionId", versionID, minTokenLen, maxTokenLen)
-	val.length("versionStage", stage, 1, maxStageLen)
+func (in *getSecretValueInput) validate(val *validation) *apiError {
+	in.secretIDInput.validate(val)
+	val.length("versionId", in.VersionID, minTokenLen, maxTokenLen)
+	val.length("versionStage", in.VersionStage, 1, maxStageLen)
+	return nil
 }
 
-func (s *Server) getSecretValue(body []byte, now time.Time) (any, *apiError) {
-	var in getSecretValueInput
-	if aerr := decode(body, &in); aerr != nil {
-		return nil, aerr
-	}
-	var val validation
-	validateRead(&val, in.SecretID, in.VersionID, in.VersionStage)
-	if aerr := val.err(); aerr != nil {
-		return nil, aerr
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sec, v, aerr := s.readLocked("GetSecretValue", *in.SecretID, in.VersionID, in.VersionStage, now)
+func (s *Server) getSecretValue(in *getSecretValueInput, sec *secret, now time.Time) (any, *apiError) {
+	v, aerr := readVersion(sec, in.VersionID, in.VersionStage, now)
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -361,83 +496,27 @@ func (s *Server) getSecretValue(body []byte, now time.Time) (any, *apiError) {
 
 // ---- BatchGetSecretValue ----
 
-type filter struct {
-	Key    *string  `json:"Key"`
-	Values []string `json:"Values"`
-}
-
-var filterKeys = []string{"description", "name", "tag-key", "tag-value", "primary-region", "owning-service", "all"}
-
-func validateFilters(val *validation, filters []filter) {
-	for i, f := range filters {
-		if f.Key != nil && !slices.Contains(filterKeys, *f.Key) {
-			val.custom("Value '" + *f.Key + "' at 'filters." + strconv.Itoa(i+1) +
-				".member.key' failed to satisfy constraint: Member must satisfy enum value set: [" +
-				strings.Join(filterKeys, ", ") + "]")
-		}
-		if len(f.Values) > 10 {
-			val.custom("Value at 'filters." + strconv.Itoa(i+1) +
-				".member.values' failed to satisfy constraint: Member must have length less than or equal to 10")
-		}
-	}
-}
-
-// matches reports whether sec passes every filter (filters are ANDed, the
-// values of one filter ORed; a value starting with "!" is negated).
-func matches(sec *secret, filters []filter) bool {
-	for _, f := range filters {
-		if f.Key == nil || len(f.Values) == 0 {
-			continue
-		}
-		ok := false
-		for _, v := range f.Values {
-			neg := strings.HasPrefix(v, "!")
-			m := matchKey(*f.Key, strings.TrimPrefix(v, "!"), sec)
-			if m != neg {
-				ok = true
-				break
-			}
-		}
-		if !ok {
-			return false
-		}
-	}
-	return true
-}
-
-func matchKey(key, v string, sec *secret) bool {
-	switch key {
-	case "name":
-		return strings.HasPrefix(sec.name, v)
-	case "description":
-		return strings.HasPrefix(strings.ToLower(sec.description), strings.ToLower(v))
-	case "all":
-		words := strings.FieldsFunc(strings.ToLower(sec.name+" "+sec.description), func(r rune) bool {
-			return !unicode.IsLetter(r) && !unicode.IsDigit(r)
-		})
-		for _, q := range strings.Fields(strings.ToLower(v)) {
-			found := false
-			for _, w := range words {
-				if strings.HasPrefix(w, q) {
-					found = true
-					break
-				}
-			}
-			if !found {
-				return false
-			}
-		}
-		return true
-	}
-	// The emulator has no tags, replicas or owning services.
-	return false
-}
-
 type batchGetSecretValueInput struct {
 	SecretIDList []string `json:"SecretIdList"`
 	Filters      []filter `json:"Filters"`
-	MaxResults   *int64   `json:"MaxResults"`
-	NextToken    *string  `json:"NextToken"`
+	paging
+}
+
+func (in *batchGetSecretValueInput) validate(val *validation) *apiError {
+	if in.SecretIDList != nil && (len(in.SecretIDList) < 1 || len(in.SecretIDList) > maxBatchIDs) {
+		val.custom("Value at 'secretIdList' failed to satisfy constraint: Member must have length between 1 and 20, inclusive")
+	}
+	validateFilters(val, in.Filters)
+	val.rangeInt("maxResults", in.MaxResults, 1, 20)
+	switch {
+	case in.SecretIDList != nil && in.Filters != nil:
+		return newError(codeInvalidParameter, "Either SecretIdList or Filters must be specified, but not both.")
+	case in.SecretIDList == nil && in.Filters == nil:
+		return newError(codeInvalidParameter, "You must specify either SecretIdList or Filters.")
+	case in.SecretIDList != nil && (in.MaxResults != nil || in.NextToken != nil):
+		return newError(codeInvalidParameter, "MaxResults and NextToken can only be used with Filters.")
+	}
+	return nil
 }
 
 type batchError struct {
@@ -452,129 +531,112 @@ type batchGetSecretValueOutput struct {
 	NextToken    string             `json:"NextToken,omitempty"`
 }
 
-func (s *Server) batchGetSecretValue(body []byte, now time.Time) (any, *apiError) {
-	var in batchGetSecretValueInput
-	if aerr := decode(body, &in); aerr != nil {
-		return nil, aerr
-	}
-	var val validation
-	if in.SecretIDList != nil && (len(in.SecretIDList) < 1 || len(in.SecretIDList) > maxBatchIDs) {
-		val.custom("Value at 'secretIdList' failed to satisfy constraint: Member must have length between 1 and 20, inclusive")
-	}
-	validateFilters(&val, in.Filters)
-	val.rangeInt("maxResults", in.MaxResults, 1, 20)
-	if aerr := val.err(); aerr != nil {
-		return nil, aerr
-	}
-	switch {
-	case in.SecretIDList != nil && in.Filters != nil:
-		return nil, newError(codeInvalidParameter, "Either SecretIdList or Filters must be specified, but not both.")
-	case in.SecretIDList == nil && in.Filters == nil:
-		return nil, newError(codeInvalidParameter, "You must specify either SecretIdList or Filters.")
-	case in.SecretIDList != nil && (in.MaxResults != nil || in.NextToken != nil):
-		return nil, newError(codeInvalidParameter, "MaxResults and NextToken can only be used with Filters.")
-	}
-
+func (s *Server) batchGetSecretValue(_ string, in *batchGetSecretValueInput, now time.Time) (any, *apiError) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := batchGetSecretValueOutput{SecretValues: []secretValueEntry{}}
-	read := func(id string) {
+	ids := in.SecretIDList
+	if ids == nil {
+		var names []string
+		for _, sec := range s.listLocked(in.Filters, false, now) {
+			names = append(names, sec.name)
+		}
+		var aerr *apiError
+		if ids, out.NextToken, aerr = pageOf(&in.paging, names, 20); aerr != nil {
+			return nil, aerr
+		}
+	}
+	for _, id := range ids {
 		sec, v, aerr := s.readLocked("GetSecretValue", id, nil, nil, now)
 		if aerr != nil {
 			out.Errors = append(out.Errors, batchError{SecretID: id, ErrorCode: aerr.Code, Message: aerr.Message})
-			return
+			continue
 		}
 		out.SecretValues = append(out.SecretValues, valueEntry(sec, v))
 	}
-	if in.SecretIDList != nil {
-		for _, id := range in.SecretIDList {
-			read(id)
-		}
-		return out, nil
-	}
-	s.store.purgeExpired(now)
-	var names []string
-	for _, sec := range s.store.sorted() {
-		if !sec.scheduledForDeletion() && matches(sec, in.Filters) {
-			names = append(names, sec.name)
-		}
-	}
-	from, to, next, aerr := page(len(names), in.NextToken, in.MaxResults, 20)
-	if aerr != nil {
-		return nil, aerr
-	}
-	for _, name := range names[from:to] {
-		read(name)
-	}
-	out.NextToken = next
 	return out, nil
+}
+
+// listLocked returns the secrets that pass filters, in creation order,
+// with or without the ones scheduled for deletion.
+func (s *Server) listLocked(filters []filter, withDeleted bool, now time.Time) []*secret {
+	s.store.purgeExpired(now)
+	var out []*secret
+	for _, sec := range s.store.sorted() {
+		if (withDeleted || !sec.scheduledForDeletion()) && matches(sec, filters) {
+			out = append(out, sec)
+		}
+	}
+	return out
 }
 
 // ---- DescribeSecret ----
 
-type secretIDInput struct {
-	SecretID *string `json:"SecretId"`
-}
-
-func (in *secretIDInput) validate() *apiError {
-	var val validation
-	val.required("secretId", in.SecretID != nil)
-	val.length("secretId", in.SecretID, 1, maxSecretIDLen)
-	return val.err()
+// secretMeta is what DescribeSecret and ListSecrets tell about a secret,
+// but for its versions.
+type secretMeta struct {
+	ARN               string         `json:"ARN"`
+	Name              string         `json:"Name"`
+	Description       string         `json:"Description,omitempty"`
+	KmsKeyID          string         `json:"KmsKeyId,omitempty"`
+	RotationEnabled   *bool          `json:"RotationEnabled,omitempty"`
+	RotationLambdaARN string         `json:"RotationLambdaARN,omitempty"`
+	RotationRules     *rotationRules `json:"RotationRules,omitempty"`
+	LastRotatedDate   epoch          `json:"LastRotatedDate,omitzero"`
+	NextRotationDate  epoch          `json:"NextRotationDate,omitzero"`
+	CreatedDate       epoch          `json:"CreatedDate,omitzero"`
+	LastChangedDate   epoch          `json:"LastChangedDate,omitzero"`
+	LastAccessedDate  epoch          `json:"LastAccessedDate,omitzero"`
+	DeletedDate       epoch          `json:"DeletedDate,omitzero"`
+	Tags              []tag          `json:"Tags,omitempty"`
 }
 
 type describeSecretOutput struct {
-	ARN                string              `json:"ARN"`
-	Name               string              `json:"Name"`
-	Description        string              `json:"Description,omitempty"`
-	KmsKeyID           string              `json:"KmsKeyId,omitempty"`
-	RotationEnabled    bool                `json:"RotationEnabled"`
-	CreatedDate        epoch               `json:"CreatedDate,omitzero"`
-	LastChangedDate    epoch               `json:"LastChangedDate,omitzero"`
-	LastAccessedDate   epoch               `json:"LastAccessedDate,omitzero"`
-	DeletedDate        epoch               `json:"DeletedDate,omitzero"`
+	secretMeta
 	VersionIDsToStages map[string][]string `json:"VersionIdsToStages,omitempty"`
 }
 
-func describe(sec *secret) describeSecretOutput {
-	return describeSecretOutput{
-		ARN:                sec.arn,
-		Name:               sec.name,
-		Description:        sec.description,
-		KmsKeyID:           sec.kmsKeyID,
-		CreatedDate:        epoch(sec.created),
-		LastChangedDate:    epoch(sec.lastChanged),
-		LastAccessedDate:   epoch(sec.lastAccessed),
-		DeletedDate:        epoch(sec.deletedDate),
-		VersionIDsToStages: sec.versionIDsToStages(),
+func (sec *secret) meta() secretMeta {
+	m := secretMeta{
+		ARN:              sec.arn,
+		Name:             sec.name,
+		Description:      sec.description,
+		KmsKeyID:         sec.kmsKeyID,
+		CreatedDate:      epoch(sec.created),
+		LastChangedDate:  epoch(sec.lastChanged),
+		LastAccessedDate: epoch(sec.lastAccessed),
+		DeletedDate:      epoch(sec.deletedDate),
+		Tags:             slices.Clone(sec.tags),
 	}
+	sec.rotation.describe(&m)
+	return m
 }
 
-func (s *Server) describeSecret(body []byte, now time.Time) (any, *apiError) {
-	var in secretIDInput
-	if aerr := decode(body, &in); aerr != nil {
-		return nil, aerr
-	}
-	if aerr := in.validate(); aerr != nil {
-		return nil, aerr
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sec, aerr := s.resolveLocked("DescribeSecret", *in.SecretID, true, now)
-	if aerr != nil {
-		return nil, aerr
-	}
-	return describe(sec), nil
+func (s *Server) describeSecret(_ *secretIDInput, sec *secret, _ time.Time) (any, *apiError) {
+	return describeSecretOutput{secretMeta: sec.meta(), VersionIDsToStages: sec.versionIDsToStages()}, nil
 }
 
 // ---- PutSecretValue ----
 
 type putSecretValueInput struct {
-	SecretID           *string  `json:"SecretId"`
-	ClientRequestToken *string  `json:"ClientRequestToken"`
-	SecretString       *string  `json:"SecretString"`
-	SecretBinary       []byte   `json:"SecretBinary"`
-	VersionStages      []string `json:"VersionStages"`
+	secretIDInput
+	valueInput
+	VersionStages []string `json:"VersionStages"`
+}
+
+func (in *putSecretValueInput) validate(val *validation) *apiError {
+	in.secretIDInput.validate(val)
+	perr := in.valueInput.validate(val)
+	if len(in.VersionStages) > maxStagesPerCall {
+		val.custom("Value at 'versionStages' failed to satisfy constraint: Member must have length between 1 and 20, inclusive")
+	}
+	for i := range in.VersionStages {
+		val.length("versionStages."+strconv.Itoa(i+1)+".member", &in.VersionStages[i], 1, maxStageLen)
+	}
+	if perr == nil && !in.hasValue() {
+		perr = newError(codeInvalidRequest, "You must provide either SecretString or SecretBinary.")
+	}
+	return perr
 }
 
 type putSecretValueOutput struct {
@@ -584,42 +646,8 @@ type putSecretValueOutput struct {
 	VersionStages []string `json:"VersionStages,omitempty"`
 }
 
-func validateStages(val *validation, stages []string) {
-	if len(stages) > maxStagesPerCall {
-		val.custom("Value at 'versionStages' failed to satisfy constraint: Member must have length between 1 and 20, inclusive")
-	}
-	for i := range stages {
-		val.length("versionStages."+strconv.Itoa(i+1)+".member", &stages[i], 1, maxStageLen)
-	}
-}
-
-func (s *Server) putSecretValue(body []byte, now time.Time) (any, *apiError) {
-	var in putSecretValueInput
-	if aerr := decode(body, &in); aerr != nil {
-		return nil, aerr
-	}
-	var val validation
-	val.required("secretId", in.SecretID != nil)
-	val.length("secretId", in.SecretID, 1, maxSecretIDLen)
-	val.length("clientRequestToken", in.ClientRequestToken, minTokenLen, maxTokenLen)
-	checkValue(&val, in.SecretString, in.SecretBinary)
-	validateStages(&val, in.VersionStages)
-	if aerr := val.err(); aerr != nil {
-		return nil, aerr
-	}
-	if in.SecretString != nil && in.SecretBinary != nil {
-		return nil, errBothValues()
-	}
-	if in.SecretString == nil && in.SecretBinary == nil {
-		return nil, newError(codeInvalidRequest, "You must provide either SecretString or SecretBinary.")
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sec, aerr := s.resolveLocked("PutSecretValue", *in.SecretID, false, now)
-	if aerr != nil {
-		return nil, aerr
-	}
-	v, aerr := s.putVersionLocked(sec, in.ClientRequestToken, in.SecretString, in.SecretBinary, in.VersionStages, now)
+func (s *Server) putSecretValue(in *putSecretValueInput, sec *secret, now time.Time) (any, *apiError) {
+	v, aerr := s.putLocked(sec, &in.valueInput, in.VersionStages, now)
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -629,44 +657,22 @@ func (s *Server) putSecretValue(body []byte, now time.Time) (any, *apiError) {
 // ---- UpdateSecret ----
 
 type updateSecretInput struct {
-	SecretID           *string `json:"SecretId"`
-	ClientRequestToken *string `json:"ClientRequestToken"`
-	Description        *string `json:"Description"`
-	KmsKeyID           *string `json:"KmsKeyId"`
-	SecretString       *string `json:"SecretString"`
-	SecretBinary       []byte  `json:"SecretBinary"`
+	secretIDInput
+	valueInput
+	Description *string `json:"Description"`
+	KmsKeyID    *string `json:"KmsKeyId"`
 }
 
-func (s *Server) updateSecret(body []byte, now time.Time) (any, *apiError) {
-	var in updateSecretInput
-	if aerr := decode(body, &in); aerr != nil {
-		return nil, aerr
-	}
-	var val validation
-	val.required("secretId", in.SecretID != nil)
-	val.length("secretId", in.SecretID, 1, maxSecretIDLen)
-	val.length("clientRequestToken", in.ClientRequestToken, minTokenLen, maxTokenLen)
+func (in *updateSecretInput) validate(val *validation) *apiError {
+	in.secretIDInput.validate(val)
 	val.length("description", in.Description, 0, maxDescriptionLen)
-	checkValue(&val, in.SecretString, in.SecretBinary)
-	if aerr := val.err(); aerr != nil {
-		return nil, aerr
-	}
-	if in.SecretString != nil && in.SecretBinary != nil {
-		return nil, errBothValues()
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sec, aerr := s.resolveLocked("UpdateSecret", *in.SecretID, false, now)
+	return in.valueInput.validate(val)
+}
+
+func (s *Server) updateSecret(in *updateSecretInput, sec *secret, now time.Time) (any, *apiError) {
+	out, aerr := s.putValueLocked(sec, &in.valueInput, now)
 	if aerr != nil {
 		return nil, aerr
-	}
-	out := createSecretOutput{ARN: sec.arn, Name: sec.name}
-	if in.SecretString != nil || in.SecretBinary != nil {
-		v, aerr := s.putVersionLocked(sec, in.ClientRequestToken, in.SecretString, in.SecretBinary, nil, now)
-		if aerr != nil {
-			return nil, aerr
-		}
-		out.VersionID = v.id
 	}
 	if in.Description != nil {
 		sec.description = *in.Description
@@ -681,38 +687,22 @@ func (s *Server) updateSecret(body []byte, now time.Time) (any, *apiError) {
 // ---- UpdateSecretVersionStage ----
 
 type updateSecretVersionStageInput struct {
-	SecretID            *string `json:"SecretId"`
+	secretIDInput
 	VersionStage        *string `json:"VersionStage"`
 	MoveToVersionID     *string `json:"MoveToVersionId"`
 	RemoveFromVersionID *string `json:"RemoveFromVersionId"`
 }
 
-type arnNameOutput struct {
-	ARN  string `json:"ARN"`
-	Name string `json:"Name"`
-}
-
-func (s *Server) updateSecretVersionStage(body []byte, now time.Time) (any, *apiError) {
-	var in updateSecretVersionStageInput
-	if aerr := decode(body, &in); aerr != nil {
-		return nil, aerr
-	}
-	var val validation
-	val.required("secretId", in.SecretID != nil)
-	val.length("secretId", in.SecretID, 1, maxSecretIDLen)
+func (in *updateSecretVersionStageInput) validate(val *validation) *apiError {
+	in.secretIDInput.validate(val)
 	val.required("versionStage", in.VersionStage != nil)
 	val.length("versionStage", in.VersionStage, 1, maxStageLen)
 	val.length("moveToVersionId", in.MoveToVersionID, minTokenLen, maxTokenLen)
 	val.length("removeFromVersionId", in.RemoveFromVersionID, minTokenLen, maxTokenLen)
-	if aerr := val.err(); aerr != nil {
-		return nil, aerr
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sec, aerr := s.resolveLocked("UpdateSecretVersionStage", *in.SecretID, false, now)
-	if aerr != nil {
-		return nil, aerr
-	}
+	return nil
+}
+
+func (s *Server) updateSecretVersionStage(in *updateSecretVersionStageInput, sec *secret, now time.Time) (any, *apiError) {
 	if aerr := moveStage(sec, *in.VersionStage, in.MoveToVersionID, in.RemoveFromVersionID); aerr != nil {
 		return nil, aerr
 	}
@@ -760,10 +750,15 @@ func moveStage(sec *secret, label string, moveTo, removeFrom *string) *apiError 
 // ---- ListSecretVersionIds ----
 
 type listSecretVersionIDsInput struct {
-	SecretID          *string `json:"SecretId"`
-	IncludeDeprecated *bool   `json:"IncludeDeprecated"`
-	MaxResults        *int64  `json:"MaxResults"`
-	NextToken         *string `json:"NextToken"`
+	secretIDInput
+	IncludeDeprecated *bool `json:"IncludeDeprecated"`
+	paging
+}
+
+func (in *listSecretVersionIDsInput) validate(val *validation) *apiError {
+	in.secretIDInput.validate(val)
+	val.rangeInt("maxResults", in.MaxResults, 1, 100)
+	return nil
 }
 
 type versionListEntry struct {
@@ -780,24 +775,7 @@ type listSecretVersionIDsOutput struct {
 	NextToken string             `json:"NextToken,omitempty"`
 }
 
-func (s *Server) listSecretVersionIDs(body []byte, now time.Time) (any, *apiError) {
-	var in listSecretVersionIDsInput
-	if aerr := decode(body, &in); aerr != nil {
-		return nil, aerr
-	}
-	var val validation
-	val.required("secretId", in.SecretID != nil)
-	val.length("secretId", in.SecretID, 1, maxSecretIDLen)
-	val.rangeInt("maxResults", in.MaxResults, 1, 100)
-	if aerr := val.err(); aerr != nil {
-		return nil, aerr
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sec, aerr := s.resolveLocked("ListSecretVersionIds", *in.SecretID, true, now)
-	if aerr != nil {
-		return nil, aerr
-	}
+func (s *Server) listSecretVersionIDs(in *listSecretVersionIDsInput, sec *secret, _ time.Time) (any, *apiError) {
 	all := []versionListEntry{}
 	for _, v := range sec.order {
 		stages := sec.stagesOf(v.id)
@@ -811,33 +789,33 @@ func (s *Server) listSecretVersionIDs(body []byte, now time.Time) (any, *apiErro
 			LastAccessedDate: epoch(v.lastAccessed),
 		})
 	}
-	from, to, next, aerr := page(len(all), in.NextToken, in.MaxResults, 100)
+	versions, next, aerr := pageOf(&in.paging, all, 100)
 	if aerr != nil {
 		return nil, aerr
 	}
-	return listSecretVersionIDsOutput{ARN: sec.arn, Name: sec.name, Versions: all[from:to], NextToken: next}, nil
+	return listSecretVersionIDsOutput{ARN: sec.arn, Name: sec.name, Versions: versions, NextToken: next}, nil
 }
 
 // ---- ListSecrets ----
 
 type listSecretsInput struct {
 	IncludePlannedDeletion *bool    `json:"IncludePlannedDeletion"`
-	MaxResults             *int64   `json:"MaxResults"`
-	NextToken              *string  `json:"NextToken"`
 	Filters                []filter `json:"Filters"`
 	SortOrder              *string  `json:"SortOrder"`
+	paging
+}
+
+func (in *listSecretsInput) validate(val *validation) *apiError {
+	val.rangeInt("maxResults", in.MaxResults, 1, 100)
+	validateFilters(val, in.Filters)
+	if in.SortOrder != nil && *in.SortOrder != "asc" && *in.SortOrder != "desc" {
+		val.custom("Value '" + *in.SortOrder + "' at 'sortOrder' failed to satisfy constraint: Member must satisfy enum value set: [asc, desc]")
+	}
+	return nil
 }
 
 type secretListEntry struct {
-	ARN                    string              `json:"ARN"`
-	Name                   string              `json:"Name"`
-	Description            string              `json:"Description,omitempty"`
-	KmsKeyID               string              `json:"KmsKeyId,omitempty"`
-	RotationEnabled        bool                `json:"RotationEnabled"`
-	CreatedDate            epoch               `json:"CreatedDate,omitzero"`
-	LastChangedDate        epoch               `json:"LastChangedDate,omitzero"`
-	LastAccessedDate       epoch               `json:"LastAccessedDate,omitzero"`
-	DeletedDate            epoch               `json:"DeletedDate,omitzero"`
+	secretMeta
 	SecretVersionsToStages map[string][]string `json:"SecretVersionsToStages,omitempty"`
 }
 
@@ -846,61 +824,47 @@ type listSecretsOutput struct {
 	NextToken  string            `json:"NextToken,omitempty"`
 }
 
-func (s *Server) listSecrets(body []byte, now time.Time) (any, *apiError) {
-	var in listSecretsInput
-	if aerr := decode(body, &in); aerr != nil {
-		return nil, aerr
-	}
-	var val validation
-	val.rangeInt("maxResults", in.MaxResults, 1, 100)
-	validateFilters(&val, in.Filters)
-	if in.SortOrder != nil && *in.SortOrder != "asc" && *in.SortOrder != "desc" {
-		val.custom("Value '" + *in.SortOrder + "' at 'sortOrder' failed to satisfy constraint: Member must satisfy enum value set: [asc, desc]")
-	}
-	if aerr := val.err(); aerr != nil {
-		return nil, aerr
-	}
+func (s *Server) listSecrets(_ string, in *listSecretsInput, now time.Time) (any, *apiError) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.store.purgeExpired(now)
-	secrets := s.store.sorted()
+	secrets := s.listLocked(in.Filters, in.IncludePlannedDeletion != nil && *in.IncludePlannedDeletion, now)
 	if in.SortOrder != nil && *in.SortOrder == "desc" {
 		slices.Reverse(secrets)
 	}
 	all := []secretListEntry{}
 	for _, sec := range secrets {
-		if sec.scheduledForDeletion() && (in.IncludePlannedDeletion == nil || !*in.IncludePlannedDeletion) {
-			continue
-		}
-		if !matches(sec, in.Filters) {
-			continue
-		}
-		d := describe(sec)
-		all = append(all, secretListEntry{
-			ARN:                    d.ARN,
-			Name:                   d.Name,
-			Description:            d.Description,
-			KmsKeyID:               d.KmsKeyID,
-			CreatedDate:            d.CreatedDate,
-			LastChangedDate:        d.LastChangedDate,
-			LastAccessedDate:       d.LastAccessedDate,
-			DeletedDate:            d.DeletedDate,
-			SecretVersionsToStages: d.VersionIDsToStages,
-		})
+		all = append(all, secretListEntry{secretMeta: sec.meta(), SecretVersionsToStages: sec.versionIDsToStages()})
 	}
-	from, to, next, aerr := page(len(all), in.NextToken, in.MaxResults, 100)
+	list, next, aerr := pageOf(&in.paging, all, 100)
 	if aerr != nil {
 		return nil, aerr
 	}
-	return listSecretsOutput{SecretList: all[from:to], NextToken: next}, nil
+	return listSecretsOutput{SecretList: list, NextToken: next}, nil
 }
 
 // ---- DeleteSecret ----
 
 type deleteSecretInput struct {
-	SecretID                   *string `json:"SecretId"`
-	RecoveryWindowInDays       *int64  `json:"RecoveryWindowInDays"`
-	ForceDeleteWithoutRecovery *bool   `json:"ForceDeleteWithoutRecovery"`
+	secretIDInput
+	RecoveryWindowInDays       *int64 `json:"RecoveryWindowInDays"`
+	ForceDeleteWithoutRecovery *bool  `json:"ForceDeleteWithoutRecovery"`
+}
+
+func (in *deleteSecretInput) force() bool {
+	return in.ForceDeleteWithoutRecovery != nil && *in.ForceDeleteWithoutRecovery
+}
+
+func (in *deleteSecretInput) validate(val *validation) *apiError {
+	in.secretIDInput.validate(val)
+	switch w := in.RecoveryWindowInDays; {
+	case in.force() && w != nil:
+		return newError(codeInvalidParameter,
+			"You can't use ForceDeleteWithoutRecovery in conjunction with RecoveryWindowInDays.")
+	case w != nil && (*w < 7 || *w > 30):
+		return newError(codeInvalidParameter,
+			"The RecoveryWindowInDays value must be between 7 and 30 days (inclusive).")
+	}
+	return nil
 }
 
 type deleteSecretOutput struct {
@@ -909,43 +873,18 @@ type deleteSecretOutput struct {
 	DeletionDate epoch  `json:"DeletionDate"`
 }
 
-func (s *Server) deleteSecret(body []byte, now time.Time) (any, *apiError) {
-	var in deleteSecretInput
-	if aerr := decode(body, &in); aerr != nil {
-		return nil, aerr
-	}
-	var val validation
-	val.required("secretId", in.SecretID != nil)
-	val.length("secretId", in.SecretID, 1, maxSecretIDLen)
-	if aerr := val.err(); aerr != nil {
-		return nil, aerr
-	}
-	force := in.ForceDeleteWithoutRecovery != nil && *in.ForceDeleteWithoutRecovery
-	if force && in.RecoveryWindowInDays != nil {
-		return nil, newError(codeInvalidParameter,
-			"You can't use ForceDeleteWithoutRecovery in conjunction with RecoveryWindowInDays.")
-	}
-	days := int64(30)
-	if in.RecoveryWindowInDays != nil {
-		days = *in.RecoveryWindowInDays
-		if days < 7 || days > 30 {
-			return nil, newError(codeInvalidParameter,
-				"The RecoveryWindowInDays value must be between 7 and 30 days (inclusive).")
-		}
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sec, aerr := s.resolveLocked("DeleteSecret", *in.SecretID, true, now)
-	if aerr != nil {
-		return nil, aerr
-	}
-	if force {
+func (s *Server) deleteSecret(in *deleteSecretInput, sec *secret, now time.Time) (any, *apiError) {
+	if in.force() {
 		s.store.remove(sec)
 		return deleteSecretOutput{ARN: sec.arn, Name: sec.name, DeletionDate: epoch(now)}, nil
 	}
 	if sec.scheduledForDeletion() {
 		return nil, newError(codeInvalidRequest,
 			"You tried to perform the operation on a secret that's currently marked deleted.")
+	}
+	days := int64(30)
+	if in.RecoveryWindowInDays != nil {
+		days = *in.RecoveryWindowInDays
 	}
 	sec.deletedDate = now
 	sec.deletionDate = now.Add(time.Duration(days) * 24 * time.Hour)
@@ -955,20 +894,7 @@ func (s *Server) deleteSecret(body []byte, now time.Time) (any, *apiError) {
 
 // ---- RestoreSecret ----
 
-func (s *Server) restoreSecret(body []byte, now time.Time) (any, *apiError) {
-	var in secretIDInput
-	if aerr := decode(body, &in); aerr != nil {
-		return nil, aerr
-	}
-	if aerr := in.validate(); aerr != nil {
-		return nil, aerr
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sec, aerr := s.resolveLocked("RestoreSecret", *in.SecretID, true, now)
-	if aerr != nil {
-		return nil, aerr
-	}
+func (s *Server) restoreSecret(_ *secretIDInput, sec *secret, now time.Time) (any, *apiError) {
 	if sec.scheduledForDeletion() {
 		sec.deletedDate = time.Time{}
 		sec.deletionDate = time.Time{}

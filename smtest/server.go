@@ -45,6 +45,10 @@ type options struct {
 	secretAccessKey string
 	denied          []string
 	logger          *slog.Logger
+	hostCheck       bool
+	allowedHosts    []string
+	rotationWindow  time.Duration
+	rotateEvery     time.Duration
 }
 
 // WithAddr makes the server listen on addr (for example "127.0.0.1:4566")
@@ -73,9 +77,36 @@ func WithDenied(secretIDs ...string) Option {
 	return func(o *options) { o.denied = append(o.denied, secretIDs...) }
 }
 
-// WithLogger makes the server log every request (at Info level) and its
-// outages to l. By default the server logs nothing.
+// WithLogger makes the server log every request (at Info level, message
+// "smtest: request"), its outages and the steps of its rotations to l; a
+// failed rotation is logged at Error level with the failed step and why. By
+// default the server logs nothing.
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// WithHostCheck makes the server refuse (HTTP 421, HostNotAllowedException)
+// every request whose Host header names neither a loopback host
+// ("localhost", "*.localhost", 127.0.0.0/8, ::1), nor the host of the
+// listen address (every address of the machine's interfaces when it listens
+// on all of them), nor one of hosts. This defeats DNS rebinding: a web page
+// whose own name resolves to the loopback address cannot reach the server.
+// NewServer does not check by default.
+func WithHostCheck(hosts ...string) Option {
+	return func(o *options) {
+		o.hostCheck = true
+		o.allowedHosts = append(o.allowedHosts, hosts...)
+	}
+}
+
+// WithRotationWindow makes every rotation wait d between its setSecret and
+// finishSecret steps: the database already has the new password while
+// AWSCURRENT still returns the old one, as during a slow rotation function.
+func WithRotationWindow(d time.Duration) Option { return func(o *options) { o.rotationWindow = d } }
+
+// WithRotateEvery makes every secret whose rotation is enabled rotate d
+// after its previous rotation (or after RotateSecret with RotateImmediately
+// false), instead of on the schedule of its rotation rules: a lab setting
+// for soak runs. NextRotationDate reflects it.
+func WithRotateEvery(d time.Duration) Option { return func(o *options) { o.rotateEvery = d } }
 
 // Call is one request received by the server, as recorded in Server.Log.
 type Call struct {
@@ -95,8 +126,8 @@ type Call struct {
 	// PutSecretValue it is the requested VersionStages joined by ",".
 	VersionStage string
 	// VersionID is the VersionId of the request (ClientRequestToken for
-	// CreateSecret, PutSecretValue and UpdateSecret, MoveToVersionId for
-	// UpdateSecretVersionStage), if any.
+	// CreateSecret, PutSecretValue, UpdateSecret and RotateSecret,
+	// MoveToVersionId for UpdateSecretVersionStage), if any.
 	VersionID string
 	// SecretIDs is the SecretIdList of a BatchGetSecretValue request.
 	SecretIDs []string
@@ -142,6 +173,16 @@ type Server struct {
 	logMu sync.Mutex // guards calls and log
 	calls map[string]int
 	log   []*Call
+
+	allowedHosts   map[string]bool // nil: no Host check
+	rotationWindow time.Duration
+	rotateEvery    time.Duration
+	rotCtx         context.Context // ends when the server closes
+	rotCancel      context.CancelFunc
+	rotWG          sync.WaitGroup // rotations and the scheduler
+	// rotClosed and schedulerStarted are guarded by mu.
+	rotClosed        bool
+	schedulerStarted bool
 
 	lifeMu   sync.Mutex // guards the fields below
 	hs       *http.Server
@@ -195,6 +236,12 @@ func Start(opts ...Option) (*Server, error) {
 		denied:          map[string]struct{}{},
 		latency:         map[string]time.Duration{},
 		calls:           map[string]int{},
+		rotationWindow:  o.rotationWindow,
+		rotateEvery:     o.rotateEvery,
+	}
+	s.rotCtx, s.rotCancel = context.WithCancel(context.Background())
+	if o.hostCheck {
+		s.allowedHosts = allowedHosts(ln.Addr(), o.allowedHosts)
 	}
 	s.idle = sync.NewCond(&s.lifeMu)
 	transport := http.DefaultTransport.(*http.Transport).Clone()
@@ -232,10 +279,17 @@ func (s *Server) serveLocked(ln net.Listener) {
 	go func() { _ = hs.Serve(ln) }()
 }
 
-// Close stops the server: it closes the listener and every connection and
-// waits for running handlers to return. Close is idempotent. A closed server
-// cannot be restored.
+// Close stops the server: it cancels the rotations in progress and waits
+// for them, closes the listener and every connection and waits for running
+// handlers to return. Close is idempotent. A closed server cannot be
+// restored.
 func (s *Server) Close() {
+	s.mu.Lock()
+	s.rotClosed = true
+	s.mu.Unlock()
+	s.rotCancel()
+	s.rotWG.Wait()
+
 	s.lifeMu.Lock()
 	defer s.lifeMu.Unlock()
 	if s.closed {
@@ -576,7 +630,7 @@ func (s *Server) record(op string, body []byte, now time.Time) *Call {
 		c.SecretID = str(f.Name)
 		c.SecretName = c.SecretID
 		c.VersionID = str(f.ClientRequestToken)
-	case "PutSecretValue", "UpdateSecret":
+	case "PutSecretValue", "UpdateSecret", "RotateSecret":
 		c.SecretID = str(f.SecretID)
 		c.VersionID = str(f.ClientRequestToken)
 		c.VersionStage = strings.Join(f.VersionStages, ",")
@@ -677,6 +731,11 @@ func (s *Server) handle(r *http.Request, op string, isSM bool, body []byte, down
 	if len(body) > maxBodyBytes {
 		return nil, newError(codeSerialization, "The request body exceeds %d bytes.", maxBodyBytes)
 	}
+	if !s.hostAllowed(r.Host) {
+		return nil, newError(codeHostNotAllowed,
+			"smtest refuses requests for the host %q: it answers only requests addressed to %s or a loopback name (protection against DNS rebinding); allow another name with WithHostCheck (secretsql emulator --allow-host).",
+			r.Host, s.addr)
+	}
 	if aerr := s.verifySigV4(r.Context(), r, body, now); aerr != nil {
 		return nil, aerr
 	}
@@ -709,7 +768,7 @@ func (s *Server) handle(r *http.Request, op string, isSM bool, body []byte, down
 		body = []byte("{}")
 	}
 	// Timestamps are kept to the millisecond, like AWS's.
-	return run(s, body, time.UnixMilli(time.Now().UnixMilli()))
+	return run(s, op, body, time.UnixMilli(time.Now().UnixMilli()))
 }
 
 func injectedError(code string) *apiError {

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -126,15 +127,15 @@ func (s *Server) verifySigV4(ctx context.Context, r *http.Request, body []byte, 
 			"Credential should be scoped with a valid terminator: '%s', not '%s'.", scopeTerminator, auth.terminator)
 	}
 
+	// Host and X-Amz-Target must be signed: otherwise a request seen once
+	// could be replayed, within the clock skew, to another host name or as
+	// another operation.
 	signed := strings.Split(auth.signedHeaders, ";")
-	hasHost := false
-	for _, h := range signed {
-		if h == "host" {
-			hasHost = true
-		}
-	}
-	if !hasHost {
+	if !slices.Contains(signed, "host") {
 		return newError(codeInvalidSignature, "'Host' must be a 'SignedHeader' in the AWS Authorization.")
+	}
+	if r.Header.Get("X-Amz-Target") != "" && !slices.Contains(signed, "x-amz-target") {
+		return newError(codeInvalidSignature, "'X-Amz-Target' must be a 'SignedHeader' in the AWS Authorization.")
 	}
 
 	if now.Sub(signingTime) > maxClockSkew {

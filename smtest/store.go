@@ -11,14 +11,17 @@ import (
 	"time"
 )
 
-// Staging labels Secrets Manager moves by itself. (AWSPENDING, the third
-// rotation label, gets no special treatment: it moves only when asked to.)
+// Staging labels. Secrets Manager moves AWSCURRENT and AWSPREVIOUS by
+// itself; AWSPENDING moves only when asked to, or when RotateSecret puts it
+// on the version it creates.
 const (
 	stageCurrent  = "AWSCURRENT"
 	stagePrevious = "AWSPREVIOUS"
+	stagePending  = "AWSPENDING"
 )
 
-// version is one immutable value of a secret.
+// version is one immutable value of a secret. A version that RotateSecret
+// made and no PutSecretValue has filled yet has no value (str and bin nil).
 type version struct {
 	id           string
 	str          *string
@@ -44,6 +47,8 @@ type secret struct {
 	versions     map[string]*version
 	order        []*version        // creation order
 	labels       map[string]string // staging label -> version ID
+	tags         []tag             // in the order they were first set
+	rotation     rotationState
 }
 
 func (sec *secret) scheduledForDeletion() bool { return !sec.deletedDate.IsZero() }
@@ -84,9 +89,8 @@ func (sec *secret) attachLabel(label, id string) {
 	}
 }
 
-// addVersion stores a new version and attaches stages to it. AWSCURRENT is
-// applied first so that an explicitly requested AWSPREVIOUS wins over the
-// automatic one. The first version of a secret always gets AWSCURRENT.
+// addVersion stores a new version and attaches stages to it. The first
+// version of a secret always gets AWSCURRENT.
 func (sec *secret) addVersion(v *version, stages []string, now time.Time) {
 	first := len(sec.versions) == 0
 	sec.versions[v.id] = v
@@ -94,16 +98,35 @@ func (sec *secret) addVersion(v *version, stages []string, now time.Time) {
 	if first && !slices.Contains(stages, stageCurrent) {
 		stages = append([]string{stageCurrent}, stages...)
 	}
+	sec.attachLabels(v.id, stages, now)
+}
+
+// attachLabels attaches stages to version id, AWSCURRENT first so that an
+// explicitly requested AWSPREVIOUS wins over the automatic one.
+func (sec *secret) attachLabels(id string, stages []string, now time.Time) {
 	if slices.Contains(stages, stageCurrent) {
-		sec.attachLabel(stageCurrent, v.id)
+		sec.attachLabel(stageCurrent, id)
 	}
 	for _, st := range stages {
 		if st != stageCurrent {
-			sec.attachLabel(st, v.id)
+			sec.attachLabel(st, id)
 		}
 	}
 	sec.lastChanged = now
 }
+
+// addPendingVersion adds the version RotateSecret makes: no value yet,
+// staged AWSPENDING (taken off whatever version had it).
+func (sec *secret) addPendingVersion(id string, now time.Time) {
+	v := &version{id: id, created: now}
+	sec.versions[id] = v
+	sec.order = append(sec.order, v)
+	sec.attachLabel(stagePending, id)
+	sec.lastChanged = now
+}
+
+// hasValue reports whether v holds a value (nil has none).
+func (v *version) hasValue() bool { return v != nil && (v.str != nil || v.bin != nil) }
 
 // sameValue reports whether v holds exactly the given value.
 func (v *version) sameValue(str *string, bin []byte) bool {

@@ -3,80 +3,248 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
 	"os"
 	"sort"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/secretsql/secretsql/smtest"
 )
 
+// emulatorFlags are the flags of secretsql emulator.
+type emulatorFlags struct {
+	addr, region, seed       string
+	accessKey, secretKey     string
+	allowRemote, verbose     bool
+	allowHosts               stringList
+	rotationWindow, rotEvery time.Duration
+}
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+// String joins the values with commas (flag.Value).
+func (l *stringList) String() string { return strings.Join(*l, ",") }
+
+// Set adds a value (flag.Value).
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
+
 func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	var f emulatorFlags
 	fs := flag.NewFlagSet("secretsql emulator", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	addr := fs.String("addr", "127.0.0.1:4566", "address to listen on (port 0: a free port)")
-	region := fs.String("region", smtest.DefaultRegion, "region the emulator claims (requests must be signed for it)")
-	seed := fs.String("seed", "", "JSON `file` mapping secret names to values (an object is stored as JSON, a string as is)")
+	fs.StringVar(&f.addr, "addr", "127.0.0.1:4566", "address to listen on (port 0: a free port); a non-loopback address needs --allow-remote")
+	fs.StringVar(&f.region, "region", smtest.DefaultRegion, "region the emulator claims (requests must be signed for it)")
+	fs.StringVar(&f.seed, "seed", "", "JSON `file` mapping secret names to values (an object is stored as JSON, a string as is)")
+	fs.StringVar(&f.accessKey, "access-key", "", "the only access key ID accepted (default: a random one per start)")
+	fs.StringVar(&f.secretKey, "secret-key", "", "its secret access key (default: a random one per start)")
+	fs.BoolVar(&f.allowRemote, "allow-remote", false, "allow an --addr that other machines can reach (plain HTTP: anyone with the keys can read secrets and rotate database passwords)")
+	fs.Var(&f.allowHosts, "allow-host", "also answer requests whose Host header is this `name` (repeatable); by default only the listen address and loopback names are answered")
+	fs.DurationVar(&f.rotationWindow, "rotation-window", 0, "hold each rotation this long between setSecret and finishSecret (the database has the new password, AWSCURRENT the old one)")
+	fs.DurationVar(&f.rotEvery, "rotate-every", 0, "rotate every secret whose rotation is enabled this often (seeded database secrets get rotation enabled), for soak runs")
+	fs.BoolVar(&f.verbose, "verbose", false, "log every request, not only rotations and failures")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: secretsql emulator [flags]\n\nServes an in-memory Secrets Manager emulator until SIGINT or SIGTERM. Flags:")
 		fs.PrintDefaults()
 	}
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
-		if err == flag.ErrHelp {
-			return exitOK
-		}
-		return exitUsage
+	if _, code, ok := parseArgs(fs, args, 0, "takes no arguments", stderr); !ok {
+		return code
 	}
-	if len(pos) > 0 {
-		fmt.Fprintln(stderr, "secretsql emulator: unexpected argument", pos[0])
+	if err := f.check(); err != nil {
+		fmt.Fprintln(stderr, "secretsql emulator:", err)
 		return exitUsage
 	}
 	var secrets map[string]string
-	if *seed != "" {
-		if secrets, err = readSeed(*seed); err != nil {
+	if f.seed != "" {
+		var err error
+		if secrets, err = readSeed(f.seed); err != nil {
 			fmt.Fprintln(stderr, "secretsql emulator:", err)
 			return exitUsage
 		}
 	}
-	srv, err := smtest.Start(smtest.WithAddr(*addr), smtest.WithRegion(*region))
+	logger := slog.New(requestFilter{slog.NewTextHandler(stderr, nil), f.verbose})
+	srv, err := smtest.Start(smtest.WithAddr(f.addr), smtest.WithRegion(f.region),
+		smtest.WithCredentials(f.accessKey, f.secretKey), smtest.WithHostCheck(f.allowHosts...),
+		smtest.WithLogger(logger), smtest.WithRotationWindow(f.rotationWindow), smtest.WithRotateEvery(f.rotEvery))
 	if err != nil {
 		fmt.Fprintln(stderr, "secretsql emulator:", err)
 		return exitUnreachable
 	}
 	defer srv.Close()
-	names := make([]string, 0, len(secrets))
-	for n := range secrets {
-		names = append(names, n)
+	if f.allowRemote {
+		host, _, _ := net.SplitHostPort(f.addr)
+		_, port, _ := net.SplitHostPort(strings.TrimPrefix(srv.URL, "http://"))
+		fmt.Fprintf(stderr, "secretsql emulator: WARNING: listening on %s, which other machines may reach: requests are plain HTTP, and anyone with the keys below can read and change the secrets and rotate database passwords\n", net.JoinHostPort(host, port))
 	}
-	sort.Strings(names)
-	for _, n := range names {
-		arn, err := createSecret(srv, n, secrets[n])
-		if err != nil {
-			fmt.Fprintf(stderr, "secretsql emulator: seed secret %q: %v\n", n, err)
-			return exitUsage
-		}
-		fmt.Fprintf(stdout, "# created secret %s: %s\n", n, arn)
+	if code := seed(ctx, srv, secrets, f.rotEvery > 0, stdout, stderr); code != exitOK {
+		return code
 	}
 	fmt.Fprintf(stdout, "# Secrets Manager emulator on %s (region %s); export these, then run your application:\n", srv.URL, srv.Region)
 	for _, kv := range emulatorEnv(srv) {
 		fmt.Fprintf(stdout, "export %s=%s\n", kv[0], kv[1])
 	}
+	fmt.Fprintln(stdout, `# rotate a database secret: aws --endpoint-url "$AWS_ENDPOINT_URL_SECRETS_MANAGER" secretsmanager rotate-secret --secret-id NAME (or: secretsql rotate NAME)`)
 	fmt.Fprintln(stdout, "# Ctrl-C to stop (secrets live in memory only)")
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "# stopped")
 	return exitOK
 }
 
+// parseArgs parses a command's flags, which may come before and after its
+// n positional arguments, and returns the latter. When ok is false the
+// command must exit with code: after -h, or after telling a usage error
+// (wrong is what to say when the number of arguments is not n).
+func parseArgs(fs *flag.FlagSet, args []string, n int, wrong string, stderr io.Writer) (pos []string, code int, ok bool) {
+	pos, err := parseInterspersed(fs, args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return nil, exitOK, false
+	case err != nil:
+		return nil, exitUsage, false
+	case len(pos) != n:
+		fmt.Fprintf(stderr, "%s: %s\n", fs.Name(), wrong)
+		fs.Usage()
+		return nil, exitUsage, false
+	}
+	return pos, exitOK, true
+}
+
+// check validates the flags: keys (random unless given, never the
+// published defaults) and the listen address.
+func (f *emulatorFlags) check() error {
+	switch {
+	case (f.accessKey == "") != (f.secretKey == ""):
+		return errors.New("--access-key and --secret-key go together")
+	case f.accessKey == smtest.DefaultAccessKeyID || f.secretKey == smtest.DefaultSecretAccessKey:
+		return errors.New("the published test keys of package smtest are refused: choose other keys, or leave --access-key and --secret-key out for random ones")
+	case f.accessKey == "":
+		f.accessKey, f.secretKey = randomKeys()
+	}
+	host, _, err := net.SplitHostPort(f.addr)
+	if err != nil {
+		return fmt.Errorf("--addr %q: %w", f.addr, err)
+	}
+	if !isLoopback(host) && !f.allowRemote {
+		return fmt.Errorf("--addr %s can be reached from other machines; add --allow-remote if that is what you want, or listen on 127.0.0.1", f.addr)
+	}
+	return nil
+}
+
+// isLoopback reports whether a listen host is a loopback one (not "",
+// which means every interface).
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// randomKeys returns a fresh access key ID and secret access key, in the
+// shape of AWS's (20 and 40 characters).
+func randomKeys() (accessKeyID, secretAccessKey string) {
+	id := make([]byte, 10)
+	secret := make([]byte, 30)
+	_, _ = rand.Read(id) // never fails (crypto/rand panics instead)
+	_, _ = rand.Read(secret)
+	return "AKSM" + base32.StdEncoding.EncodeToString(id)[:16], base64.RawURLEncoding.EncodeToString(secret)
+}
+
+// seed creates the seeded secrets and, for soak runs (rotate), turns
+// rotation on for those the emulator can rotate, but for admin secrets: a
+// secret that another one names as its masterarn is never rotated on
+// schedule (that would change the admin's password).
+func seed(ctx context.Context, srv *smtest.Server, secrets map[string]string, rotate bool, stdout, stderr io.Writer) int {
+	names := make([]string, 0, len(secrets))
+	for n := range secrets {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	arns := map[string]string{}
+	masters := map[string]bool{}
+	for _, n := range names {
+		arn, err := createSecret(srv, n, secrets[n])
+		if err != nil {
+			fmt.Fprintf(stderr, "secretsql emulator: seed secret %q: %v\n", n, err)
+			return exitUsage
+		}
+		arns[n] = arn
+		var s struct{ Masterarn string }
+		if json.Unmarshal([]byte(secrets[n]), &s) == nil && s.Masterarn != "" {
+			masters[s.Masterarn] = true
+		}
+		fmt.Fprintf(stdout, "# created secret %s: %s\n", n, arn)
+	}
+	if !rotate {
+		return exitOK
+	}
+	client := srv.Client()
+	for _, n := range names {
+		// A masterarn may be the admin secret's name, ARN or partial ARN.
+		if masters[n] || masters[arns[n]] || masters[arns[n][:len(arns[n])-7]] {
+			fmt.Fprintf(stdout, "# not rotated on schedule: %s: it is an admin secret (masterarn)\n", n)
+			continue
+		}
+		_, err := client.RotateSecret(ctx, &secretsmanager.RotateSecretInput{SecretId: aws.String(n), RotateImmediately: aws.Bool(false)})
+		if err != nil {
+			fmt.Fprintf(stdout, "# not rotated on schedule: %s: %v\n", n, err)
+		} else {
+			fmt.Fprintf(stdout, "# rotation of %s enabled\n", n)
+		}
+	}
+	return exitOK
+}
+
+// requestFilter drops smtest's per-request log records unless verbose:
+// rotations, outages and failures remain.
+type requestFilter struct {
+	slog.Handler
+	verbose bool
+}
+
+// Handle passes r on, unless it is a request record and h is not verbose.
+func (h requestFilter) Handle(ctx context.Context, r slog.Record) error {
+	if !h.verbose && r.Message == "smtest: request" {
+		return nil
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+// WithAttrs keeps the filter on the derived handler.
+func (h requestFilter) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return requestFilter{h.Handler.WithAttrs(attrs), h.verbose}
+}
+
+// WithGroup keeps the filter on the derived handler.
+func (h requestFilter) WithGroup(name string) slog.Handler {
+	return requestFilter{h.Handler.WithGroup(name), h.verbose}
+}
+
 // emulatorEnv is what the AWS SDK needs to use srv.
 func emulatorEnv(srv *smtest.Server) [][2]string {
+	creds, err := srv.Config().Credentials.Retrieve(context.Background())
+	if err != nil {
+		panic(err) // static credentials cannot fail
+	}
 	return [][2]string{
 		{"AWS_ENDPOINT_URL_SECRETS_MANAGER", srv.URL},
 		{"AWS_REGION", srv.Region},
-		{"AWS_ACCESS_KEY_ID", smtest.DefaultAccessKeyID},
-		{"AWS_SECRET_ACCESS_KEY", smtest.DefaultSecretAccessKey},
+		{"AWS_DEFAULT_REGION", srv.Region},
+		{"AWS_ACCESS_KEY_ID", creds.AccessKeyID},
+		{"AWS_SECRET_ACCESS_KEY", creds.SecretAccessKey},
 	}
 }
 

@@ -1,10 +1,11 @@
-// Command secretsql diagnoses secretsql set-ups and serves a local Secrets
-// Manager emulator.
+// Command secretsql diagnoses secretsql set-ups, serves a local Secrets
+// Manager emulator and rotates secrets.
 //
 // Usage:
 //
 //	secretsql check <secret-id> [--engine E] [--dsn-params 'k=v&…'] [--region R] [--endpoint URL] [--json] [--timeout 10s]
-//	secretsql emulator [--addr 127.0.0.1:4566] [--region us-east-1] [--seed secrets.json]
+//	secretsql emulator [--addr 127.0.0.1:4566] [--region us-east-1] [--seed secrets.json] [--rotation-window 2s] [--rotate-every 30s]
+//	secretsql rotate <secret-id> [--region R] [--endpoint URL] [--timeout 2m] [--no-wait]
 //	secretsql version
 //
 // # check
@@ -42,6 +43,26 @@
 // the AWS SDK (and so an unchanged application using secretsql) talk to it.
 // --seed names a JSON file whose top-level object maps secret names to
 // values: a JSON object is stored as its JSON text, a string as is.
+//
+// The emulator accepts one access key, random per start unless given with
+// --access-key and --secret-key (never smtest's published test keys), and
+// answers only requests whose Host header names the listen address or a
+// loopback name (DNS rebinding; --allow-host adds names). An --addr other
+// machines can reach needs --allow-remote and prints a warning.
+//
+// RotateSecret rotates database secrets of PostgreSQL, Redshift (as
+// PostgreSQL), MySQL and MariaDB against the real database, single user or,
+// with a masterarn, alternating users; --rotation-window holds each
+// rotation's setSecret→finishSecret window open, --rotate-every rotates on a
+// schedule for soak runs. Rotations and their failures are logged to
+// stderr; --verbose logs every request.
+//
+// # rotate
+//
+// rotate calls RotateSecret (on AWS or on the emulator, through the SDK's
+// default chain) and waits until the new version is AWSCURRENT. It exits
+// with 0 when it is, 3 when Secrets Manager refuses the call, 1 when the
+// rotation does not complete within --timeout or is cancelled.
 //
 // # version
 //
@@ -89,7 +110,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 const usage = `usage:
   secretsql check <secret-id> [--engine E] [--dsn-params 'k=v&…'] [--region R] [--endpoint URL] [--json] [--timeout 10s]
-  secretsql emulator [--addr 127.0.0.1:4566] [--region us-east-1] [--seed secrets.json]
+  secretsql emulator [--addr 127.0.0.1:4566] [--region us-east-1] [--seed secrets.json] [--rotation-window 2s] [--rotate-every 30s]
+  secretsql rotate <secret-id> [--region R] [--endpoint URL] [--timeout 2m] [--no-wait]
   secretsql version
 
 Run 'secretsql <command> -h' for a command's flags.
@@ -105,6 +127,8 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return runCheck(ctx, args[1:], stdout, stderr)
 	case "emulator":
 		return runEmulator(ctx, args[1:], stdout, stderr)
+	case "rotate":
+		return runRotate(ctx, args[1:], stdout, stderr)
 	case "version":
 		return runVersion(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":

@@ -24,6 +24,12 @@ import (
 // ambient credentials).
 func isolate(t *testing.T, srv *smtest.Server) {
 	t.Helper()
+	isolateEnv(t, emulatorEnv(srv))
+}
+
+// isolateEnv sets the environment variables env and no other AWS ones.
+func isolateEnv(t *testing.T, env [][2]string) {
+	t.Helper()
 	for _, k := range []string{"AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL",
 		"AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"} {
 		t.Setenv(k, "")
@@ -32,7 +38,7 @@ func isolate(t *testing.T, srv *smtest.Server) {
 	t.Setenv("AWS_CONFIG_FILE", os.DevNull)
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", os.DevNull)
 	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	for _, kv := range emulatorEnv(srv) {
+	for _, kv := range env {
 		t.Setenv(kv[0], kv[1])
 	}
 }
@@ -305,19 +311,7 @@ func TestEmulator(t *testing.T) {
 	done := make(chan int)
 	go func() { done <- run([]string{"emulator", "--addr", "127.0.0.1:0", "--seed", seed}, &out, &errOut) }()
 
-	env := map[string]string{}
-	for deadline := time.Now().Add(10 * time.Second); len(env) < 4; {
-		if time.Now().After(deadline) {
-			t.Fatalf("no environment printed:\n%s%s", out.String(), errOut.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-		for _, line := range strings.Split(out.String(), "\n") {
-			if kv, ok := strings.CutPrefix(line, "export "); ok {
-				k, v, _ := strings.Cut(kv, "=")
-				env[k] = v
-			}
-		}
-	}
+	env := waitForExports(t, &out, &errOut)
 	// What an application does with that environment: the SDK's client.
 	client := secretsmanager.New(secretsmanager.Options{
 		Region:           env["AWS_REGION"],

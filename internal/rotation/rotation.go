@@ -18,8 +18,19 @@
 //
 // Each step is idempotent, as in the Lambda templates, and can be run on its
 // own with [Rotator.RunStep] (the Lambda's event: secret, token, step).
-// Unlike AWS, no RotateSecret call creates an empty AWSPENDING version
-// beforehand: createSecret creates it, and rotation schedules are ignored.
+// [Rotator.Rotate] needs no RotateSecret call: createSecret creates the
+// AWSPENDING version. [Rotator.RotateVersion] continues a rotation that
+// RotateSecret started, whose empty AWSPENDING version createSecret fills,
+// as the smtest emulator's RotateSecret does. Rotation schedules are not
+// this package's business.
+//
+// How the database is changed depends on what the [Database] implements: a
+// [SelfPasswordChanger] changes a single user's password as that user,
+// logged in with the credentials that still work (AWSCURRENT, else
+// AWSPREVIOUS), and an [AdminCloner] creates or updates the "_clone" user
+// as the admin secret's user, as AWS's templates do; otherwise
+// [Database.SetPassword] and [Cloner.CloneUser] act with the Database's own
+// admin rights.
 package rotation
 
 import (
@@ -77,6 +88,9 @@ const (
 	AlternatingUsers
 )
 
+// Strategies returns both strategies, for table-driven tests.
+func Strategies() []Strategy { return []Strategy{SingleUser, AlternatingUsers} }
+
 // String returns "single user" or "alternating users".
 func (s Strategy) String() string {
 	switch s {
@@ -118,6 +132,27 @@ type SecretsManager interface {
 
 var _ SecretsManager = (*secretsmanager.Client)(nil)
 
+// SelfPasswordChanger is implemented by a [Database] that changes a user's
+// password the way AWS's single-user rotation functions do: logged in as
+// that user with a password that works, the user changes its own password.
+// The SingleUser strategy prefers it to [Database.SetPassword].
+type SelfPasswordChanger interface {
+	// ChangeOwnPassword logs in as user with oldPassword and sets the
+	// user's password to newPassword.
+	ChangeOwnPassword(ctx context.Context, user, oldPassword, newPassword string) error
+}
+
+// AdminCloner is implemented by a [Database] that creates the other user of
+// an alternating-users pair with the admin secret's credentials, as AWS's
+// alternating-users rotation functions do. The AlternatingUsers strategy
+// prefers it to [Cloner].
+type AdminCloner interface {
+	// CloneUserAs logs in as adminUser with adminPassword and makes sure
+	// the user to exists with the privileges of the user from and with
+	// password (see [Cloner.CloneUser]).
+	CloneUserAs(ctx context.Context, adminUser, adminPassword, from, to, password string) error
+}
+
 // Rotator rotates database secrets. Its fields are read-only once it is in
 // use; a Rotator may run several rotations concurrently (of different
 // secrets).
@@ -125,15 +160,15 @@ type Rotator struct {
 	// Client talks to Secrets Manager. Required.
 	Client SecretsManager
 	// DB is the database the secrets belong to. Required; it must also be a
-	// [Cloner] for AlternatingUsers.
+	// [Cloner] or an [AdminCloner] for AlternatingUsers.
 	DB Database
 	// Strategy is SingleUser (the zero value) or AlternatingUsers.
 	Strategy Strategy
-	// Hook, if set, is called by [Rotator.Rotate] before each step, with the
-	// step about to run. It may block (to hold a window open: before
-	// FinishSecret the database already has the new credentials and
-	// AWSCURRENT still has the old ones); an error stops the rotation,
-	// leaving it as AWS would leave a failed one.
+	// Hook, if set, is called by [Rotator.Rotate] and [Rotator.RotateVersion]
+	// before each step, with the step about to run. It may block (to hold a
+	// window open: before FinishSecret the database already has the new
+	// credentials and AWSCURRENT still has the old ones); an error stops the
+	// rotation, leaving it as AWS would leave a failed one.
 	Hook func(ctx context.Context, next Step) error
 	// NewPassword generates the new password; nil means [GeneratePassword].
 	NewPassword func() (string, error)
@@ -167,10 +202,18 @@ type Result struct {
 // ClientRequestToken, calling Hook before each step. On error the result
 // holds what was done so far, and the error names the failed step.
 func (r *Rotator) Rotate(ctx context.Context, secretID string) (*Result, error) {
+	return r.RotateVersion(ctx, secretID, uuid.NewString())
+}
+
+// RotateVersion is like Rotate with the ClientRequestToken token: the ID of
+// the new version, which may already exist staged AWSPENDING (made empty by
+// RotateSecret, or left by an earlier attempt of the same rotation, which
+// this one then finishes).
+func (r *Rotator) RotateVersion(ctx context.Context, secretID, token string) (*Result, error) {
 	if err := r.check(); err != nil {
 		return nil, err
 	}
-	res := &Result{VersionID: uuid.NewString()}
+	res := &Result{VersionID: token}
 	for _, step := range Steps() {
 		if r.Hook != nil {
 			if err := r.Hook(ctx, step); err != nil {
@@ -215,8 +258,10 @@ func (r *Rotator) check() error {
 	case r.Strategy != SingleUser && r.Strategy != AlternatingUsers:
 		return fmt.Errorf("rotation: unknown strategy %v", r.Strategy)
 	}
-	if _, ok := r.DB.(Cloner); r.Strategy == AlternatingUsers && !ok {
-		return fmt.Errorf("rotation: %T cannot create users (no CloneUser method), needed for alternating users", r.DB)
+	_, cloner := r.DB.(Cloner)
+	_, adminCloner := r.DB.(AdminCloner)
+	if r.Strategy == AlternatingUsers && !cloner && !adminCloner {
+		return fmt.Errorf("rotation: %T cannot create users (no CloneUser or CloneUserAs method), needed for alternating users", r.DB)
 	}
 	return nil
 }
@@ -368,6 +413,7 @@ func (r *Rotator) setSecret(ctx context.Context, secretID, token string) error {
 		// Make sure the secret's credentials are valid before changing them:
 		// AWSCURRENT, or else AWSPREVIOUS (a rotation that failed after
 		// setSecret).
+		working := cPass
 		if err := r.DB.Login(ctx, cUser, cPass); err != nil {
 			previous, _, perr := r.getSecret(ctx, secretID, StagePrevious, "")
 			if perr != nil {
@@ -377,6 +423,10 @@ func (r *Rotator) setSecret(ctx context.Context, secretID, token string) error {
 			if perr != nil || prevUser != cUser || r.DB.Login(ctx, prevUser, prevPass) != nil {
 				return fmt.Errorf("cannot log in with %s or %s credentials: %w", StageCurrent, StagePrevious, err)
 			}
+			working = prevPass
+		}
+		if sc, ok := r.DB.(SelfPasswordChanger); ok {
+			return sc.ChangeOwnPassword(ctx, pUser, working, pPass)
 		}
 		return r.DB.SetPassword(ctx, pUser, pPass)
 	}
@@ -404,10 +454,14 @@ func (r *Rotator) setSecret(ctx context.Context, secretID, token string) error {
 		return fmt.Errorf("admin secret host %q is not the host %q of the secret", mh, current.optStr("host"))
 	}
 	// The Lambda connects with the admin credentials and runs the CREATE or
-	// ALTER there; here the Database does the change with its own admin
-	// connection, after checking the admin secret's credentials do work.
+	// ALTER there, as an AdminCloner does; a plain Cloner does the change
+	// with its own admin connection, after this check that the admin
+	// secret's credentials do work.
 	if err := r.DB.Login(ctx, mUser, mPass); err != nil {
 		return fmt.Errorf("cannot log in with the admin secret's credentials: %w", err)
+	}
+	if ac, ok := r.DB.(AdminCloner); ok {
+		return ac.CloneUserAs(ctx, mUser, mPass, cUser, pUser, pPass)
 	}
 	return r.DB.(Cloner).CloneUser(ctx, cUser, pUser, pPass)
 }

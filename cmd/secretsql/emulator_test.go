@@ -1,0 +1,219 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/smithy-go"
+
+	"github.com/secretsql/secretsql/smtest"
+)
+
+// exports are the variables `secretsql emulator` tells to export.
+type exports map[string]string
+
+func (e exports) pairs() [][2]string {
+	var out [][2]string
+	for k, v := range e {
+		out = append(out, [2]string{k, v})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i][0] < out[j][0] })
+	return out
+}
+
+// client is the SDK client an application gets from the exports.
+func (e exports) client(transport http.RoundTripper) *secretsmanager.Client {
+	return secretsmanager.New(secretsmanager.Options{
+		Region:           e["AWS_REGION"],
+		BaseEndpoint:     aws.String(e["AWS_ENDPOINT_URL_SECRETS_MANAGER"]),
+		Credentials:      credentials.NewStaticCredentialsProvider(e["AWS_ACCESS_KEY_ID"], e["AWS_SECRET_ACCESS_KEY"], ""),
+		RetryMaxAttempts: 1,
+		HTTPClient:       &http.Client{Transport: transport},
+	})
+}
+
+// waitForExports waits (bounded) until the emulator has printed its whole
+// banner and returns the exported variables.
+func waitForExports(t *testing.T, out, errOut *syncBuffer) exports {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(out.String(), "# Ctrl-C to stop"); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no environment printed:\n%s%s", out.String(), errOut.String())
+		}
+	}
+	env := exports{}
+	for _, line := range strings.Split(out.String(), "\n") {
+		if kv, ok := strings.CutPrefix(line, "export "); ok {
+			k, v, _ := strings.Cut(kv, "=")
+			env[k] = v
+		}
+	}
+	return env
+}
+
+// emulator is a `secretsql emulator` running in this process until the
+// test ends.
+type emulator struct {
+	env         exports
+	out, errOut *syncBuffer
+}
+
+func startEmulator(t *testing.T, args ...string) *emulator {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	e := &emulator{out: &syncBuffer{}, errOut: &syncBuffer{}}
+	done := make(chan int, 1)
+	go func() { done <- runContext(ctx, append([]string{"emulator"}, args...), e.out, e.errOut) }()
+	t.Cleanup(func() {
+		cancel()
+		if code := <-done; code != exitOK {
+			t.Errorf("emulator exited with %d:\n%s", code, e.errOut)
+		}
+	})
+	e.env = waitForExports(t, e.out, e.errOut)
+	return e
+}
+
+// writeSeed writes a seed file of secrets (name → JSON text).
+func writeSeed(t *testing.T, secrets map[string]string) string {
+	t.Helper()
+	m := map[string]json.RawMessage{}
+	for k, v := range secrets {
+		m[k] = json.RawMessage(v)
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "secrets.json")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// tamper is an HTTP transport that changes each request after the SDK has
+// signed it.
+type tamper func(*http.Request)
+
+func (f tamper) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	f(r)
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+func apiErrorCode(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode()
+	}
+	return ""
+}
+
+func TestEmulatorKeys(t *testing.T) {
+	a := startEmulator(t, "--addr", "127.0.0.1:0")
+	b := startEmulator(t, "--addr", "127.0.0.1:0")
+	keyShape := regexp.MustCompile(`^AKSM[A-Z2-7]{16}$`)
+	for _, e := range []*emulator{a, b} {
+		if !keyShape.MatchString(e.env["AWS_ACCESS_KEY_ID"]) || len(e.env["AWS_SECRET_ACCESS_KEY"]) != 40 {
+			t.Fatalf("exports %v", e.env)
+		}
+	}
+	if a.env["AWS_ACCESS_KEY_ID"] == b.env["AWS_ACCESS_KEY_ID"] || a.env["AWS_SECRET_ACCESS_KEY"] == b.env["AWS_SECRET_ACCESS_KEY"] {
+		t.Fatal("two starts printed the same keys")
+	}
+	// Each emulator accepts its own keys only.
+	if _, err := a.env.client(http.DefaultTransport).ListSecrets(t.Context(), &secretsmanager.ListSecretsInput{}); err != nil {
+		t.Fatal(err)
+	}
+	mixed := exports{}
+	for k, v := range a.env {
+		mixed[k] = v
+	}
+	mixed["AWS_SECRET_ACCESS_KEY"] = b.env["AWS_SECRET_ACCESS_KEY"]
+	_, err := mixed.client(http.DefaultTransport).ListSecrets(t.Context(), &secretsmanager.ListSecretsInput{})
+	if code := apiErrorCode(err); code != "InvalidSignatureException" {
+		t.Fatalf("wrong secret key: %v", err)
+	}
+
+	// Chosen keys are used; the published ones are refused.
+	c := startEmulator(t, "--addr", "127.0.0.1:0", "--access-key", "AKIDLAB", "--secret-key", "lab-secret")
+	if c.env["AWS_ACCESS_KEY_ID"] != "AKIDLAB" || c.env["AWS_SECRET_ACCESS_KEY"] != "lab-secret" {
+		t.Fatalf("exports %v", c.env)
+	}
+	for _, args := range [][]string{
+		{"--access-key", smtest.DefaultAccessKeyID, "--secret-key", smtest.DefaultSecretAccessKey},
+		{"--access-key", "AKIDLAB", "--secret-key", smtest.DefaultSecretAccessKey},
+		{"--access-key", "AKIDLAB"},
+	} {
+		r := cli(t, nil, append([]string{"emulator", "--addr", "127.0.0.1:0"}, args...)...)
+		wantCode(t, r, exitUsage)
+	}
+}
+
+func TestEmulatorNonLoopbackAddress(t *testing.T) {
+	for _, addr := range []string{"0.0.0.0:0", ":0", "[::]:0"} {
+		r := cli(t, nil, "emulator", "--addr", addr)
+		wantCode(t, r, exitUsage)
+		wantContains(t, r, "--allow-remote")
+	}
+	e := startEmulator(t, "--addr", "0.0.0.0:0", "--allow-remote")
+	if !strings.Contains(e.errOut.String(), "WARNING: listening on 0.0.0.0:") {
+		t.Fatalf("no warning:\n%s", e.errOut)
+	}
+	if !strings.HasPrefix(e.env["AWS_ENDPOINT_URL_SECRETS_MANAGER"], "http://127.0.0.1:") {
+		t.Fatalf("endpoint %s", e.env["AWS_ENDPOINT_URL_SECRETS_MANAGER"])
+	}
+}
+
+// TestEmulatorRefusals sends what the hardening is for: a request with a
+// forged Host (DNS rebinding), one whose X-Amz-Target is not signed, and
+// one signed with the published default keys.
+func TestEmulatorRefusals(t *testing.T) {
+	e := startEmulator(t, "--addr", "127.0.0.1:0", "--allow-host", "emulator.lab")
+	ctx := t.Context()
+	in := &secretsmanager.ListSecretsInput{}
+	for _, tc := range []struct {
+		name   string
+		env    exports
+		tamper tamper
+		code   string
+		status int
+	}{
+		{"forged Host", e.env, func(r *http.Request) { r.Host = "attacker.example" }, "HostNotAllowedException", http.StatusMisdirectedRequest},
+		{"unsigned X-Amz-Target", e.env, func(r *http.Request) {
+			r.Header.Set("Authorization", strings.Replace(r.Header.Get("Authorization"), ";x-amz-target", "", 1))
+		}, "InvalidSignatureException", http.StatusBadRequest},
+		{"published default keys", exports{
+			"AWS_REGION": e.env["AWS_REGION"], "AWS_ENDPOINT_URL_SECRETS_MANAGER": e.env["AWS_ENDPOINT_URL_SECRETS_MANAGER"],
+			"AWS_ACCESS_KEY_ID": smtest.DefaultAccessKeyID, "AWS_SECRET_ACCESS_KEY": smtest.DefaultSecretAccessKey,
+		}, func(*http.Request) {}, "UnrecognizedClientException", http.StatusBadRequest},
+	} {
+		_, err := tc.env.client(tc.tamper).ListSecrets(ctx, in)
+		var re interface{ HTTPStatusCode() int }
+		if code := apiErrorCode(err); code != tc.code || !errors.As(err, &re) || re.HTTPStatusCode() != tc.status {
+			t.Errorf("%s: %v, want HTTP %d %s", tc.name, err, tc.status, tc.code)
+			continue
+		}
+		t.Logf("%s: refused: %v", tc.name, err)
+	}
+	// The allowed names are answered.
+	if _, err := e.env.client(tamper(func(r *http.Request) { r.Host = "localhost" })).ListSecrets(ctx, in); apiErrorCode(err) != "InvalidSignatureException" {
+		t.Errorf("Host localhost: %v, want it to reach the signature check", err)
+	}
+	if _, err := e.env.client(tamper(func(r *http.Request) { r.Host = "emulator.lab" })).ListSecrets(ctx, in); apiErrorCode(err) != "InvalidSignatureException" {
+		t.Errorf("Host emulator.lab: %v, want it to reach the signature check", err)
+	}
+}
