@@ -150,6 +150,7 @@ type version struct {
 // flight is one read that any number of callers wait on.
 type flight struct {
 	done       chan struct{}
+	caller     context.Context // the starter's, for the events' Context only (nil for a refresh)
 	timeout    time.Duration
 	background bool          // a refresh nobody waits for
 	backoff    time.Duration // the first delay after it fails (its starter's minimum refresh interval)
@@ -403,7 +404,7 @@ func (e *entry) current(ctx context.Context, h *Handle) (*version, error) {
 		e.mu.Lock()
 		if v := e.effective(); v != nil {
 			if e.due && e.flights[e.key.stage] == nil && !e.closedFor(h) {
-				e.startFlight(e.key.stage, h, false, true)
+				e.startFlight(nil, e.key.stage, h, false, true)
 			}
 			e.mu.Unlock()
 			return v, nil
@@ -421,7 +422,7 @@ func (e *entry) current(ctx context.Context, h *Handle) (*version, error) {
 		}
 		f := e.flights[e.key.stage]
 		if f == nil {
-			f = e.startFlight(e.key.stage, h, false, false)
+			f = e.startFlight(ctx, e.key.stage, h, false, false)
 		}
 		e.mu.Unlock()
 		v, err := e.wait(ctx, h, f)
@@ -579,7 +580,7 @@ func (e *entry) forcedRead(ctx context.Context, h *Handle, label string, mark *r
 				continue
 			}
 			mark.start = time.Now()
-			f = e.startFlight(label, h, true, false)
+			f = e.startFlight(ctx, label, h, true, false)
 		}
 		e.mu.Unlock()
 		_, err := e.wait(ctx, h, f)
@@ -620,16 +621,17 @@ func (e *entry) refresh(ctx context.Context, h *Handle) error {
 	f := e.flights[e.key.stage]
 	if f == nil {
 		e.curRead.start = time.Now()
-		f = e.startFlight(e.key.stage, h, true, false)
+		f = e.startFlight(ctx, e.key.stage, h, true, false)
 	}
 	e.mu.Unlock()
 	_, err := e.wait(ctx, h, f)
 	return err
 }
 
-// startFlight starts one read of label for h. e.mu must be held.
-func (e *entry) startFlight(label string, h *Handle, fresh, background bool) *flight {
-	f := &flight{done: make(chan struct{}), background: background, backoff: h.set.minRefresh}
+// startFlight starts one read of label for h (on behalf of the caller
+// whose context is ctx, nil for a background refresh). e.mu must be held.
+func (e *entry) startFlight(ctx context.Context, label string, h *Handle, fresh, background bool) *flight {
+	f := &flight{done: make(chan struct{}), caller: ctx, background: background, backoff: h.set.minRefresh}
 	for _, r := range e.readers {
 		f.timeout = max(f.timeout, r.set.fetchTimeout)
 	}
@@ -650,7 +652,7 @@ func (e *entry) run(ctx context.Context, f *flight, label string, fresh bool) {
 	sv, err := e.src.read(rctx, readRequest{secretID: e.key.secretID, stage: label, fresh: fresh})
 	cancel()
 	took := time.Since(start)
-	ev := Event{Kind: EventFetch, SecretID: e.key.secretID, Stage: label, Duration: took}
+	ev := Event{Kind: EventFetch, SecretID: e.key.secretID, Stage: label, Duration: took, Region: sv.region, Context: f.caller}
 	var v *version
 	switch {
 	case ctx.Err() != nil:

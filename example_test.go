@@ -131,7 +131,7 @@ func ExampleWithLogger() {
 		log.Fatal(err)
 	}
 	// Output:
-	// level=DEBUG msg="secretsql: fetch" engine=postgres secret=prod/app stage=AWSCURRENT
+	// level=DEBUG msg="secretsql: fetch" engine=postgres secret=prod/app stage=AWSCURRENT source=secretsmanager region=us-east-1
 }
 
 // Errors match the exported sentinels with errors.Is, and the typed errors

@@ -112,7 +112,7 @@ func (h *Handle) Rejected(ctx context.Context, versionID string, attempt int) (R
 	if failed == nil { // an old version, or none read yet: what is in use now
 		return h.Credentials(ctx)
 	}
-	h.emit(Event{Kind: EventAuthFailed, SecretID: h.dsn.secretID, Stage: failed.stage, VersionID: failed.id})
+	h.emit(Event{Kind: EventAuthFailed, SecretID: h.dsn.secretID, Stage: failed.stage, VersionID: failed.id, Context: ctx})
 	// With no attempt left, the reads are still made (rate-limited, shared)
 	// for the next connects, but this one does not wait for the interval.
 	q := newerQuery{failed: failed, pending: h.set.pendingOK, wait: attempt < h.set.maxAttempts}
@@ -245,7 +245,7 @@ func (h *Handle) connect(ctx context.Context, a attempter) (driver.Conn, error) 
 			tried = map[string]bool{}
 		}
 		tried[v.id] = true
-		h.emit(Event{Kind: EventAuthFailed, SecretID: h.dsn.secretID, Stage: v.stage, VersionID: v.id, Err: err})
+		h.emit(Event{Kind: EventAuthFailed, SecretID: h.dsn.secretID, Stage: v.stage, VersionID: v.id, Err: err, Context: ctx})
 		authErr := &AuthError{Engine: h.eng.Name(), SecretARN: v.arn, VersionID: v.id, Attempts: n, Err: err, FetchErr: fetchErr}
 		if n >= h.set.maxAttempts || ctx.Err() != nil {
 			return nil, authErr
@@ -289,15 +289,25 @@ func (h *Handle) resolved(v *version, complete bool) (Resolved, error) {
 // emit logs an event and passes it to the observer.
 func (h *Handle) emit(ev Event) {
 	ev.Engine = h.eng.Name()
+	if ev.Source == "" {
+		ev.Source = h.info.kind
+	}
+	if ev.Region == "" {
+		ev.Region = h.info.region
+	}
 	if l := h.set.logger; l != nil {
 		level, msg := slog.LevelDebug, "secretsql: "+ev.Kind.String()
 		switch ev.Kind {
-		case EventAuthFailed, EventFetchFailed, EventStaleServed:
+		case EventAuthFailed, EventFetchFailed, EventStaleServed, EventFailover:
 			level = slog.LevelWarn
 		case EventPendingAdopted:
 			level = slog.LevelInfo
 		}
-		attrs := []slog.Attr{slog.String("engine", ev.Engine), slog.String("secret", ev.SecretID), slog.String("stage", ev.Stage)}
+		attrs := []slog.Attr{slog.String("engine", ev.Engine), slog.String("secret", ev.SecretID), slog.String("stage", ev.Stage),
+			slog.String("source", ev.Source)}
+		if ev.Region != "" {
+			attrs = append(attrs, slog.String("region", ev.Region))
+		}
 		if ev.VersionID != "" {
 			attrs = append(attrs, slog.String("version", ev.VersionID))
 		}
@@ -307,7 +317,11 @@ func (h *Handle) emit(ev Event) {
 		if ev.Err != nil {
 			attrs = append(attrs, slog.String("error", ev.Err.Error()))
 		}
-		l.LogAttrs(context.Background(), level, msg, attrs...)
+		lctx := ev.Context
+		if lctx == nil {
+			lctx = context.Background()
+		}
+		l.LogAttrs(lctx, level, msg, attrs...)
 	}
 	if h.set.observer != nil {
 		h.set.observer(ev)

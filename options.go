@@ -250,9 +250,10 @@ type EventKind int
 
 // The kinds of [Event].
 const (
-	// EventFetch: a GetSecretValue call succeeded.
+	// EventFetch: a read of the secret succeeded (a GetSecretValue call,
+	// or a read of the agent or of a file: see Event.Source).
 	EventFetch EventKind = iota + 1
-	// EventFetchFailed: a GetSecretValue call failed (Err says why).
+	// EventFetchFailed: a read of the secret failed (Err says why).
 	EventFetchFailed
 	// EventAuthFailed: the database rejected a version's credentials.
 	EventAuthFailed
@@ -263,9 +264,13 @@ const (
 	// EventStaleServed: a background refresh failed and the cached value
 	// stays in use.
 	EventStaleServed
+	// EventFailover: the primary region could not be reached, and the read
+	// went to the failover region (Region says which served; Err why the
+	// primary did not).
+	EventFailover
 )
 
-var eventNames = [...]string{"", "fetch", "fetch_failed", "auth_failed", "pending_adopted", "stale_served"}
+var eventNames = [...]string{"", "fetch", "fetch_failed", "auth_failed", "pending_adopted", "stale_served", "failover"}
 
 // String names the kind.
 func (k EventKind) String() string {
@@ -283,6 +288,14 @@ type Event struct {
 	SecretID  string        // the secret id of the DSN
 	Stage     string        // the staging label involved
 	VersionID string        // the version involved, if known
-	Duration  time.Duration // of the call, for EventFetch and EventFetchFailed
-	Err       error         // for EventFetchFailed, EventAuthFailed and EventStaleServed
+	Source    string        // where reads go: "secretsmanager" (the API), "agent" or "file"
+	Region    string        // the AWS region that served (or failed) a read, if any
+	Duration  time.Duration // of the read, for EventFetch, EventFetchFailed and EventFailover
+	Err       error         // for EventFetchFailed, EventAuthFailed, EventStaleServed and EventFailover
+
+	// Context is the context of the connect that caused the event, if one
+	// did (a background refresh has none), for tracing: a read shared by
+	// several connects carries the context of the one that started it. It
+	// is never used to cancel anything.
+	Context context.Context
 }

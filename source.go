@@ -38,10 +38,12 @@ type sourceValue struct {
 	versionID string   // the version's id
 	stages    []string // its staging labels, if the source tells them
 	value     []byte   // SecretString (or SecretBinary)
+	region    string   // the region that served it, if not the source's own (a failover)
 }
 
 // sourceInfo describes a source.
 type sourceInfo struct {
+	kind     string // "secretsmanager", "agent" or "file", for events
 	region   string // the AWS region read, "" if none
 	endpoint string // "" for the SDK's default endpoint
 }

@@ -36,7 +36,7 @@ var _ source = (*apiSource)(nil)
 func (s *apiSource) identity() any { return s.id }
 
 func (s *apiSource) describe() sourceInfo {
-	return sourceInfo{region: s.id.region, endpoint: s.id.endpoint}
+	return sourceInfo{kind: "secretsmanager", region: s.id.region, endpoint: s.id.endpoint}
 }
 
 func (s *apiSource) read(ctx context.Context, r readRequest) (sourceValue, error) {
