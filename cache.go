@@ -649,7 +649,7 @@ func (e *entry) startFlight(ctx context.Context, label string, h *Handle, fresh,
 func (e *entry) run(ctx context.Context, f *flight, label string, fresh bool) {
 	rctx, cancel := context.WithTimeout(ctx, f.timeout)
 	start := time.Now()
-	sv, err := e.src.read(rctx, readRequest{secretID: e.key.secretID, stage: label, fresh: fresh})
+	sv, err := e.src.read(rctx, readRequest{secretID: e.key.secretID, stage: label, fresh: fresh, background: f.background})
 	cancel()
 	took := time.Since(start)
 	ev := Event{Kind: EventFetch, SecretID: e.key.secretID, Stage: label, Duration: took, Region: sv.region, Context: f.caller}
@@ -664,6 +664,10 @@ func (e *entry) run(ctx context.Context, f *flight, label string, fresh bool) {
 		ev.Kind, ev.Err = EventFetchFailed, err
 	}
 	evs := []Event{ev}
+	if err == nil && sv.failoverFrom != nil {
+		evs = append(evs, Event{Kind: EventFailover, SecretID: e.key.secretID, Stage: label, VersionID: ev.VersionID,
+			Region: sv.region, Duration: took, Err: sv.failoverFrom, Context: f.caller})
+	}
 	if errors.Is(err, ErrClosed) {
 		evs = nil
 	}

@@ -26,10 +26,37 @@
 //	port      overrides the secret's port     (default: the secret's, else the engine's)
 //	dbname    overrides the secret's dbname   (default: the secret's, else the engine's)
 //	stage     staging label to read           (default: AWSCURRENT)
-//	ttl       refresh interval, e.g. 30m      (default: 1h, or WithRefreshInterval)
+//	ttl       refresh interval, e.g. 30m      (default: 1h, or WithRefreshInterval; 10s for a file)
+//	source    secretsmanager (the GetSecretValue API, the default) or agent
+//	agent     the agent's host:port           (default: localhost:$PARAMETERS_SECRETS_EXTENSION_HTTP_PORT, else localhost:2773)
+//	failover_region  a region holding a replica of the secret, read when the primary region is unavailable
 //
 // Every other key is passed to the native driver (sslmode, tls, parseTime,
 // encrypt, …); keys that would carry credentials are rejected.
+//
+// # Sources
+//
+// By default the secret is read with the GetSecretValue API. With
+// source=agent it is read through the AWS Secrets Manager Agent or the AWS
+// Parameters and Secrets Lambda Extension (one local HTTP API, sharing one
+// cache among the processes of a host): the process needs no AWS
+// credentials, sends the SSRF token it finds in AWS_TOKEN,
+// AWS_SESSION_TOKEN or AWS_CONTAINER_AUTHORIZATION_TOKEN (a file://PATH
+// value is read from the file), reads the agent's cache normally and asks
+// it for refreshNow=true after a rejected login. A secret id
+// "file:/mnt/secrets-store/prod_db" reads a file holding the secret's JSON,
+// such as one the Secrets Store CSI driver mounts: it is checked for a
+// change every 10 s and after a rejected login, and a half-written or
+// invalid file never replaces a good value. A file has no AWSPENDING: it
+// lags a rotation by up to the CSI driver's poll interval (2 minutes by
+// default), so for zero failed queries rotate with alternating users, or
+// read through the agent or the API. failover_region=REGION reads the
+// replica of a multi-Region secret there (the same name; an ARN's region
+// replaced, with the API and the same AWS options) when the primary region
+// is unavailable (no answer, a timeout, a 5xx, throttling) and the value is
+// needed: never on an answer such as AccessDenied or ResourceNotFound, and
+// never while a cached value serves; every read tries the primary first.
+// Events say which source and region served.
 //
 // # Secrets
 //

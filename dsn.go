@@ -1,7 +1,9 @@
 package secretsql
 
 import (
+	"net"
 	"net/url"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -25,26 +27,37 @@ const (
 //	port      database port, overrides the secret's   default: the secret's "port", else the engine's port
 //	dbname    database name, overrides the secret's   default: the secret's "dbname", else the engine's default
 //	stage     staging label to read                   default: AWSCURRENT
-//	ttl       refresh interval (Go duration)          default: 1h (or WithRefreshInterval)
+//	ttl       refresh interval (Go duration)          default: 1h (or WithRefreshInterval); 10s for a file
+//	source    where the secret is read: secretsmanager (the GetSecretValue API) or agent
+//	agent     the agent's host:port                   default: localhost:$PARAMETERS_SECRETS_EXTENSION_HTTP_PORT, else localhost:2773
+//	failover_region  the region of a replica to read when the primary region is unavailable
+//
+// A secret id "file:/path" (or "file:///path") reads a file holding the
+// secret's JSON, such as one the Secrets Store CSI driver mounts.
 //
 // Every other key is passed to the native driver unchanged.
 type dsnConfig struct {
-	secretID string
-	region   string
-	endpoint string
-	host     string
-	port     int
-	dbname   string
-	hasDB    bool
-	stage    string
-	ttl      time.Duration
-	params   url.Values
+	secretID       string
+	file           string // the path of a file: secret id
+	region         string
+	endpoint       string
+	host           string
+	port           int
+	dbname         string
+	hasDB          bool
+	stage          string
+	ttl            time.Duration
+	source         string // "" (the API) or "agent"
+	agent          string // host:port
+	failoverRegion string
+	params         url.Values
 }
 
 // ourKeys are the DSN keys secretsql consumes.
 var ourKeys = map[string]bool{
 	"region": true, "endpoint": true, "host": true, "port": true,
 	"dbname": true, "stage": true, "ttl": true,
+	"source": true, "agent": true, "failover_region": true,
 }
 
 const maxSecretIDLen = 2048
@@ -58,7 +71,12 @@ func dsnErr(key, reason string, err error) error {
 func parseDSN(dsn string) (dsnConfig, error) {
 	var d dsnConfig
 	id, query, _ := strings.Cut(strings.TrimSpace(dsn), "?")
-	if err := validateSecretID(id); err != nil {
+	if path, ok := filePath(id); ok {
+		if !filepath.IsAbs(path) || strings.ContainsRune(path, 0) {
+			return d, dsnErr("", strconv.Quote(id)+" is not a file: secret id with an absolute path (file:/mnt/secrets-store/name)", nil)
+		}
+		d.file = filepath.Clean(path)
+	} else if err := validateSecretID(id); err != nil {
 		return d, err
 	}
 	d.secretID = id
@@ -119,13 +137,70 @@ func parseDSN(dsn string) (dsnConfig, error) {
 				return d, dsnErr(k, strconv.Quote(v)+" is not a duration of at least 1s (like 30m)", nil)
 			}
 			d.ttl = t
+		case "source":
+			switch v {
+			case "secretsmanager":
+			case "agent":
+				d.source = v
+			default:
+				return d, dsnErr(k, strconv.Quote(v)+" is not a source: secretsmanager (the default) or agent", nil)
+			}
+		case "agent":
+			if h, p, err := net.SplitHostPort(v); err != nil || h == "" || !validHost(h) || !validPort(p) {
+				return d, dsnErr(k, strconv.Quote(v)+" is not host:port (like localhost:2773)", nil)
+			}
+			d.agent = v
+		case "failover_region":
+			if !validRegion(v) {
+				return d, dsnErr(k, strconv.Quote(v)+" is not an AWS region name (like us-west-2)", nil)
+			}
+			d.failoverRegion = v
 		}
+	}
+	if err := d.checkSource(); err != nil {
+		return d, err
 	}
 	if a, ok := parseSecretARN(id); ok && d.region != "" && a.Region != d.region {
 		return d, dsnErr("region", "region "+strconv.Quote(d.region)+" conflicts with the secret ARN's region "+
 			strconv.Quote(a.Region)+"; drop the key or use the replica's ARN", nil)
 	}
 	return d, nil
+}
+
+// checkSource refuses keys that the secret's source does not use.
+func (d *dsnConfig) checkSource() error {
+	switch {
+	case d.file != "":
+		for k, v := range map[string]string{"region": d.region, "endpoint": d.endpoint, "source": d.source, "agent": d.agent,
+			"failover_region": d.failoverRegion, "stage": d.stage} {
+			if v != "" {
+				return dsnErr(k, "a file: secret is read from the file: "+k+" does not apply", nil)
+			}
+		}
+	case d.agent != "" && d.source != "agent":
+		return dsnErr("agent", "add source=agent to read through the agent", nil)
+	case d.source == "agent" && d.endpoint != "":
+		return dsnErr("endpoint", "source=agent reads through the agent, which has its own endpoint", nil)
+	case d.failoverRegion != "" && d.failoverRegion == d.region:
+		return dsnErr("failover_region", "the failover region is the primary region", nil)
+	}
+	if a, ok := parseSecretARN(d.secretID); ok && d.failoverRegion == a.Region {
+		return dsnErr("failover_region", "the failover region is the secret ARN's region", nil)
+	}
+	return nil
+}
+
+// filePath returns the path of a file: secret id.
+func filePath(id string) (string, bool) {
+	if p, ok := strings.CutPrefix(id, "file://"); ok {
+		return p, true
+	}
+	return strings.CutPrefix(id, "file:")
+}
+
+func validPort(p string) bool {
+	n, err := strconv.Atoi(p)
+	return err == nil && n >= 1 && n <= 65535
 }
 
 func validateSecretID(id string) error {

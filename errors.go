@@ -146,20 +146,36 @@ func (e *SecretError) kind() error {
 	return e.Kind
 }
 
-// FetchError reports a failed GetSecretValue call. It matches one of
-// [ErrSecretNotFound], [ErrAccessDenied], [ErrSecretDeleted], [ErrDecryption],
-// [ErrThrottled] or [ErrSecretsManager], and wraps the AWS SDK's error
-// (errors.As reaches smithy.APIError and the typed exceptions).
+// FetchError reports a failed read of a secret: a GetSecretValue call, a
+// request to the Secrets Manager Agent, or a read of a file. It matches one
+// of [ErrSecretNotFound], [ErrAccessDenied], [ErrSecretDeleted],
+// [ErrDecryption], [ErrThrottled] or [ErrSecretsManager] — or, for a file
+// that does not hold the secret's JSON, [ErrMalformedSecret] — and wraps
+// the cause (errors.As reaches the AWS SDK's smithy.APIError and typed
+// exceptions).
 type FetchError struct {
 	SecretID string // the secret id as configured
 	Stage    string // the staging label asked for
 	Code     string // the AWS error code, if the service answered
 	Kind     error  // one of the sentinels above
-	Err      error  // the AWS SDK's error
+	Err      error  // the AWS SDK's error (or the agent's, or the file system's)
+
+	hint        string // what the source knows to say, in place of the usual hint
+	unavailable bool   // the service could not be reached or failed (network, timeout, 5xx, throttling)
 }
 
 // Error names the secret and the stage, with a hint for the usual fixes.
 func (e *FetchError) Error() string {
+	hint := e.defaultHint()
+	if e.hint != "" {
+		hint = " (" + e.hint + ")"
+	}
+	return fmt.Sprintf("secretsql: reading secret %s (stage %s): %s%s: %v",
+		e.SecretID, e.Stage, strings.TrimPrefix(e.Kind.Error(), "secretsql: "), hint, e.Err)
+}
+
+// defaultHint is the usual fix for the kind of failure.
+func (e *FetchError) defaultHint() string {
 	hint := ""
 	switch e.Kind {
 	case ErrAccessDenied:
@@ -183,8 +199,7 @@ func (e *FetchError) Error() string {
 			hint = " (check the AWS credentials the SDK's default chain or WithAWSConfig provides)"
 		}
 	}
-	return fmt.Sprintf("secretsql: reading secret %s (stage %s): %s%s: %v",
-		e.SecretID, e.Stage, strings.TrimPrefix(e.Kind.Error(), "secretsql: "), hint, e.Err)
+	return hint
 }
 
 // Unwrap returns the sentinel and the SDK's error.

@@ -59,7 +59,7 @@ func NewHandle(engine Engine, dsn string, opts ...Option) (*Handle, error) {
 // openHandle attaches a new Handle to the cache entry its options and DSN
 // select.
 func openHandle(engine Engine, d *dsnConfig, cfg *config) (*Handle, error) {
-	src, err := newAPISource(d, cfg)
+	src, err := newSource(d, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -69,8 +69,9 @@ func openHandle(engine Engine, d *dsnConfig, cfg *config) (*Handle, error) {
 // attachHandle attaches a new Handle reading through src.
 func attachHandle(engine Engine, d *dsnConfig, cfg *config, src source) (*Handle, error) {
 	var err error
-	set, stage := cfg.settingsFor(d)
-	h := &Handle{eng: engine, set: set, dsn: *d, stage: stage, info: src.describe()}
+	info := src.describe()
+	set, stage := cfg.settingsFor(d, info)
+	h := &Handle{eng: engine, set: set, dsn: *d, stage: stage, info: info}
 	c := cfg.cache
 	if c == nil {
 		c = defaultCache

@@ -31,12 +31,13 @@ type GetSecretValueAPI interface {
 type Option func(*config) error
 
 type config struct {
-	awsConfig *aws.Config
-	client    GetSecretValueAPI
-	cache     *Cache
-	stage     string
-	refresh   time.Duration
-	set       settings
+	awsConfig  *aws.Config
+	client     GetSecretValueAPI
+	cache      *Cache
+	stage      string
+	refresh    time.Duration
+	refreshSet bool // WithRefreshInterval was given
+	set        settings
 }
 
 // settings are what one reader of a cache entry brings to it: they apply to
@@ -76,11 +77,15 @@ func newConfig(opts []Option) (config, error) {
 	return cfg, nil
 }
 
-// settingsFor completes the settings with what the DSN says: the DSN's
-// ttl and stage win over the options.
-func (c *config) settingsFor(d *dsnConfig) (settings, string) {
+// settingsFor completes the settings with what the DSN and the source say:
+// the DSN's ttl and stage win over the options, which win over the source's
+// defaults.
+func (c *config) settingsFor(d *dsnConfig, src sourceInfo) (settings, string) {
 	s := c.set
 	s.ttl = c.refresh
+	if src.ttl != 0 && !c.refreshSet {
+		s.ttl = src.ttl
+	}
 	if d.ttl != 0 {
 		s.ttl = d.ttl
 	}
@@ -91,7 +96,7 @@ func (c *config) settingsFor(d *dsnConfig) (settings, string) {
 	if d.stage != "" {
 		stage = d.stage
 	}
-	s.pendingOK = stage == StageCurrent && !s.noPending
+	s.pendingOK = stage == StageCurrent && !s.noPending && !src.noStages
 	return s, stage
 }
 
@@ -145,7 +150,7 @@ func WithRefreshInterval(d time.Duration) Option {
 		if d < time.Second {
 			return optErr("WithRefreshInterval", "must be at least 1s")
 		}
-		c.refresh = d
+		c.refresh, c.refreshSet = d, true
 		return nil
 	}
 }

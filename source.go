@@ -1,6 +1,9 @@
 package secretsql
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // A source reads versions of secrets: the seam between the cache and the
 // ways a secret reaches the process (the GetSecretValue API today). The
@@ -26,10 +29,11 @@ type source interface {
 
 // readRequest is what the cache asks a source for.
 type readRequest struct {
-	secretID  string
-	stage     string
-	versionID string
-	fresh     bool
+	secretID   string
+	stage      string
+	versionID  string
+	fresh      bool // skip the source's own cache (after a rejected login)
+	background bool // a refresh while a cached value is in use
 }
 
 // sourceValue is one version of a secret as a source returns it.
@@ -38,12 +42,39 @@ type sourceValue struct {
 	versionID string   // the version's id
 	stages    []string // its staging labels, if the source tells them
 	value     []byte   // SecretString (or SecretBinary)
-	region    string   // the region that served it, if not the source's own (a failover)
+
+	region       string // the region that served it, if not the source's own (a failover) …
+	failoverFrom error  // … and why the primary region did not
 }
 
 // sourceInfo describes a source.
 type sourceInfo struct {
-	kind     string // "secretsmanager", "agent" or "file", for events
-	region   string // the AWS region read, "" if none
-	endpoint string // "" for the SDK's default endpoint
+	kind     string        // "secretsmanager", "agent" or "file", for events
+	region   string        // the AWS region read, "" if none
+	endpoint string        // "" for the SDK's default endpoint
+	noStages bool          // no staging labels: no AWSPENDING to read (a file)
+	ttl      time.Duration // the refresh interval unless the DSN or an option sets one; 0 for the default
+}
+
+// newSource builds the source a DSN names: a file, the agent, or the
+// GetSecretValue API (the default), with a failover region if the DSN
+// gives one.
+func newSource(d *dsnConfig, cfg *config) (source, error) {
+	if d.file != "" {
+		return &fileSource{path: d.file}, nil
+	}
+	var primary source
+	if d.source == "agent" {
+		primary = newAgentSource(d)
+	} else {
+		api, err := newAPISource(d, cfg)
+		if err != nil {
+			return nil, err
+		}
+		primary = api
+	}
+	if d.failoverRegion == "" {
+		return primary, nil
+	}
+	return newFailoverSource(primary, d, cfg)
 }

@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/smithy-go"
@@ -175,24 +176,33 @@ func defaultAWSConfig() (aws.Config, error) {
 	return cfg, nil
 }
 
-// classifyFetchError maps an SDK error to a *FetchError by its type and code.
+// classifyFetchError maps an SDK error to a *FetchError by its type, code
+// and HTTP status.
 func classifyFetchError(secretID, stage string, err error) error {
 	fe := &FetchError{SecretID: secretID, Stage: stage, Kind: ErrSecretsManager, Err: err}
+	var re *awshttp.ResponseError
+	fe.unavailable = !errors.As(err, &re) || re.HTTPStatusCode() >= 500
 	var ae smithy.APIError
 	if errors.As(err, &ae) {
-		fe.Code = ae.ErrorCode()
-		switch fe.Code {
-		case "ResourceNotFoundException":
-			fe.Kind = ErrSecretNotFound
-		case "AccessDeniedException", "AccessDenied":
-			fe.Kind = ErrAccessDenied
-		case "InvalidRequestException":
-			fe.Kind = ErrSecretDeleted
-		case "DecryptionFailure":
-			fe.Kind = ErrDecryption
-		case "ThrottlingException", "Throttling", "TooManyRequestsException":
-			fe.Kind = ErrThrottled
-		}
+		classifyCode(fe, ae.ErrorCode())
 	}
 	return fe
+}
+
+// classifyCode sets fe's Code, and its Kind by the code.
+func classifyCode(fe *FetchError, code string) {
+	fe.Code = code
+	switch code {
+	case "ResourceNotFoundException":
+		fe.Kind = ErrSecretNotFound
+	case "AccessDeniedException", "AccessDenied":
+		fe.Kind = ErrAccessDenied
+	case "InvalidRequestException":
+		fe.Kind = ErrSecretDeleted
+	case "DecryptionFailure":
+		fe.Kind = ErrDecryption
+	case "ThrottlingException", "Throttling", "TooManyRequestsException":
+		fe.Kind = ErrThrottled
+		fe.unavailable = true
+	}
 }
