@@ -32,6 +32,7 @@ type Report struct {
 	Class    string `json:"class"` // ok, usage, unreadable, malformed, auth_failed, unreachable, internal
 
 	SecretID  string   `json:"secret_id"`
+	Source    string   `json:"source,omitempty"` // what served the secret: secretsmanager, agent or file
 	SecretARN string   `json:"secret_arn,omitempty"`
 	VersionID string   `json:"version_id,omitempty"`
 	Stage     string   `json:"stage,omitempty"`          // the staging label the version was read by
@@ -64,11 +65,15 @@ type Report struct {
 	Hints []string `json:"hints,omitempty"`
 }
 
-// Fetch is one GetSecretValue call made by secretsql.
+// Fetch is one read of the secret made by secretsql (a GetSecretValue
+// call, a request to the agent, or a read of the file).
 type Fetch struct {
+	Source    string  `json:"source"`
+	Region    string  `json:"region,omitempty"` // the region that served, when the read went to one
 	Stage     string  `json:"stage"`
 	VersionID string  `json:"version_id,omitempty"`
 	Ms        float64 `json:"ms"`
+	Failover  bool    `json:"failover,omitempty"` // served by the failover region
 	Error     string  `json:"error,omitempty"`
 }
 
@@ -216,9 +221,11 @@ func (c *checker) run(ctx context.Context) {
 	if stage == "" {
 		stage = secretsql.StageCurrent
 	}
-	// check's own read: the version's labels, and the engine when not given.
+	// check's own read: the version's labels, and the engine when not given
+	// (the API only: the agent and a file are read by secretsql alone).
+	apiSource := !strings.HasPrefix(rep.SecretID, "file:") && q.Get("source") != "agent"
 	var raw *secretsmanager.GetSecretValueOutput
-	if rep.Region != "" {
+	if rep.Region != "" && apiSource {
 		raw, _ = c.sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{
 			SecretId: aws.String(rep.SecretID), VersionStage: aws.String(stage)})
 	}
@@ -257,11 +264,18 @@ func (c *checker) run(ctx context.Context) {
 		defer mu.Unlock()
 		switch ev.Kind {
 		case secretsql.EventFetch, secretsql.EventFetchFailed:
-			f := Fetch{Stage: ev.Stage, VersionID: ev.VersionID, Ms: ms(ev.Duration)}
+			f := Fetch{Source: ev.Source, Region: ev.Region, Stage: ev.Stage, VersionID: ev.VersionID, Ms: ms(ev.Duration)}
 			if ev.Err != nil {
 				f.Error = ev.Err.Error()
+			} else {
+				rep.Source = ev.Source
 			}
 			rep.Fetches = append(rep.Fetches, f)
+		case secretsql.EventFailover:
+			if n := len(rep.Fetches); n > 0 {
+				rep.Fetches[n-1].Failover = true
+			}
+			rep.Hints = append(rep.Hints, fmt.Sprintf("the primary region could not be reached (%v): the failover region %s served the secret", ev.Err, ev.Region))
 		case secretsql.EventPendingAdopted:
 			rep.UsedPending = true
 		}
@@ -279,13 +293,32 @@ func (c *checker) run(ctx context.Context) {
 
 	t := time.Now()
 	res, err := conn.Resolve(ctx)
+	if err != nil && !apiSource && rep.EngineSource == "" && errors.Is(err, secretsql.ErrEngineMismatch) && engineFor(res.SecretEngine) != "" {
+		// The engine comes from the secret that secretsql read: open again.
+		conn.Close()
+		rep.Engine, rep.EngineSource = engineFor(res.SecretEngine), "secret"
+		if conn, err = secretsql.NewConnector(rep.Engine, dsn, secretsql.WithAWSConfig(c.awsCfg), secretsql.WithObserver(observer)); err != nil {
+			c.classify(ctx, err)
+			return
+		}
+		defer conn.Close()
+		res, err = conn.Resolve(ctx)
+	}
 	rep.Timings.Resolve = ms(time.Since(t))
 	c.fill(res)
 	if raw != nil && aws.ToString(raw.VersionId) == rep.VersionID {
 		rep.Stages = raw.VersionStages
 	}
+	if err == nil && rep.EngineSource == "" && !apiSource {
+		if res.SecretEngine == "" {
+			c.fail(exitUsage, errors.New("the secret has no \"engine\" key, so the engine cannot be inferred"),
+				"pass --engine: one of "+strings.Join(engineNames(), ", "))
+			return
+		}
+		rep.EngineSource = "secret"
+	}
 	if err != nil {
-		if rep.EngineSource == "" && raw == nil && !isFetchErr(err) {
+		if rep.EngineSource == "" && raw == nil && apiSource && !isFetchErr(err) {
 			// The first read failed but this one did not: report what it was.
 			c.fail(exitUnreadable, err, "reading the secret failed once and then worked: retry the check")
 			return
@@ -588,6 +621,13 @@ func engineFor(secretEngine string) string {
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
+// sourceNames say what served the secret.
+var sourceNames = map[string]string{
+	"secretsmanager": "GetSecretValue",
+	"agent":          "Secrets Manager Agent",
+	"file":           "file",
+}
+
 // printReport prints the report as text.
 func printReport(w io.Writer, r *Report) {
 	line := func(k, v string) {
@@ -596,6 +636,7 @@ func printReport(w io.Writer, r *Report) {
 		}
 	}
 	fmt.Fprintf(w, "secret %s\n", r.SecretID)
+	line("source", sourceNames[r.Source])
 	line("arn", r.SecretARN)
 	if r.VersionID != "" {
 		st := r.Stage
@@ -628,9 +669,12 @@ func printReport(w io.Writer, r *Report) {
 	line("user", r.User)
 	line("password", r.Password)
 	for _, f := range r.Fetches {
-		s := fmt.Sprintf("GetSecretValue %s: %.1fms", f.Stage, f.Ms)
+		s := fmt.Sprintf("%s %s: %.1fms", sourceNames[f.Source], f.Stage, f.Ms)
 		if f.VersionID != "" {
 			s += " version " + f.VersionID
+		}
+		if f.Failover {
+			s += " from the failover region " + f.Region
 		}
 		if f.Error != "" {
 			s += " FAILED"

@@ -196,6 +196,19 @@ func TestCheckUnsupportedEngine(t *testing.T) {
 	wantContains(t, r, `"db2" is not supported`)
 }
 
+// TestCheckFileSource: check reads a mounted file, infers the engine from
+// it, connects, and says that the file served.
+func TestCheckFileSource(t *testing.T) {
+	db := testdb.Postgres(t)
+	path := filepath.Join(t.TempDir(), "prod_db")
+	if err := os.WriteFile(path, []byte(db.SecretJSON()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := cli(t, []string{db.Password}, "check", "file:"+path)
+	wantCode(t, r, exitOK)
+	wantContains(t, r, "source     file", "fetch      file AWSCURRENT")
+}
+
 // TestCheckNotJSON: a secret that is not JSON is a malformed secret (exit
 // 4, with the structure to store), not a usage error about the engine.
 func TestCheckNotJSON(t *testing.T) {
