@@ -7,6 +7,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -112,7 +113,14 @@ func (b *Baseline) refresh(ctx context.Context) (*baselineCreds, error) {
 }
 
 func (b *Baseline) fetch(ctx context.Context) (*baselineCreds, error) {
-	out, err := b.Client.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(b.SecretID)})
+	return fetchCreds(ctx, b.Client, b.SecretID, b.Native)
+}
+
+// fetchCreds calls GetSecretValue for the AWSCURRENT version of secretID
+// and builds a native connector with its username and password.
+func fetchCreds(ctx context.Context, client secretsql.GetSecretValueAPI, secretID string,
+	native func(user, password string) (driver.Connector, error)) (*baselineCreds, error) {
+	out, err := client.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(secretID)})
 	if err != nil {
 		return nil, err
 	}
@@ -120,9 +128,68 @@ func (b *Baseline) fetch(ctx context.Context) (*baselineCreds, error) {
 	if err := json.Unmarshal([]byte(aws.ToString(out.SecretString)), &s); err != nil {
 		return nil, err
 	}
-	n, err := b.Native(s.Username, s.Password)
+	n, err := native(s.Username, s.Password)
 	if err != nil {
 		return nil, err
 	}
 	return &baselineCreds{native: n}, nil
 }
+
+// GoWrapperLike is a connector modelled on the measured behaviour of the AWS
+// Advanced Go Wrapper's Secrets Manager plugin (awssql-pgx and awssql-mysql
+// with plugins=awsSecretsManager, commit 877b430d of 2026-08-20, measured
+// side by side with secretsql on 2026-11-30), built as a driver.Connector
+// over the same native drivers as secretsql:
+//
+//   - the secret is cached and shared by every connect, but a connect that
+//     finds the cache empty makes its own GetSecretValue call: concurrent
+//     cold connects are not coalesced (N at once make up to N calls);
+//   - only AWSCURRENT is read, so during a rotation's
+//     setSecret→finishSecret window every new connection fails;
+//   - when the database rejects the credentials, the failing connect makes
+//     its own GetSecretValue call, caches the result and logs in again at
+//     once, with no delay and no sharing with other connects; if that
+//     second login fails, the connect fails.
+//
+// It models the credentials policy only: the wrapper's per-query plugin
+// pipeline, the AWS client it builds for each call and its disregard of the
+// connect's context are not reproduced (connections are the native
+// driver's own, the counting client is shared, ctx is honoured).
+type GoWrapperLike struct {
+	Client      secretsql.GetSecretValueAPI
+	SecretID    string
+	Native      func(user, password string) (driver.Connector, error)
+	IsAuthError func(error) bool
+
+	cur atomic.Pointer[baselineCreds]
+}
+
+var _ driver.Connector = (*GoWrapperLike)(nil)
+
+// Connect logs in with the cached credentials and, after an authentication
+// failure, once more with credentials it reads itself, as described on
+// [GoWrapperLike].
+func (g *GoWrapperLike) Connect(ctx context.Context) (driver.Conn, error) {
+	creds := g.cur.Load()
+	if creds == nil { // no lock: every cold connect reads for itself
+		c, err := fetchCreds(ctx, g.Client, g.SecretID, g.Native)
+		if err != nil {
+			return nil, err
+		}
+		g.cur.Store(c)
+		creds = c
+	}
+	conn, err := creds.native.Connect(ctx)
+	if err == nil || !g.IsAuthError(err) {
+		return conn, err
+	}
+	c, ferr := fetchCreds(ctx, g.Client, g.SecretID, g.Native)
+	if ferr != nil {
+		return nil, errors.Join(err, ferr)
+	}
+	g.cur.Store(c)
+	return c.native.Connect(ctx)
+}
+
+// Driver returns nil: database/sql only needs it for the legacy Open path.
+func (g *GoWrapperLike) Driver() driver.Driver { return nil }

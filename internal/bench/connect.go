@@ -12,7 +12,8 @@ const (
 	Raw       = "raw driver (literal password)"
 	SecretSQL = "secretsql"
 	Naive     = "naive (GetSecretValue per connect)"
-	Refresh   = "baseline (refresh on failure)"
+	Refresh   = "JDBC-like baseline"
+	Refetch   = "Go-wrapper-like baseline"
 )
 
 // RawControlConnect names the raw driver measured a second time in the

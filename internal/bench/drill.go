@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/secretsql/secretsql"
 	"github.com/secretsql/secretsql/internal/rotation"
 	"github.com/secretsql/secretsql/internal/testdb"
 )
@@ -16,7 +17,8 @@ import (
 // DrillSpec describes one rotation drill: a pool under load while the
 // secret rotates.
 type DrillSpec struct {
-	// Approach is SecretSQL or Refresh (the [Baseline] policy).
+	// Approach is SecretSQL, Refresh (the [Baseline] policy) or Refetch
+	// ([GoWrapperLike]).
 	Approach string
 	// Strategy is the rotation strategy.
 	Strategy rotation.Strategy
@@ -34,6 +36,9 @@ type DrillSpec struct {
 	// Before and After are the periods of load before the first and after
 	// the last rotation.
 	Before, After time.Duration
+	// Options are given to the secretsql Connector after WithClient (an
+	// observer, for instance); the baselines ignore them.
+	Options []secretsql.Option
 }
 
 // DrillRow is the outcome of a drill.
@@ -70,6 +75,46 @@ type DrillRow struct {
 	// started in those periods.
 	BeforeQPS float64 `json:"qps_before"`
 	DuringQPS float64 `json:"qps_during"`
+	// Timeline is the load over time, for the charts of `make bench`;
+	// Chart names the chart's file ([ChartFile]).
+	Timeline Timeline `json:"timeline"`
+	Chart    string   `json:"chart,omitempty"`
+}
+
+// TimelineBucket is the width of a [Timeline]'s buckets.
+const TimelineBucket = 100 * time.Millisecond
+
+// Timeline is a drill's load over time: the queries that ended in each
+// bucket of BucketMS from the start of the load, and when each rotation
+// changed the password and finished.
+type Timeline struct {
+	BucketMS float64 `json:"bucket_ms"`
+	OK       []int64 `json:"ok"`
+	Failed   []int64 `json:"failed"`
+	// SetSecretMS and FinishSecretMS are, per rotation, when setSecret
+	// ended (the database has the new password) and when finishSecret
+	// ended (AWSCURRENT is the new version), in ms from the start of the
+	// load.
+	SetSecretMS    []float64 `json:"set_secret_ms"`
+	FinishSecretMS []float64 `json:"finish_secret_ms"`
+}
+
+// newTimeline counts the end times ok and failed (from the start of the
+// load) per bucket.
+func newTimeline(ok, failed []time.Duration) Timeline {
+	tl := Timeline{BucketMS: float64(TimelineBucket) / float64(time.Millisecond), OK: []int64{}, Failed: []int64{}}
+	count := func(ends []time.Duration, into *[]int64) {
+		for _, e := range ends {
+			i := int(e / TimelineBucket)
+			for len(tl.OK) <= i {
+				tl.OK, tl.Failed = append(tl.OK, 0), append(tl.Failed, 0)
+			}
+			(*into)[i]++
+		}
+	}
+	count(ok, &tl.OK)
+	count(failed, &tl.Failed)
+	return tl
 }
 
 // LastChangeToNewMS is the ChangeToNewMS of the last rotation (-1 if none).
@@ -105,7 +150,7 @@ func (t *Target) Drill(ctx context.Context, spec DrillSpec) (DrillRow, error) {
 	var inner driver.Connector
 	switch spec.Approach {
 	case SecretSQL:
-		c, err := t.SecretSQL(arn, client)
+		c, err := t.SecretSQL(arn, client, spec.Options...)
 		if err != nil {
 			return row, err
 		}
@@ -113,6 +158,8 @@ func (t *Target) Drill(ctx context.Context, spec DrillSpec) (DrillRow, error) {
 		inner = c
 	case Refresh:
 		inner = t.Baseline(arn, client)
+	case Refetch:
+		inner = t.GoWrapperLike(arn, client)
 	default:
 		return row, fmt.Errorf("bench: no drill for approach %q", spec.Approach)
 	}
@@ -140,6 +187,7 @@ func (t *Target) Drill(ctx context.Context, spec DrillSpec) (DrillRow, error) {
 		wg       sync.WaitGroup
 		mu       sync.Mutex
 		samples  []sample
+		fails    []time.Duration // end times of the failed queries
 		queries  atomic.Int64
 		failed   atomic.Int64
 		firstErr error
@@ -149,11 +197,13 @@ func (t *Target) Drill(ctx context.Context, spec DrillSpec) (DrillRow, error) {
 		go func() {
 			defer wg.Done()
 			local := make([]sample, 0, 4096)
+			var localFails []time.Duration
 			for {
 				select {
 				case <-stop:
 					mu.Lock()
 					samples = append(samples, local...)
+					fails = append(fails, localFails...)
 					mu.Unlock()
 					return
 				default:
@@ -166,6 +216,7 @@ func (t *Target) Drill(ctx context.Context, spec DrillSpec) (DrillRow, error) {
 				queries.Add(1)
 				if err != nil {
 					failed.Add(1)
+					localFails = append(localFails, time.Since(epoch))
 					mu.Lock()
 					if firstErr == nil {
 						firstErr = err
@@ -180,6 +231,7 @@ func (t *Target) Drill(ctx context.Context, spec DrillSpec) (DrillRow, error) {
 
 	// Rotations.
 	var firstChange, lastFinish time.Duration = -1, 0
+	var setSecret, finishSecret []time.Duration
 	rot := &rotation.Rotator{Client: t.SM.Client(), DB: t.DB, Strategy: spec.Strategy,
 		Hook: func(ctx context.Context, next rotation.Step) error {
 			switch next {
@@ -189,6 +241,7 @@ func (t *Target) Drill(ctx context.Context, spec DrillSpec) (DrillRow, error) {
 					firstChange = now.Sub(epoch)
 				}
 				row.ChangeToNewMS = append(row.ChangeToNewMS, -1)
+				setSecret = append(setSecret, now.Sub(epoch))
 				obs.markChange(now)
 			case rotation.FinishSecret:
 				return sleepCtx(ctx, spec.Window)
@@ -203,6 +256,7 @@ func (t *Target) Drill(ctx context.Context, spec DrillSpec) (DrillRow, error) {
 				break
 			}
 			lastFinish = time.Since(epoch)
+			finishSecret = append(finishSecret, lastFinish)
 			if ms := obs.changeToNewMS(); ms >= 0 {
 				row.ChangeToNewMS[len(row.ChangeToNewMS)-1] = ms
 			}
@@ -229,8 +283,9 @@ func (t *Target) Drill(ctx context.Context, spec DrillSpec) (DrillRow, error) {
 	row.Connects, row.ConnectFailures = obs.connects.Load(), obs.failures.Load()
 	row.Calls = client.Calls()
 	row.CallsPerRotation = float64(row.Calls) / float64(spec.Rotations)
-	var before, during []time.Duration
+	var before, during, ends []time.Duration
 	for _, s := range samples {
+		ends = append(ends, s.at+s.lat)
 		switch {
 		case s.at < spec.Before:
 			before = append(before, s.lat)
@@ -241,6 +296,13 @@ func (t *Target) Drill(ctx context.Context, spec DrillSpec) (DrillRow, error) {
 	row.Before, row.During = summarize(before), summarize(during)
 	row.BeforeQPS = float64(len(before)) / spec.Before.Seconds()
 	row.DuringQPS = float64(len(during)) / (lastFinish + duringTail - firstChange).Seconds()
+	row.Timeline = newTimeline(ends, fails)
+	for _, d := range setSecret {
+		row.Timeline.SetSecretMS = append(row.Timeline.SetSecretMS, float64(d)/float64(time.Millisecond))
+	}
+	for _, d := range finishSecret {
+		row.Timeline.FinishSecretMS = append(row.Timeline.FinishSecretMS, float64(d)/float64(time.Millisecond))
+	}
 	return row, nil
 }
 

@@ -96,6 +96,7 @@ func (r *Report) Markdown() string {
 	for i := range r.Engines {
 		r.engine(t, &r.Engines[i])
 	}
+	r.peer(t)
 	b.WriteString(method)
 	return b.String()
 }
@@ -136,11 +137,12 @@ func (r *Report) summary(t table) {
 			return fmt.Sprintf("%s (A/A control: %s)", fmtRatio(sq.VsRaw), fmtRatio(aa.VsRaw))
 		})
 	}
-	line("cold storm, GetSecretValue calls: secretsql / naive", "1", func(e *EngineReport) string {
-		if e.Storm == nil {
+	line("cold storm, most GetSecretValue calls: secretsql / naive / Go-wrapper-like", "1", func(e *EngineReport) string {
+		if e.Storm == nil || len(e.Storm.Rows) < 4 {
 			return "—"
 		}
-		return fmt.Sprintf("%d / %d (%d connects)", e.Storm.Rows[1].CallsPerRound, e.Storm.Rows[2].CallsPerRound, e.Storm.Goroutines)
+		return fmt.Sprintf("%d / %d / %d (%d connects)", e.Storm.Rows[1].CallsPerRound, e.Storm.Rows[2].CallsPerRound,
+			e.Storm.Rows[3].CallsPerRound, e.Storm.Goroutines)
 	})
 	drill := func(approach string, f func(d DrillRow) float64, agg func(a, b float64) float64) func(e *EngineReport) string {
 		return func(e *EngineReport) string {
@@ -158,10 +160,20 @@ func (r *Report) summary(t table) {
 	}
 	sum := func(a, b float64) float64 { return a + b }
 	most := func(a, b float64) float64 { return max(a, b) }
-	line("rotation drills, failed queries: secretsql", "0", drill(SecretSQL, func(d DrillRow) float64 { return float64(d.Failed) }, sum))
-	line("rotation drills, failed queries: baseline", "", drill(Refresh, func(d DrillRow) float64 { return float64(d.Failed) }, sum))
-	line("rotation drills, most GetSecretValue calls per rotation: secretsql", "≤ 2", drill(SecretSQL, func(d DrillRow) float64 { return d.CallsPerRotation }, most))
-	line("rotation drills, most GetSecretValue calls per rotation: baseline", "", drill(Refresh, func(d DrillRow) float64 { return d.CallsPerRotation }, most))
+	for _, a := range DrillApproaches() {
+		goal := ""
+		if a == SecretSQL {
+			goal = "0"
+		}
+		line("rotation drills, failed queries: "+a, goal, drill(a, func(d DrillRow) float64 { return float64(d.Failed) }, sum))
+	}
+	for _, a := range DrillApproaches() {
+		goal := ""
+		if a == SecretSQL {
+			goal = "≤ 2"
+		}
+		line("rotation drills, most GetSecretValue calls per rotation: "+a, goal, drill(a, func(d DrillRow) float64 { return d.CallsPerRotation }, most))
+	}
 	line("heap per cached secret", "", func(e *EngineReport) string {
 		if e.Memory == nil {
 			return "—"
@@ -235,6 +247,7 @@ func (r *Report) engine(t table, e *EngineReport) {
 				fmtUS(d.Before.P99US)+" → "+fmtUS(d.During.P99US), fmtUS(d.During.MaxUS))
 		}
 		b.WriteString("\ndatabase/sql opens the connections that waiting queries need one at a time (its connection opener), so a policy whose connects fail slowly fails few queries but stalls the pool: compare queries/s and the longest query during the rotation.\n")
+		r.charts(b, e)
 		for _, d := range e.Drills {
 			if d.FirstError != "" {
 				fmt.Fprintf(b, "\n%s, %s, window %gs, first failed query: `%s`\n", d.Approach, d.Strategy, d.WindowS, d.FirstError)
@@ -251,12 +264,27 @@ func (r *Report) engine(t table, e *EngineReport) {
 	}
 }
 
+// charts links the timeline chart of each drill spec.
+func (r *Report) charts(b *strings.Builder, e *EngineReport) {
+	seen := map[string]bool{}
+	for _, d := range e.Drills {
+		if d.Chart == "" || seen[d.Chart] {
+			continue
+		}
+		seen[d.Chart] = true
+		fmt.Fprintf(b, "\n%s, %s, window %gs: queries that succeeded (top) and failed (bottom) per %.0f ms, from the end of the first setSecret:\n\n![%s rotation drill, %s, window %gs](%s)\n",
+			e.name(), d.Strategy, d.WindowS, d.Timeline.BucketMS, e.name(), d.Strategy, d.WindowS, d.Chart)
+	}
+}
+
 const method = `## Method
 
 - **raw driver**: pgx v5 stdlib / go-sql-driver/mysql connectors with the literal user and password, and the same parameters secretsql's engines derive from the secret (host, port, user, dbname; ` + "`sslmode=disable`" + ` on PostgreSQL).
 - **secretsql**: ` + "`secretsql.NewConnector(\"postgres\"|\"mariadb\", \"<secret ARN>\", secretsql.WithClient(client))`" + ` with default options (the same Connector ` + "`sql.Open(\"secretsmanager-…\")`" + ` builds), the client talking to the emulator.
 - **naive**: the native driver with a bare before-connect hook (pgx stdlib ` + "`OptionBeforeConnect`" + `, go-sql-driver ` + "`BeforeConnect`" + `) that calls GetSecretValue and sets the user and password on every connect.
-- **baseline (refresh on failure)**: ` + "`bench.Baseline`" + `, modelled on AWS's Secrets Manager JDBC wrapper: cached AWSCURRENT credentials; on an authentication failure each failing connect sleeps 50–100 ms, calls GetSecretValue itself and logs in again, up to 6 logins; it never reads AWSPENDING.
+- **JDBC-like baseline (refresh on failure)**: ` + "`bench.Baseline`" + `, modelled on AWS's Secrets Manager JDBC wrapper: cached AWSCURRENT credentials; on an authentication failure each failing connect sleeps 50–100 ms, calls GetSecretValue itself and logs in again, up to 6 logins; it never reads AWSPENDING.
+- **Go-wrapper-like baseline**: ` + "`bench.GoWrapperLike`" + `, modelled on the measured behaviour of the AWS Advanced Go Wrapper: cached AWSCURRENT credentials, a cold connect reads for itself (no coalescing); on an authentication failure the failing connect calls GetSecretValue itself and logs in once more at once; it never reads AWSPENDING. Its per-query plugin pipeline is not modelled.
+- **Charts**: ` + "`make bench`" + ` draws each drill's timeline from benchmarks.json with ` + "`tools/charts`" + ` (gonum/plot, a module of its own).
 - GetSecretValue calls are counted by a wrapper around each approach's client (the rotation's own calls are not counted).
 - The micro benchmarks (connect overhead with an in-memory engine, DSN and secret parsing, cache hit, IsAuthError) are ` + "`go test -run '^$' -bench . -benchmem . ./engines/postgres ./engines/mysql`" + `.
 `

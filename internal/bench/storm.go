@@ -40,11 +40,11 @@ type StormRow struct {
 
 // BenchStorm starts n concurrent connects at once per approach and round
 // (raw, secretsql with a cold cache — a new secret and client each round —
-// and naive), closes them all, and waits for the server to end the sessions
-// before the next storm.
+// naive, and the Go-wrapper-like baseline, also cold), closes them all, and
+// waits for the server to end the sessions before the next storm.
 func (t *Target) BenchStorm(ctx context.Context, n, rounds int) (StormResult, error) {
 	res := StormResult{Goroutines: n, Rounds: rounds}
-	names := []string{Raw, SecretSQL, Naive}
+	names := []string{Raw, SecretSQL, Naive, Refetch}
 	rows := make([]StormRow, len(names))
 	times := make([][]float64, len(names))
 	for i, name := range names {
@@ -98,9 +98,12 @@ func (t *Target) stormConnector(approach string) (driver.Connector, *CountingCli
 		return nil, nil, nil, err
 	}
 	client := &CountingClient{Client: t.SM.Client()}
-	if approach == Naive {
+	switch approach {
+	case Naive:
 		c, err := t.Naive(arn, client)
 		return c, client, func() {}, err
+	case Refetch:
+		return t.GoWrapperLike(arn, client), client, func() {}, nil
 	}
 	c, err := t.SecretSQL(arn, client)
 	if err != nil {

@@ -212,24 +212,24 @@ func runEngine(ctx context.Context, cfg *Config, engine string) (er EngineReport
 		alt := base
 		alt.Strategy, alt.Window, alt.Rotations = rotation.AlternatingUsers, cfg.AltWindow, cfg.AltRotations
 		specs = append(specs, alt)
+		drillers := DrillApproaches()
 		for i, s := range specs {
-			approaches := []string{SecretSQL, Refresh}
-			if i%2 == 1 {
-				slices.Reverse(approaches)
-			}
-			for _, a := range approaches {
+			for j := range drillers {
+				// The order of the approaches rotates from spec to spec.
+				a := drillers[(i+j)%len(drillers)]
 				s.Approach = a
 				cfg.logf("%s: rotation drill, %s, %s, window %v", t.Name(), a, s.Strategy, s.Window)
 				r, err := t.Drill(ctx, s)
 				if err != nil {
 					return er, err
 				}
+				r.Chart = ChartFile(engine, r)
 				er.Drills = append(er.Drills, r)
 			}
 		}
-		// Report secretsql's rows first.
+		// Report the approaches in the order of DrillApproaches.
 		slices.SortStableFunc(er.Drills, func(a, b DrillRow) int {
-			return strings.Compare(approachOrder(a.Approach), approachOrder(b.Approach))
+			return slices.Index(drillers, a.Approach) - slices.Index(drillers, b.Approach)
 		})
 	}
 	if has(PartMemory) {
@@ -243,11 +243,15 @@ func runEngine(ctx context.Context, cfg *Config, engine string) (er EngineReport
 	return er, nil
 }
 
-func approachOrder(a string) string {
-	if a == SecretSQL {
-		return "0"
-	}
-	return "1" + a
+// DrillApproaches lists the approaches of the rotation drills, in the
+// order of the report: secretsql, then the baselines.
+func DrillApproaches() []string { return []string{SecretSQL, Refresh, Refetch} }
+
+// ChartFile is the timeline chart of a drill's spec, relative to the
+// report's directory: charts/<engine>-<strategy>-<window>.svg, e.g.
+// charts/postgres-single-user-2s.svg. Every approach of one spec shares it.
+func ChartFile(engine string, d DrillRow) string {
+	return fmt.Sprintf("charts/%s-%s-%gs.svg", engine, strings.ReplaceAll(d.Strategy, " ", "-"), d.WindowS)
 }
 
 // cpuModel returns the first "model name" of /proc/cpuinfo.

@@ -167,6 +167,12 @@ func (t *Target) Baseline(arn string, client secretsql.GetSecretValueAPI) *Basel
 	return &Baseline{Client: client, SecretID: arn, Native: t.Raw, IsAuthError: t.IsAuthError}
 }
 
+// GoWrapperLike returns the connector modelled on the AWS Advanced Go
+// Wrapper ([GoWrapperLike]) for the secret arn.
+func (t *Target) GoWrapperLike(arn string, client secretsql.GetSecretValueAPI) *GoWrapperLike {
+	return &GoWrapperLike{Client: client, SecretID: arn, Native: t.Raw, IsAuthError: t.IsAuthError}
+}
+
 // IsAuthError reports whether err means the server rejected the
 // credentials, as secretsql's engine decides it.
 func (t *Target) IsAuthError(err error) bool {
