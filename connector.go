@@ -183,7 +183,7 @@ func (c *Connector) Resolve(ctx context.Context) (Resolved, error) {
 // interval (sharing a read already in flight), for programs that learn of a
 // rotation by other means; connects use the new version at once. It
 // returns the read's error; the cached value stays in use if it fails.
-func (c *Connector) Refresh(ctx context.Context) error { return c.h.Refresh(ctx) }
+func (c *Connector) Refresh(ctx context.Context) error { return c.h.refresh(ctx) }
 
 // Resolved describes the target a Connector resolved. Its Credentials never
 // print the password.
@@ -205,6 +205,3 @@ func (c *Connector) String() string {
 	return fmt.Sprintf("secretsql.Connector{engine: %s, secret: %s, stage: %s}", c.engine.Name(), c.h.dsn.secretID, c.h.stage)
 }
 
-// Format implements fmt.Formatter: every verb prints String, so the cached
-// native connectors (which hold passwords) never reach fmt.
-func (c *Connector) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, c.String()) }

@@ -27,12 +27,10 @@ type Engine interface {
 	// registered as [DriverPrefix] + Name.
 	Name() string
 
-	// DefaultPort is the port used when neither the secret nor the DSN sets one.
-	DefaultPort() int
-
-	// DefaultDatabase is the database used when neither the secret nor the
-	// DSN names one; "" lets the server choose.
-	DefaultDatabase() string
+	// Defaults are the port used when neither the secret nor the DSN sets
+	// one, and the database used when neither names one ("" lets the server
+	// choose).
+	Defaults() (port int, database string)
 
 	// AcceptsSecretEngine reports whether a secret whose "engine" key holds
 	// value (already lower-cased, never empty) fits this engine. A secret

@@ -21,8 +21,7 @@ type testEngine struct {
 var _ Engine = testEngine{}
 
 func (e testEngine) Name() string          { return e.name }
-func (testEngine) DefaultPort() int        { return 5432 }
-func (testEngine) DefaultDatabase() string { return "defaultdb" }
+func (testEngine) Defaults() (int, string) { return 5432, "defaultdb" }
 func (testEngine) AcceptsSecretEngine(v string) bool {
 	return v == "postgres" || v == "aurora-postgresql"
 }

@@ -170,9 +170,9 @@ func (a funcAttempter) attempt(ctx context.Context, v *version) (driver.Conn, er
 
 func (a funcAttempter) isAuthError(err error) bool { return a.h.eng.IsAuthError(err) }
 
-// Refresh reads the secret now, as a background refresh would (sharing a
+// refresh reads the secret now, as a background refresh would (sharing a
 // read in flight), and returns the read's error.
-func (h *Handle) Refresh(ctx context.Context) error {
+func (h *Handle) refresh(ctx context.Context) error {
 	if h.closed.Load() {
 		return ErrClosed
 	}

@@ -132,11 +132,12 @@ func resolve(s secretValue, e Engine, d *dsnConfig, secretARN, versionID string,
 		return Credentials{}, fault("host", "the secret has no host (RDS-managed secrets hold only username and password): "+
 			"add host=… (and port=…, dbname=…) to the DSN", ErrMissingKey)
 	}
+	port, database := e.Defaults()
 	if c.Port == 0 {
-		c.Port = e.DefaultPort()
+		c.Port = port
 	}
 	if c.Database == "" {
-		c.Database = e.DefaultDatabase()
+		c.Database = database
 	}
 	return c, nil
 }

@@ -360,8 +360,8 @@ func TestRegistered(t *testing.T) {
 		t.Fatalf("driver not registered: %v", sql.Drivers())
 	}
 	e := oracleEngine
-	if e.Name() != "oracle" || e.DefaultPort() != 1521 || e.DefaultDatabase() != "" {
-		t.Errorf("engine metadata: %q %d %q", e.Name(), e.DefaultPort(), e.DefaultDatabase())
+	if port, db := e.Defaults(); e.Name() != "oracle" || port != 1521 || db != "" {
+		t.Errorf("engine metadata: %q %d %q", e.Name(), port, db)
 	}
 }
 

@@ -108,7 +108,7 @@ func TestRedshiftEngine(t *testing.T) {
 			t.Errorf("%s: err = %v, want %v", tt.id, err, tt.want)
 		}
 	}
-	if (redshiftEngine).DefaultPort() != 5439 {
+	if port, _ := redshiftEngine.Defaults(); port != 5439 {
 		t.Error("redshift default port")
 	}
 }

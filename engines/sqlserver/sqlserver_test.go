@@ -320,8 +320,8 @@ func TestRegistered(t *testing.T) {
 		t.Fatalf("driver not registered: %v", sql.Drivers())
 	}
 	e := sqlserverEngine
-	if e.Name() != "sqlserver" || e.DefaultPort() != 1433 || e.DefaultDatabase() != "master" {
-		t.Errorf("engine metadata: %q %d %q", e.Name(), e.DefaultPort(), e.DefaultDatabase())
+	if port, db := e.Defaults(); e.Name() != "sqlserver" || port != 1433 || db != "master" {
+		t.Errorf("engine metadata: %q %d %q", e.Name(), port, db)
 	}
 }
 

@@ -44,12 +44,9 @@ func New[P secretsql.Prepared](name string, port int, database string, prepare f
 // "secretsmanager-" + Name.
 func (e Engine) Name() string { return e.name }
 
-// DefaultPort is the port used when neither the secret nor the DSN sets one.
-func (e Engine) DefaultPort() int { return e.port }
-
-// DefaultDatabase is the database used when neither the secret nor the DSN
-// names one.
-func (e Engine) DefaultDatabase() string { return e.database }
+// Defaults are the port and the database used when neither the secret nor
+// the DSN gives one.
+func (e Engine) Defaults() (port int, database string) { return e.port, e.database }
 
 // AcceptsSecretEngine reports whether a secret whose "engine" key holds v
 // fits the engine.
