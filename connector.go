@@ -204,4 +204,3 @@ type Resolved struct {
 func (c *Connector) String() string {
 	return fmt.Sprintf("secretsql.Connector{engine: %s, secret: %s, stage: %s}", c.engine.Name(), c.h.dsn.secretID, c.h.stage)
 }
-
