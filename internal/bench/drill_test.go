@@ -54,6 +54,102 @@ func TestDrill(t *testing.T) {
 			if row.Queries == 0 || row.Connects < 2 {
 				t.Errorf("no load: %d queries, %d connects", row.Queries, row.Connects)
 			}
+			checkTimeline(t, row)
 		})
+	}
+}
+
+// checkTimeline checks that a drill's timeline accounts for every query and
+// marks each rotation's setSecret before its finishSecret.
+func checkTimeline(t *testing.T, row DrillRow) {
+	t.Helper()
+	tl := row.Timeline
+	var ok, failed int64
+	for i := range tl.OK {
+		ok, failed = ok+tl.OK[i], failed+tl.Failed[i]
+	}
+	if ok+failed != row.Queries || failed != row.Failed || len(tl.OK) != len(tl.Failed) {
+		t.Errorf("timeline counts %d ok + %d failed in %d/%d buckets, drill %d queries, %d failed", ok, failed, len(tl.OK), len(tl.Failed), row.Queries, row.Failed)
+	}
+	if len(tl.SetSecretMS) != row.Rotations || len(tl.FinishSecretMS) != row.Rotations {
+		t.Fatalf("timeline marks %d setSecret and %d finishSecret, want %d each", len(tl.SetSecretMS), len(tl.FinishSecretMS), row.Rotations)
+	}
+	for i := range tl.SetSecretMS {
+		if tl.SetSecretMS[i] > tl.FinishSecretMS[i] {
+			t.Errorf("rotation %d: setSecret at %.0f ms after finishSecret at %.0f ms", i+1, tl.SetSecretMS[i], tl.FinishSecretMS[i])
+		}
+	}
+}
+
+// TestGoWrapperLikeDrill runs the Go-wrapper-like baseline through a
+// single-user rotation with a 1 s window on both engines. It reads only
+// AWSCURRENT, so connects fail during the window, and each failed connect
+// made its own GetSecretValue call: at least as many calls as failed
+// connects. Nothing is asserted about timing.
+func TestGoWrapperLikeDrill(t *testing.T) {
+	for _, engine := range testdb.Engines() {
+		t.Run(engine, func(t *testing.T) {
+			sm := smtest.NewServer()
+			t.Cleanup(sm.Close)
+			target, err := NewTarget(testdb.Open(t, engine), sm)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			row, err := target.Drill(ctx, DrillSpec{
+				Approach: Refetch, Strategy: rotation.SingleUser, Window: time.Second, Rotations: 1,
+				Workers: 50, Pool: 20, Lifetime: 50 * time.Millisecond,
+				Before: 500 * time.Millisecond, After: time.Second,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%d queries, %d failed; %d connects, %d failed; %d GetSecretValue calls", row.Queries, row.Failed, row.Connects, row.ConnectFailures, row.Calls)
+			if row.Failed == 0 || row.ConnectFailures == 0 {
+				t.Errorf("no failure during a 1 s window: %d failed queries, %d failed connects", row.Failed, row.ConnectFailures)
+			}
+			if row.Calls < row.ConnectFailures {
+				t.Errorf("%d GetSecretValue calls for %d failed connects: each must make its own", row.Calls, row.ConnectFailures)
+			}
+			checkTimeline(t, row)
+		})
+	}
+}
+
+func TestNewTimeline(t *testing.T) {
+	ms := func(v ...int) (ds []time.Duration) {
+		for _, x := range v {
+			ds = append(ds, time.Duration(x)*time.Millisecond)
+		}
+		return ds
+	}
+	tl := newTimeline(ms(0, 99, 100, 350), ms(120, 130))
+	want := Timeline{BucketMS: 100, OK: []int64{2, 1, 0, 1}, Failed: []int64{0, 2, 0, 0}}
+	if fmt.Sprint(tl) != fmt.Sprint(want) {
+		t.Errorf("newTimeline = %+v, want %+v", tl, want)
+	}
+}
+
+func TestNearness(t *testing.T) {
+	for _, tc := range []struct {
+		v    float64
+		runs [3]int
+		want string
+	}{
+		{16, [3]int{6, 23, 16}, "within the measured range"},
+		{3, [3]int{6, 23, 16}, "0.50× the lowest run"},
+		{46, [3]int{6, 23, 16}, "2.00× the highest run"},
+		{0, [3]int{1, 1, 0}, "within the measured range"},
+	} {
+		if got := Nearness(tc.v, tc.runs); got != tc.want {
+			t.Errorf("Nearness(%g, %v) = %q, want %q", tc.v, tc.runs, got, tc.want)
+		}
+	}
+}
+
+func TestChartFile(t *testing.T) {
+	if got := ChartFile("postgres", DrillRow{Strategy: "single user", WindowS: 2}); got != "charts/postgres-single-user-2s.svg" {
+		t.Errorf("ChartFile = %q", got)
 	}
 }
