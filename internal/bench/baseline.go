@@ -151,10 +151,11 @@ func fetchCreds(ctx context.Context, client secretsql.GetSecretValueAPI, secretI
 //     once, with no delay and no sharing with other connects; if that
 //     second login fails, the connect fails.
 //
-// It models the credentials policy only: the wrapper's per-query plugin
-// pipeline, the AWS client it builds for each call and its disregard of the
-// connect's context are not reproduced (connections are the native
-// driver's own, the counting client is shared, ctx is honoured).
+// The drills and storms give it [Target.FreshClient], which builds a new
+// AWS client for every call as the wrapper does. The wrapper's per-query
+// plugin pipeline, the plugin chain it builds for each connection and its
+// disregard of the connect's context are not reproduced: connections are
+// the native driver's own and ctx is honoured.
 type GoWrapperLike struct {
 	Client      secretsql.GetSecretValueAPI
 	SecretID    string

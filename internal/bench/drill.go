@@ -159,6 +159,7 @@ func (t *Target) Drill(ctx context.Context, spec DrillSpec) (DrillRow, error) {
 	case Refresh:
 		inner = t.Baseline(arn, client)
 	case Refetch:
+		client.Client = t.FreshClient()
 		inner = t.GoWrapperLike(arn, client)
 	default:
 		return row, fmt.Errorf("bench: no drill for approach %q", spec.Approach)

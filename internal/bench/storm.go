@@ -103,6 +103,7 @@ func (t *Target) stormConnector(approach string) (driver.Connector, *CountingCli
 		c, err := t.Naive(arn, client)
 		return c, client, func() {}, err
 	case Refetch:
+		client.Client = t.FreshClient()
 		return t.GoWrapperLike(arn, client), client, func() {}, nil
 	}
 	c, err := t.SecretSQL(arn, client)

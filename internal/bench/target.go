@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5"
@@ -171,6 +172,26 @@ func (t *Target) Baseline(arn string, client secretsql.GetSecretValueAPI) *Basel
 // Wrapper ([GoWrapperLike]) for the secret arn.
 func (t *Target) GoWrapperLike(arn string, client secretsql.GetSecretValueAPI) *GoWrapperLike {
 	return &GoWrapperLike{Client: client, SecretID: arn, Native: t.Raw, IsAuthError: t.IsAuthError}
+}
+
+// FreshClient returns a GetSecretValue client that, like the AWS Advanced
+// Go Wrapper, builds a new Secrets Manager client for every call, loading
+// the default AWS configuration (config.LoadDefaultConfig) with the
+// emulator's region, credentials and HTTP client.
+func (t *Target) FreshClient() secretsql.GetSecretValueAPI { return freshClient{t.SM.Config()} }
+
+type freshClient struct{ cfg aws.Config }
+
+func (f freshClient) GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput,
+	optFns ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
+	cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(f.cfg.Region), config.WithCredentialsProvider(f.cfg.Credentials),
+		config.WithRetryMaxAttempts(f.cfg.RetryMaxAttempts))
+	if err != nil {
+		return nil, err
+	}
+	cfg.HTTPClient = f.cfg.HTTPClient // the emulator's (see smtest.Server.Config)
+	return secretsmanager.NewFromConfig(cfg, func(o *secretsmanager.Options) { o.BaseEndpoint = f.cfg.BaseEndpoint }).
+		GetSecretValue(ctx, in, optFns...)
 }
 
 // IsAuthError reports whether err means the server rejected the
