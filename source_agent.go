@@ -211,7 +211,10 @@ func (s *agentSource) statusError(r readRequest, status int, body []byte, tokenV
 		code, _, _ = strings.Cut(code, ":")
 		classifyCode(fe, code)
 		fe.Err = fmt.Errorf("the agent answered HTTP %d: %s: %s", status, code, ae.Message+ae.Msg)
-		fe.unavailable = fe.unavailable || status >= 500
+		if status >= 500 { // 502 ConnectionError, 504 TimeoutError, 500 InternalFailure
+			fe.unavailable = true
+			fe.hint = "the agent could not reach Secrets Manager"
+		}
 		return fe
 	}
 	switch {

@@ -181,7 +181,9 @@ func defaultAWSConfig() (aws.Config, error) {
 func classifyFetchError(secretID, stage string, err error) error {
 	fe := &FetchError{SecretID: secretID, Stage: stage, Kind: ErrSecretsManager, Err: err}
 	var re *awshttp.ResponseError
-	fe.unavailable = !errors.As(err, &re) || re.HTTPStatusCode() >= 500
+	// No HTTP answer (a send failure is a ResponseError with status 0), or a
+	// 5xx: the service is unavailable.
+	fe.unavailable = !errors.As(err, &re) || re.HTTPStatusCode() == 0 || re.HTTPStatusCode() >= 500
 	var ae smithy.APIError
 	if errors.As(err, &ae) {
 		classifyCode(fe, ae.ErrorCode())
