@@ -20,8 +20,8 @@
 // # Authentication
 //
 // Every request must carry a valid AWS Signature Version 4 (Authorization
-// header) made with the server's access key (WithCredentials), for its
-// region (WithRegion) and the service "secretsmanager". The server
+// header) made with the server's access key (WithCredentials), for one of
+// its regions (WithRegion, WithRegions) and the service "secretsmanager". The server
 // recomputes the signature with the SDK's own signer over the signed
 // headers and the SHA-256 of the body it received and compares in constant
 // time. Failures are refused as AWS refuses them, with HTTP 400:
@@ -53,7 +53,9 @@
 //   - CreateSecret: Name, SecretString or SecretBinary (not both; neither
 //     creates a secret without versions), ClientRequestToken as the VersionId,
 //     Description, KmsKeyId (stored, echoed by DescribeSecret, otherwise
-//     ignored), Tags. ARNs are arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME-XXXXXX.
+//     ignored), Tags, AddReplicaRegions and ForceOverwriteReplicaSecret
+//     (see Regions and replicas). ARNs are
+//     arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME-XXXXXX.
 //     An existing name is ResourceExistsException, unless the request
 //     repeats the ClientRequestToken and value of one of its versions (a
 //     retry, answered as the first time); a name scheduled for deletion is
@@ -72,8 +74,9 @@
 //     tag-value (prefix, case-sensitive), description (prefix, any case),
 //     all (every word a prefix of a word of the name, description, tag keys
 //     or tag values, any case), "!" negation; values of one filter are ORed,
-//     filters ANDed. primary-region and owning-service match no secret (no
-//     replication, no managed secrets).
+//     filters ANDed. primary-region matches replicated secrets (primaries
+//     and replicas) by the region of their primary; owning-service matches
+//     no secret (no managed secrets).
 //   - PutSecretValue (ClientRequestToken idempotency, VersionStages) and
 //     UpdateSecret (Description, KmsKeyId, and a new AWSCURRENT version).
 //   - UpdateSecretVersionStage (MoveToVersionId, RemoveFromVersionId).
@@ -91,12 +94,12 @@
 //     required classes, or nothing left to draw from, is
 //     InvalidParameterException. Characters come from crypto/rand.
 //   - RotateSecret and CancelRotateSecret: see Rotation below.
+//   - ReplicateSecretToRegions and RemoveRegionsFromReplication: see Regions
+//     and replicas below.
 //
-// The resource policy and replication operations (GetResourcePolicy,
-// PutResourcePolicy, DeleteResourcePolicy, ValidateResourcePolicy,
-// ReplicateSecretToRegions, RemoveRegionsFromReplication,
-// StopReplicationToReplica) and unknown operations answer
-// UnknownOperationException. Malformed JSON is SerializationException;
+// The resource policy operations (GetResourcePolicy, PutResourcePolicy,
+// DeleteResourcePolicy, ValidateResourcePolicy), StopReplicationToReplica
+// and unknown operations answer UnknownOperationException. Malformed JSON is SerializationException;
 // missing required members and violated length, range or pattern
 // constraints are ValidationException; parameters that are well-formed but
 // unacceptable are InvalidParameterException.
@@ -163,6 +166,113 @@
 // of every secret whose rotation is enabled by a short interval, for soak
 // runs.
 //
+// # Regions and replicas
+//
+// A server serves its primary region (WithRegion, default us-east-1) and
+// the regions of WithRegions, all on its one URL: each request is answered
+// by the region of its signature's credential scope, which is what an SDK
+// client configured for that region sends to the same endpoint (ClientFor
+// and ConfigFor make one). Each region has its own secrets, ARNs carrying
+// the region; a request signed for a region the server does not serve is
+// InvalidSignatureException. The seeding helpers act in the primary region.
+//
+// ReplicateSecretToRegions (AddReplicaRegions: Region and KmsKeyId;
+// ForceOverwriteReplicaSecret), or CreateSecret with AddReplicaRegions,
+// makes read-only replicas of a secret in other served regions: the same
+// name, the ARN of the primary with the replica's region. A replica is a
+// view of its primary: every version and staging label, the description,
+// tags and rotation fields are the primary's at all times (replication is
+// instant, never InProgress); only its KmsKeyId and LastAccessedDate are
+// its own. As with AWS:
+//
+//   - GetSecretValue, BatchGetSecretValue, DescribeSecret,
+//     ListSecretVersionIds and ListSecrets in the replica's region read the
+//     replica; in a region the secret is not replicated to, it is
+//     ResourceNotFoundException.
+//   - Every other operation on a replica is InvalidParameterException
+//     "Operation not permitted on a replica secret. Call must be made in
+//     primary secret's region." (the code and message AWS answers, for
+//     example to DeleteSecret and PutResourcePolicy); rotation runs in the
+//     primary only.
+//   - DescribeSecret shows PrimaryRegion on the primary and on its
+//     replicas, and ReplicationStatus (Region, KmsKeyId, by default
+//     alias/aws/secretsmanager, Status InSync, StatusMessage "Replication
+//     succeeded", the replica's LastAccessedDate) on the primary.
+//     ListSecrets shows PrimaryRegion.
+//   - A region that already has a secret of the same name gets a replica
+//     of Status Failed ("Replication failed: Secret name NAME already
+//     exists in region REGION."), unless ForceOverwriteReplicaSecret, which
+//     deletes that secret first (a primary with replicas of its own is
+//     never overwritten). Replicating again to a region that has the
+//     replica changes nothing; a Failed one is tried again.
+//   - Replicating to the secret's own region is InvalidParameterException
+//     "Invalid replica region."; to a region the server does not serve,
+//     InvalidParameterException naming WithRegions.
+//   - RemoveRegionsFromReplication deletes the replicas (regions without
+//     one are ignored). DeleteSecret of a primary that has replicas is
+//     InvalidParameterException "You can't delete secret ID that still has
+//     replica regions [R1, R2].", as with AWS.
+//
+// RegionOutage(region) makes one regional endpoint unreachable while the
+// others answer: requests signed for it are counted, then their connection
+// is closed without an answer, so that the SDK fails with a network error
+// that is not a smithy.APIError, as for an endpoint that cannot be reached.
+// RegionRestore ends it. FailNextIn injects errors (5xx, throttling, any
+// code) into one region's requests, CallsIn counts one region's requests,
+// and Call.Region tells the region of each logged request.
+//
+// # Agent
+//
+// NewAgent (or StartAgent) serves, on 127.0.0.1 or WithAgentAddr, the HTTP
+// API of the AWS Secrets Manager Agent, which the AWS Parameters and
+// Secrets Lambda Extension serves too, in front of a Server. It reads the
+// server in the server's region or WithAgentRegion's, with the AWS SDK and
+// no SDK retries, so that the server's Calls count exactly the agent's
+// calls to Secrets Manager. As the agent (aws/aws-secretsmanager-agent)
+// does, checking in this order:
+//
+//   - more requests in progress than WithAgentMaxConns (default 800; /ping
+//     has 2 more): 429 "Connection limit exceeded";
+//   - but for /ping, a request with X-Forwarded-For: 400 "Forwarded", one
+//     without the token (Agent.Token, random unless WithAgentToken) in
+//     X-Aws-Parameters-Secrets-Token or X-Vault-Token: 403 "Bad Token";
+//   - a method other than GET: 405 "Not allowed";
+//   - GET /ping: 200 "healthy";
+//   - GET /secretsmanager/get?secretId=ID[&versionId=V][&versionStage=S][&refreshNow=B]
+//     and GET /v1/ID[?versionId=V][&versionStage=S][&refreshNow=B]: the
+//     secret; an unknown parameter (secretId included, in the path style)
+//     is 400 "unknown parameter: X", no secretId 400 "missing parameter
+//     secretId" (path style: "missing secret ID"), a refreshNow other than
+//     true, false, 1 or 0 (any case) 400 "invalid refreshNow value". The
+//     path style takes the ID as it is in the path, not percent-decoded, as
+//     the agent does;
+//   - any other path: 404 "Not found".
+//
+// The answer is GetSecretValue's JSON (ARN, Name, VersionId, SecretString
+// or base64 SecretBinary, VersionStages) with CreatedDate as a string of
+// epoch seconds ("1700000000.123"), as the agent's caching library writes
+// it. Errors of Secrets Manager come back with its HTTP status and
+// {"__type":CODE, "message":MSG}; a timeout (WithAgentTimeout, default
+// 61 s) is 504 {"__type":"TimeoutError", "message":"Timeout"}, a network
+// error (Outage, RegionOutage) 502 {"__type":"ConnectionError",
+// "message":"Read Error"}, anything else 500 {"__type":"InternalFailure"}.
+// Plain-text answers have no Content-Type, as the agent's.
+//
+// The cache follows the agent's caching library: an entry per secret ID,
+// versionId and versionStage as given, served while younger than the TTL
+// (WithAgentTTL, default 300 s). Once older, the agent calls DescribeSecret
+// and serves the entry again if its version still carries the label asked
+// for (AWSCURRENT by default), else calls GetSecretValue; so with TTL 0
+// every read calls DescribeSecret, and GetSecretValue only after a change.
+// refreshNow=true always calls GetSecretValue and refreshes the entry. When
+// a refresh fails transiently (a timeout, a network error, an unreadable
+// answer or a 5xx, but not throttling) the expired entry is served and
+// kept, as with ignore_transient_errors (on by default); other errors are
+// answered. Down and Up stop and restart listening on the same address
+// (connection refused meanwhile); the cache survives them, ResetCache
+// empties it as a restart of the agent would. Requests counts every
+// request received.
+//
 // # Staging labels
 //
 // A staging label is attached to at most one version: attaching it to a
@@ -194,7 +304,7 @@
 //
 // # Test controls
 //
-// Beyond the API, a Server offers:
+// Beyond the API, a Server offers (see also Regions and replicas):
 //
 //   - seeding helpers that act on the store directly and are not API calls:
 //     CreateSecret, CreateBinarySecret, PutSecretString, SecretVersions;
@@ -249,14 +359,32 @@
 // does not exist is ResourceNotFoundException (moto: success). moto also
 // answers ResourceNotFoundException with HTTP 404, AWS and smtest with 400.
 //
+// Replicas are compared with moto too (TestReplicasAgainstMoto): a secret
+// created in us-east-1 with a replica in us-west-2, read, described and
+// changed through SDK clients of both regions. The ReplicationStatus, the
+// replica's value, version and ARN, its PrimaryRegion, the code and message
+// refusing a PutSecretValue to the replica (InvalidParameterException), the
+// replica following a put to the primary, the refused DeleteSecret of the
+// primary and RemoveRegionsFromReplication agree. Two answers differ: moto
+// leaves PrimaryRegion out of the primary's DescribeSecret (smtest shows it
+// on primaries and replicas alike), and moto copies the primary's
+// ReplicationStatus into the replica's DescribeSecret (smtest shows it on
+// the primary only). AWS documents neither.
+//
 // # Not covered
 //
-// The emulator has no resource policies, no replication, no KMS encryption
+// The emulator has no resource policies, no StopReplicationToReplica (no
+// promotion of a replica), no KMS encryption
 // (so never DecryptionFailure or EncryptionFailure), no IAM beyond Deny, no
 // service quotas or throttling other than FailNext, no limit on or cleanup
 // of versions, no rotation of other kinds of secrets (or of SQL Server and
 // Oracle databases), no cron() rotation schedules, rotation windows
 // (Duration) that are stored but not enforced, and no persistence: the
 // store lives in memory for the life of the Server. LastAccessedDate is
-// kept to the day, as AWS does.
+// kept to the day, as AWS does; a version's LastAccessedDate is shared by
+// the primary and its replicas. The agent has no configuration file, no
+// configurable header names, path prefix or port range, no cache size
+// limit (cache_size), no Lambda mode (/start_serving), does not read its
+// token from the environment or a file, and counts requests in progress
+// where the agent counts open connections.
 package smtest

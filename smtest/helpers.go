@@ -33,7 +33,7 @@ func (s *Server) seed(name string, str *string, bin []byte) string {
 	if s.store.lookup(name, s.arnPrefix, now) != nil {
 		panic(fmt.Sprintf("smtest: CreateSecret: secret %q already exists", name))
 	}
-	sec := s.newSecretLocked(name, now)
+	sec := s.newSecretLocked(s.regions.primary, name, now)
 	if _, aerr := s.putVersionLocked(sec, nil, str, bin, nil, now); aerr != nil {
 		panic("smtest: CreateSecret: " + aerr.Error())
 	}
@@ -55,6 +55,9 @@ func (s *Server) PutSecretString(secretID, value string, stages ...string) (vers
 	sec := s.store.lookup(secretID, s.arnPrefix, now)
 	if sec == nil {
 		panic(fmt.Sprintf("smtest: PutSecretString: no secret %q", secretID))
+	}
+	if sec.replica != nil {
+		sec = sec.replica.primary // a replica changes with its primary only
 	}
 	v, aerr := s.putVersionLocked(sec, nil, &value, nil, slices.Clone(stages), now)
 	if aerr != nil {

@@ -8,39 +8,40 @@ import (
 	"time"
 )
 
-// opFunc runs one operation: op is its name, body the request's JSON.
-type opFunc func(s *Server, op string, body []byte, now time.Time) (any, *apiError)
+// opFunc runs one operation in region rg: op is its name, body the
+// request's JSON.
+type opFunc func(s *Server, rg *region, op string, body []byte, now time.Time) (any, *apiError)
 
 // operations are the emulated Secrets Manager operations.
 var operations = map[string]opFunc{
-	"BatchGetSecretValue":      plainOp((*Server).batchGetSecretValue),
-	"CancelRotateSecret":       secretOp(false, (*Server).cancelRotateSecret),
-	"CreateSecret":             plainOp((*Server).createSecret),
-	"DeleteSecret":             secretOp(true, (*Server).deleteSecret),
-	"DescribeSecret":           secretOp(true, (*Server).describeSecret),
-	"GetRandomPassword":        plainOp((*Server).getRandomPassword),
-	"GetSecretValue":           secretOp(false, (*Server).getSecretValue),
-	"ListSecretVersionIds":     secretOp(true, (*Server).listSecretVersionIDs),
-	"ListSecrets":              plainOp((*Server).listSecrets),
-	"PutSecretValue":           secretOp(false, (*Server).putSecretValue),
-	"RestoreSecret":            secretOp(true, (*Server).restoreSecret),
-	"RotateSecret":             secretOp(false, (*Server).rotateSecret),
-	"TagResource":              secretOp(false, (*Server).tagResource),
-	"UntagResource":            secretOp(false, (*Server).untagResource),
-	"UpdateSecret":             secretOp(false, (*Server).updateSecret),
-	"UpdateSecretVersionStage": secretOp(false, (*Server).updateSecretVersionStage),
+	"BatchGetSecretValue":          plainOp((*Server).batchGetSecretValue),
+	"CancelRotateSecret":           secretOp(false, (*Server).cancelRotateSecret),
+	"CreateSecret":                 plainOp((*Server).createSecret),
+	"DeleteSecret":                 secretOp(true, (*Server).deleteSecret),
+	"DescribeSecret":               secretOp(true, (*Server).describeSecret),
+	"GetRandomPassword":            plainOp((*Server).getRandomPassword),
+	"GetSecretValue":               secretOp(false, (*Server).getSecretValue),
+	"ListSecretVersionIds":         secretOp(true, (*Server).listSecretVersionIDs),
+	"ListSecrets":                  plainOp((*Server).listSecrets),
+	"PutSecretValue":               secretOp(false, (*Server).putSecretValue),
+	"RemoveRegionsFromReplication": secretOp(false, (*Server).removeRegionsFromReplication),
+	"ReplicateSecretToRegions":     secretOp(false, (*Server).replicateSecretToRegions),
+	"RestoreSecret":                secretOp(true, (*Server).restoreSecret),
+	"RotateSecret":                 secretOp(false, (*Server).rotateSecret),
+	"TagResource":                  secretOp(false, (*Server).tagResource),
+	"UntagResource":                secretOp(false, (*Server).untagResource),
+	"UpdateSecret":                 secretOp(false, (*Server).updateSecret),
+	"UpdateSecretVersionStage":     secretOp(false, (*Server).updateSecretVersionStage),
 }
 
 // notEmulated are the real Secrets Manager operations the emulator does not
 // implement; they are refused with a clearer message than unknown ones.
 var notEmulated = map[string]bool{
-	"DeleteResourcePolicy":         true,
-	"GetResourcePolicy":            true,
-	"PutResourcePolicy":            true,
-	"RemoveRegionsFromReplication": true,
-	"ReplicateSecretToRegions":     true,
-	"StopReplicationToReplica":     true,
-	"ValidateResourcePolicy":       true,
+	"DeleteResourcePolicy":     true,
+	"GetResourcePolicy":        true,
+	"PutResourcePolicy":        true,
+	"StopReplicationToReplica": true,
+	"ValidateResourcePolicy":   true,
 }
 
 // request is a decoded request body. validate adds the violated member
@@ -82,31 +83,36 @@ func decodeRequest[T any, P interface {
 func plainOp[T any, P interface {
 	*T
 	request
-}](fn func(s *Server, op string, in P, now time.Time) (any, *apiError)) opFunc {
-	return func(s *Server, op string, body []byte, now time.Time) (any, *apiError) {
+}](fn func(s *Server, rg *region, op string, in P, now time.Time) (any, *apiError)) opFunc {
+	return func(s *Server, rg *region, op string, body []byte, now time.Time) (any, *apiError) {
 		in, aerr := decodeRequest[T, P](body)
 		if aerr != nil {
 			return nil, aerr
 		}
-		return fn(s, op, in, now)
+		return fn(s, rg, op, in, now)
 	}
 }
 
 // secretOp makes an operation on one secret of fn, which runs with s.mu
-// held and the request's secret resolved (Deny enforced). allowDeleted
-// decides whether a secret scheduled for deletion reaches fn or is refused
-// with InvalidRequestException.
+// held and the request's secret resolved in its region (Deny enforced; a
+// replica only reaches the operations that read it). allowDeleted decides
+// whether a secret scheduled for deletion reaches fn or is refused with
+// InvalidRequestException.
 func secretOp[T any, P interface {
 	*T
 	secretRequest
 }](allowDeleted bool, fn func(s *Server, in P, sec *secret, now time.Time) (any, *apiError)) opFunc {
-	return plainOp(func(s *Server, op string, in P, now time.Time) (any, *apiError) {
+	return plainOp(func(s *Server, rg *region, op string, in P, now time.Time) (any, *apiError) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		sec, aerr := s.resolveLocked(op, in.secretID(), allowDeleted, now)
+		sec, aerr := s.resolveLocked(rg, op, in.secretID(), allowDeleted, now)
+		if aerr == nil {
+			aerr = checkReplica(op, sec)
+		}
 		if aerr != nil {
 			return nil, aerr
 		}
+		defer sec.keepAccess()
 		return fn(s, in, sec, now)
 	})
 }
@@ -154,10 +160,10 @@ const (
 // resolveLocked finds the secret for id, enforcing Deny. allowDeleted
 // decides whether a secret scheduled for deletion is returned or refused
 // with InvalidRequestException.
-func (s *Server) resolveLocked(op, id string, allowDeleted bool, now time.Time) (*secret, *apiError) {
-	sec := s.store.lookup(id, s.arnPrefix, now)
+func (s *Server) resolveLocked(rg *region, op, id string, allowDeleted bool, now time.Time) (*secret, *apiError) {
+	sec := rg.store.lookup(id, rg.arnPrefix, now)
 	if s.isDeniedLocked(id, sec) {
-		resource := s.arnPrefix + id
+		resource := rg.arnPrefix + id
 		if strings.HasPrefix(id, "arn:") {
 			resource = id
 		}
@@ -176,12 +182,13 @@ func (s *Server) resolveLocked(op, id string, allowDeleted bool, now time.Time) 
 }
 
 // readLocked is the core of GetSecretValue for a SecretId: see readVersion.
-func (s *Server) readLocked(op, id string, versionID, stage *string, now time.Time) (*secret, *version, *apiError) {
-	sec, aerr := s.resolveLocked(op, id, false, now)
+func (s *Server) readLocked(rg *region, op, id string, versionID, stage *string, now time.Time) (*secret, *version, *apiError) {
+	sec, aerr := s.resolveLocked(rg, op, id, false, now)
 	if aerr != nil {
 		return nil, nil, aerr
 	}
 	v, aerr := readVersion(sec, versionID, stage, now)
+	sec.keepAccess()
 	return sec, v, aerr
 }
 
@@ -400,6 +407,7 @@ type createSecretInput struct {
 	Description *string    `json:"Description"`
 	KmsKeyID    *string    `json:"KmsKeyId"`
 	Tags        []tagInput `json:"Tags"`
+	replicaInput
 }
 
 func (in *createSecretInput) validate(val *validation) *apiError {
@@ -407,6 +415,7 @@ func (in *createSecretInput) validate(val *validation) *apiError {
 	val.length("name", in.Name, 1, maxNameLen)
 	val.length("description", in.Description, 0, maxDescriptionLen)
 	validateTags(val, in.Tags)
+	in.replicaInput.validate(val)
 	perr := in.valueInput.validate(val)
 	if in.Name != nil && !validName(*in.Name) {
 		return newError(codeInvalidParameter,
@@ -418,26 +427,35 @@ func (in *createSecretInput) validate(val *validation) *apiError {
 	return perr
 }
 
-func (s *Server) createSecret(op string, in *createSecretInput, now time.Time) (any, *apiError) {
+// createSecretOutput is the answer of CreateSecret.
+type createSecretOutput struct {
+	versionOutput
+	ReplicationStatus []replicationStatus `json:"ReplicationStatus,omitempty"`
+}
+
+func (s *Server) createSecret(rg *region, op string, in *createSecretInput, now time.Time) (any, *apiError) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	name := *in.Name
 	if s.isDeniedLocked(name, nil) {
-		return nil, errAccessDenied(op, s.arnPrefix+name)
+		return nil, errAccessDenied(op, rg.arnPrefix+name)
 	}
-	if old := s.store.lookup(name, s.arnPrefix, now); old != nil {
+	if old := rg.store.lookup(name, rg.arnPrefix, now); old != nil {
 		if old.scheduledForDeletion() {
 			return nil, newError(codeInvalidRequest,
 				"You can't create this secret because a secret with this name is already scheduled for deletion.")
 		}
-		if in.ClientRequestToken != nil && old.versions[*in.ClientRequestToken] != nil {
+		if in.ClientRequestToken != nil && old.replica == nil && old.versions[*in.ClientRequestToken] != nil {
 			// A retried request: the same token and value are ignored, as
 			// the API reference documents for ClientRequestToken.
 			return s.putValueLocked(old, &in.valueInput, now)
 		}
 		return nil, newError(codeResourceExists, "The operation failed because the secret %s already exists.", name)
 	}
-	sec := s.newSecretLocked(name, now)
+	if aerr := s.checkReplicaRegions(rg.name, &in.replicaInput); aerr != nil {
+		return nil, aerr
+	}
+	sec := s.newSecretLocked(rg, name, now)
 	if in.Description != nil {
 		sec.description = *in.Description
 	}
@@ -449,15 +467,18 @@ func (s *Server) createSecret(op string, in *createSecretInput, now time.Time) (
 	if aerr != nil {
 		return nil, aerr
 	}
-	s.store.add(sec)
-	return out, nil
+	rg.store.add(sec)
+	s.replicateLocked(sec, &in.replicaInput, now)
+	return createSecretOutput{versionOutput: out, ReplicationStatus: sec.replicationStatus()}, nil
 }
 
-func (s *Server) newSecretLocked(name string, now time.Time) *secret {
+// newSecretLocked makes a secret of region rg, with an ARN never issued
+// there before.
+func (s *Server) newSecretLocked(rg *region, name string, now time.Time) *secret {
 	var arn string
 	for {
-		arn = s.arnPrefix + name + "-" + arnSuffix()
-		if _, taken := s.store.arnNames[arn]; !taken {
+		arn = rg.arnPrefix + name + "-" + arnSuffix()
+		if _, taken := rg.store.arnNames[arn]; !taken {
 			break
 		}
 	}
@@ -468,6 +489,7 @@ func (s *Server) newSecretLocked(name string, now time.Time) *secret {
 		lastChanged: now,
 		versions:    map[string]*version{},
 		labels:      map[string]string{},
+		replication: replication{region: rg.name},
 	}
 }
 
@@ -531,14 +553,14 @@ type batchGetSecretValueOutput struct {
 	NextToken    string             `json:"NextToken,omitempty"`
 }
 
-func (s *Server) batchGetSecretValue(_ string, in *batchGetSecretValueInput, now time.Time) (any, *apiError) {
+func (s *Server) batchGetSecretValue(rg *region, _ string, in *batchGetSecretValueInput, now time.Time) (any, *apiError) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := batchGetSecretValueOutput{SecretValues: []secretValueEntry{}}
 	ids := in.SecretIDList
 	if ids == nil {
 		var names []string
-		for _, sec := range s.listLocked(in.Filters, false, now) {
+		for _, sec := range s.listLocked(rg, in.Filters, false, now) {
 			names = append(names, sec.name)
 		}
 		var aerr *apiError
@@ -547,7 +569,7 @@ func (s *Server) batchGetSecretValue(_ string, in *batchGetSecretValueInput, now
 		}
 	}
 	for _, id := range ids {
-		sec, v, aerr := s.readLocked("GetSecretValue", id, nil, nil, now)
+		sec, v, aerr := s.readLocked(rg, "GetSecretValue", id, nil, nil, now)
 		if aerr != nil {
 			out.Errors = append(out.Errors, batchError{SecretID: id, ErrorCode: aerr.Code, Message: aerr.Message})
 			continue
@@ -557,12 +579,12 @@ func (s *Server) batchGetSecretValue(_ string, in *batchGetSecretValueInput, now
 	return out, nil
 }
 
-// listLocked returns the secrets that pass filters, in creation order,
-// with or without the ones scheduled for deletion.
-func (s *Server) listLocked(filters []filter, withDeleted bool, now time.Time) []*secret {
-	s.store.purgeExpired(now)
+// listLocked returns the secrets of rg that pass filters, in creation
+// order, with or without the ones scheduled for deletion.
+func (s *Server) listLocked(rg *region, filters []filter, withDeleted bool, now time.Time) []*secret {
+	rg.store.purgeExpired(now)
 	var out []*secret
-	for _, sec := range s.store.sorted() {
+	for _, sec := range rg.store.sorted() {
 		if (withDeleted || !sec.scheduledForDeletion()) && matches(sec, filters) {
 			out = append(out, sec)
 		}
@@ -589,11 +611,13 @@ type secretMeta struct {
 	LastAccessedDate  epoch          `json:"LastAccessedDate,omitzero"`
 	DeletedDate       epoch          `json:"DeletedDate,omitzero"`
 	Tags              []tag          `json:"Tags,omitempty"`
+	PrimaryRegion     string         `json:"PrimaryRegion,omitempty"`
 }
 
 type describeSecretOutput struct {
 	secretMeta
 	VersionIDsToStages map[string][]string `json:"VersionIdsToStages,omitempty"`
+	ReplicationStatus  []replicationStatus `json:"ReplicationStatus,omitempty"`
 }
 
 func (sec *secret) meta() secretMeta {
@@ -607,13 +631,15 @@ func (sec *secret) meta() secretMeta {
 		LastAccessedDate: epoch(sec.lastAccessed),
 		DeletedDate:      epoch(sec.deletedDate),
 		Tags:             slices.Clone(sec.tags),
+		PrimaryRegion:    sec.primaryRegion(),
 	}
 	sec.rotation.describe(&m)
 	return m
 }
 
 func (s *Server) describeSecret(_ *secretIDInput, sec *secret, _ time.Time) (any, *apiError) {
-	return describeSecretOutput{secretMeta: sec.meta(), VersionIDsToStages: sec.versionIDsToStages()}, nil
+	return describeSecretOutput{secretMeta: sec.meta(), VersionIDsToStages: sec.versionIDsToStages(),
+		ReplicationStatus: sec.replicationStatus()}, nil
 }
 
 // ---- PutSecretValue ----
@@ -824,10 +850,10 @@ type listSecretsOutput struct {
 	NextToken  string            `json:"NextToken,omitempty"`
 }
 
-func (s *Server) listSecrets(_ string, in *listSecretsInput, now time.Time) (any, *apiError) {
+func (s *Server) listSecrets(rg *region, _ string, in *listSecretsInput, now time.Time) (any, *apiError) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	secrets := s.listLocked(in.Filters, in.IncludePlannedDeletion != nil && *in.IncludePlannedDeletion, now)
+	secrets := s.listLocked(rg, in.Filters, in.IncludePlannedDeletion != nil && *in.IncludePlannedDeletion, now)
 	if in.SortOrder != nil && *in.SortOrder == "desc" {
 		slices.Reverse(secrets)
 	}
@@ -874,8 +900,11 @@ type deleteSecretOutput struct {
 }
 
 func (s *Server) deleteSecret(in *deleteSecretInput, sec *secret, now time.Time) (any, *apiError) {
+	if len(sec.replicas) > 0 {
+		return nil, errHasReplicas(*in.SecretID, sec)
+	}
 	if in.force() {
-		s.store.remove(sec)
+		s.storeOf(sec).remove(sec)
 		return deleteSecretOutput{ARN: sec.arn, Name: sec.name, DeletionDate: epoch(now)}, nil
 	}
 	if sec.scheduledForDeletion() {

@@ -44,7 +44,7 @@ func isSet(b *bool) bool { return b != nil && *b }
 // RequireEachIncludedType (the default) the password has at least one
 // character of every class left after the exclusions: lowercase, uppercase,
 // digits and punctuation (the space, if included, is optional).
-func (s *Server) getRandomPassword(_ string, in *getRandomPasswordInput, _ time.Time) (any, *apiError) {
+func (s *Server) getRandomPassword(_ *region, _ string, in *getRandomPasswordInput, _ time.Time) (any, *apiError) {
 	length := defaultPwdLength
 	if in.PasswordLength != nil {
 		length = int(*in.PasswordLength)

@@ -290,7 +290,7 @@ func (s *Server) startRotationLocked(sec *secret, token string) {
 	s.rotWG.Add(1)
 	go func() {
 		defer s.rotWG.Done()
-		s.rotate(ctx, sec, run, &rotation.Rotator{Client: s.Client(), DB: db, Strategy: strategy})
+		s.rotate(ctx, sec, run, &rotation.Rotator{Client: s.ClientFor(sec.region), DB: db, Strategy: strategy})
 	}()
 }
 
@@ -368,13 +368,18 @@ func (s *Server) ensureSchedulerLocked() {
 }
 
 // rotateDue starts the rotations whose time has come, resuming a pending
-// version rather than starting a new one.
+// version rather than starting a new one. Replicas rotate with their
+// primary only.
 func (s *Server) rotateDue(now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, sec := range s.listLocked(nil, false, now) {
+	var secrets []*secret
+	for _, name := range s.regions.order {
+		secrets = append(secrets, s.listLocked(s.regions.get(name), nil, false, now)...)
+	}
+	for _, sec := range secrets {
 		st := &sec.rotation
-		if !st.enabled || st.next.IsZero() || now.Before(st.next) || st.running() {
+		if sec.replica != nil || !st.enabled || st.next.IsZero() || now.Before(st.next) || st.running() {
 			continue
 		}
 		if _, _, err := rotatable(sec); err != nil {

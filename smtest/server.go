@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -40,6 +39,7 @@ type Option func(*options)
 type options struct {
 	addr            string
 	region          string
+	regions         []string
 	accountID       string
 	accessKeyID     string
 	secretAccessKey string
@@ -55,8 +55,9 @@ type options struct {
 // instead of a random port on 127.0.0.1.
 func WithAddr(addr string) Option { return func(o *options) { o.addr = addr } }
 
-// WithRegion sets the region the server claims to be in. Requests must be
-// signed for it, and it appears in ARNs. The default is "us-east-1".
+// WithRegion sets the region the server claims to be in, its primary
+// region. Requests must be signed for it (or for one of WithRegions), and
+// it appears in ARNs. The default is "us-east-1".
 func WithRegion(region string) Option { return func(o *options) { o.region = region } }
 
 // WithAccountID sets the account ID used in ARNs. The default is
@@ -115,6 +116,10 @@ type Call struct {
 	// Operation is the operation named by the X-Amz-Target header, without
 	// the "secretsmanager." prefix (for example "GetSecretValue").
 	Operation string
+	// Region is the region of the request's credential scope (the region
+	// it was signed for, whether or not the signature is valid), "" if it
+	// had no readable Authorization header.
+	Region string
 	// SecretID is the SecretId of the request as sent (the Name for
 	// CreateSecret), "" if the operation has none.
 	SecretID string
@@ -133,14 +138,16 @@ type Call struct {
 	SecretIDs []string
 	// ErrorCode is the AWS error code answered, "" on success. It is
 	// "RequestCanceled" when the client went away before the answer (for
-	// example while waiting out a SetLatency delay).
+	// example while waiting out a SetLatency delay), and "RegionOutage"
+	// when RegionOutage dropped the request.
 	ErrorCode string
 }
 
 type fault struct {
-	op   string
-	n    int
-	code string
+	region string // "": any region
+	op     string
+	n      int
+	code   string
 }
 
 // Server is a running Secrets Manager emulator. Create it with NewServer or
@@ -149,7 +156,8 @@ type Server struct {
 	// URL is the base URL of the server, "http://127.0.0.1:PORT" (the
 	// WithAddr address; loopback if that address binds all interfaces).
 	URL string
-	// Region is the region the server emulates.
+	// Region is the region the server emulates, its primary region (see
+	// WithRegions for others).
 	Region string
 	// AccountID is the account ID used in ARNs.
 	AccountID string
@@ -162,9 +170,10 @@ type Server struct {
 	signer          *v4.Signer
 	httpClient      *http.Client
 
-	mu     sync.Mutex // guards store and denied
-	store  *store
-	denied map[string]struct{}
+	mu      sync.Mutex // guards store, denied and the regions' stores
+	store   *store     // the primary region's
+	denied  map[string]struct{}
+	regions *regionSet
 
 	ctlMu   sync.Mutex // guards faults and latency
 	faults  []*fault
@@ -185,10 +194,8 @@ type Server struct {
 	schedulerStarted bool
 
 	lifeMu   sync.Mutex // guards the fields below
-	hs       *http.Server
-	ln       net.Listener  // the listener hs serves, closed by stopLocked
+	ep       endpoint
 	down     chan struct{} // closed when the current serving period ends
-	closed   bool
 	inflight int
 	idle     *sync.Cond // signalled when inflight drops to 0
 }
@@ -218,6 +225,11 @@ func Start(opts ...Option) (*Server, error) {
 	if o.logger == nil {
 		o.logger = slog.New(slog.DiscardHandler)
 	}
+	st := newStore()
+	regions, err := newRegionSet(o.region, o.accountID, st, o.regions)
+	if err != nil {
+		return nil, err
+	}
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
 		return nil, fmt.Errorf("smtest: listen on %s: %w", o.addr, err)
@@ -229,10 +241,11 @@ func Start(opts ...Option) (*Server, error) {
 		URL:             "http://" + dialAddr(ln.Addr()),
 		accessKeyID:     o.accessKeyID,
 		secretAccessKey: o.secretAccessKey,
-		arnPrefix:       "arn:" + partition(o.region) + ":secretsmanager:" + o.region + ":" + o.accountID + ":secret:",
+		arnPrefix:       regions.primary.arnPrefix,
 		logger:          o.logger,
 		signer:          v4.NewSigner(),
-		store:           newStore(),
+		store:           st,
+		regions:         regions,
 		denied:          map[string]struct{}{},
 		latency:         map[string]time.Duration{},
 		calls:           map[string]int{},
@@ -244,6 +257,7 @@ func Start(opts ...Option) (*Server, error) {
 		s.allowedHosts = allowedHosts(ln.Addr(), o.allowedHosts)
 	}
 	s.idle = sync.NewCond(&s.lifeMu)
+	s.ep = endpoint{addr: s.addr, handler: s}
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.Proxy = nil // never send emulator traffic through HTTP(S)_PROXY
 	transport.MaxIdleConnsPerHost = 128
@@ -268,15 +282,8 @@ func dialAddr(a net.Addr) string {
 }
 
 func (s *Server) serveLocked(ln net.Listener) {
-	hs := &http.Server{
-		Handler:           s,
-		ReadHeaderTimeout: 30 * time.Second,
-		ErrorLog:          log.New(io.Discard, "", 0),
-	}
-	s.hs = hs
-	s.ln = ln
+	s.ep.serve(ln)
 	s.down = make(chan struct{})
-	go func() { _ = hs.Serve(ln) }()
 }
 
 // Close stops the server: it cancels the rotations in progress and waits
@@ -292,10 +299,10 @@ func (s *Server) Close() {
 
 	s.lifeMu.Lock()
 	defer s.lifeMu.Unlock()
-	if s.closed {
+	if s.ep.closed {
 		return
 	}
-	s.closed = true
+	s.ep.closed = true
 	s.stopLocked()
 	for s.inflight > 0 {
 		s.idle.Wait()
@@ -304,16 +311,9 @@ func (s *Server) Close() {
 }
 
 func (s *Server) stopLocked() {
-	if s.hs == nil {
-		return
+	if s.ep.stop() {
+		close(s.down)
 	}
-	close(s.down)
-	// hs.Close closes only the listeners Serve has registered: if the Serve
-	// goroutine has not run yet, the socket would still accept dials into
-	// its backlog and reset them later. Close it here, at once.
-	_ = s.ln.Close()
-	_ = s.hs.Close() // closes all open and idle connections
-	s.hs, s.ln = nil, nil
 }
 
 // Outage simulates the service being unreachable: it closes the listener and
@@ -323,7 +323,7 @@ func (s *Server) stopLocked() {
 func (s *Server) Outage() {
 	s.lifeMu.Lock()
 	defer s.lifeMu.Unlock()
-	if s.closed || s.hs == nil {
+	if !s.ep.listening() {
 		return
 	}
 	s.stopLocked()
@@ -338,25 +338,10 @@ func (s *Server) Outage() {
 func (s *Server) Restore() {
 	s.lifeMu.Lock()
 	defer s.lifeMu.Unlock()
-	if s.closed || s.hs != nil {
-		return
+	if s.ep.restart("Restore") {
+		s.down = make(chan struct{})
+		s.logger.Info("smtest: restored", "addr", s.addr)
 	}
-	var (
-		ln  net.Listener
-		err error
-	)
-	for deadline := time.Now().Add(5 * time.Second); ; {
-		ln, err = net.Listen("tcp", s.addr)
-		if err == nil || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err != nil {
-		panic(fmt.Sprintf("smtest: Restore: listen on %s: %v", s.addr, err))
-	}
-	s.serveLocked(ln)
-	s.logger.Info("smtest: restored", "addr", s.addr)
 }
 
 // Client returns a Secrets Manager client for the server: its region, its
@@ -364,15 +349,7 @@ func (s *Server) Restore() {
 // that the SDK never retries (every failure, including injected throttling
 // and 5xx errors, reaches the caller at once and Calls counts exactly the
 // calls made).
-func (s *Server) Client() *secretsmanager.Client {
-	return secretsmanager.New(secretsmanager.Options{
-		Region:           s.Region,
-		Credentials:      s.credentials(),
-		BaseEndpoint:     aws.String(s.URL),
-		RetryMaxAttempts: 1,
-		HTTPClient:       s.httpClient,
-	})
-}
+func (s *Server) Client() *secretsmanager.Client { return s.ClientFor(s.Region) }
 
 // Config returns an aws.Config for the server: its region, its static
 // credentials, BaseEndpoint set to URL, and RetryMaxAttempts 1 (no SDK
@@ -381,15 +358,7 @@ func (s *Server) Client() *secretsmanager.Client {
 // built from the Config, so use it only for Secrets Manager clients. Keep
 // its HTTPClient: it works around an SDK race that a loopback server this
 // fast exposes (see plainBodies in the source).
-func (s *Server) Config() aws.Config {
-	return aws.Config{
-		Region:           s.Region,
-		Credentials:      s.credentials(),
-		BaseEndpoint:     aws.String(s.URL),
-		RetryMaxAttempts: 1,
-		HTTPClient:       s.httpClient,
-	}
-}
+func (s *Server) Config() aws.Config { return s.ConfigFor(s.Region) }
 
 func (s *Server) credentials() aws.CredentialsProvider {
 	return credentials.NewStaticCredentialsProvider(s.accessKeyID, s.secretAccessKey, "")
@@ -410,7 +379,8 @@ func (s *Server) Calls(op string) int {
 
 // SecretCalls is like Calls but counts only requests for one secret.
 // secretID may be the secret's name, full ARN or partial ARN; requests are
-// matched whichever of the three they used. A BatchGetSecretValue request
+// matched whichever of the three they used (in any region: a secret and
+// its replicas share their name). A BatchGetSecretValue request
 // counts once for each secret of its SecretIdList.
 func (s *Server) SecretCalls(op, secretID string) int {
 	type ids struct {
@@ -428,12 +398,12 @@ func (s *Server) SecretCalls(op, secretID string) int {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	name := s.store.nameOf(secretID, s.arnPrefix)
+	name := s.nameOfLocked(secretID)
 	same := func(id string) bool {
 		if id == secretID {
 			return true
 		}
-		return name != "" && s.store.nameOf(id, s.arnPrefix) == name
+		return name != "" && s.nameOfLocked(id) == name
 	}
 	n := 0
 	for _, m := range matching {
@@ -478,21 +448,25 @@ func (s *Server) Log() []Call {
 // are answered with HTTP 500, every other code with 400. The requests are
 // still authenticated and counted. Successive FailNext calls queue up. n <= 0
 // cancels the pending failures for op.
-func (s *Server) FailNext(op string, n int, code string) {
+func (s *Server) FailNext(op string, n int, code string) { s.failNext("", op, n, code) }
+
+// failNext queues n failures of op in region ("": any region), or with
+// n <= 0 cancels those pending for op in region ("": every region).
+func (s *Server) failNext(region, op string, n int, code string) {
 	s.ctlMu.Lock()
 	defer s.ctlMu.Unlock()
 	if n <= 0 {
-		s.faults = slices.DeleteFunc(s.faults, func(f *fault) bool { return f.op == op })
+		s.faults = slices.DeleteFunc(s.faults, func(f *fault) bool { return f.op == op && (region == "" || f.region == region) })
 		return
 	}
-	s.faults = append(s.faults, &fault{op: op, n: n, code: code})
+	s.faults = append(s.faults, &fault{region: region, op: op, n: n, code: code})
 }
 
-func (s *Server) takeFault(op string) string {
+func (s *Server) takeFault(region, op string) string {
 	s.ctlMu.Lock()
 	defer s.ctlMu.Unlock()
 	for i, f := range s.faults {
-		if f.op == "" || f.op == op {
+		if (f.op == "" || f.op == op) && (f.region == "" || f.region == region) {
 			f.n--
 			if f.n <= 0 {
 				s.faults = slices.Delete(s.faults, i, i+1)
@@ -559,7 +533,7 @@ func (s *Server) isDeniedLocked(id string, sec *secret) bool {
 		return false
 	}
 	candidates := []string{id}
-	if name := s.store.nameOf(id, s.arnPrefix); name != "" {
+	if name := s.nameOfLocked(id); name != "" {
 		candidates = append(candidates, name)
 	}
 	if sec != nil {
@@ -571,7 +545,7 @@ func (s *Server) isDeniedLocked(id string, sec *secret) bool {
 		}
 		// A denied ID given as a name or ARN matches the other forms too.
 		for d := range s.denied {
-			if s.store.nameOf(d, s.arnPrefix) == c {
+			if s.nameOfLocked(d) == c {
 				return true
 			}
 		}
@@ -585,7 +559,7 @@ func (s *Server) enter() <-chan struct{} {
 	s.lifeMu.Lock()
 	defer s.lifeMu.Unlock()
 	s.inflight++
-	if s.down == nil || s.hs == nil {
+	if s.down == nil || !s.ep.listening() {
 		c := make(chan struct{})
 		close(c)
 		return c
@@ -615,10 +589,10 @@ type requestFields struct {
 	SecretIDList       []string `json:"SecretIdList"`
 }
 
-func (s *Server) record(op string, body []byte, now time.Time) *Call {
+func (s *Server) record(op, region string, body []byte, now time.Time) *Call {
 	var f requestFields
 	_ = json.Unmarshal(body, &f)
-	c := &Call{Time: now, Operation: op, SecretIDs: f.SecretIDList}
+	c := &Call{Time: now, Operation: op, Region: region, SecretIDs: f.SecretIDList}
 	str := func(p *string) string {
 		if p == nil {
 			return ""
@@ -645,7 +619,8 @@ func (s *Server) record(op string, body []byte, now time.Time) *Call {
 	}
 	if c.SecretID != "" && op != "CreateSecret" {
 		s.mu.Lock()
-		if sec := s.store.lookup(c.SecretID, s.arnPrefix, now); sec != nil {
+		rg := s.regions.orPrimary(region)
+		if sec := rg.store.lookup(c.SecretID, rg.arnPrefix, now); sec != nil {
 			c.SecretName = sec.name
 		}
 		s.mu.Unlock()
@@ -678,7 +653,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !isSM {
 		op = r.Header.Get("X-Amz-Target")
 	}
-	call := s.record(op, body, now)
+	call := s.record(op, claimedRegion(r), body, now)
+	if s.dropInOutage(w, call) {
+		return
+	}
 
 	out, aerr := s.handle(r, op, isSM, body, down, now)
 	if aerr != nil && aerr.Code == codeRequestCanceled {
@@ -736,7 +714,8 @@ func (s *Server) handle(r *http.Request, op string, isSM bool, body []byte, down
 			"smtest refuses requests for the host %q: it answers only requests addressed to %s or a loopback name (protection against DNS rebinding); allow another name with WithHostCheck (secretsql emulator --allow-host).",
 			r.Host, s.addr)
 	}
-	if aerr := s.verifySigV4(r.Context(), r, body, now); aerr != nil {
+	rg, aerr := s.verifySigV4(r.Context(), r, body, now)
+	if aerr != nil {
 		return nil, aerr
 	}
 	if r.Method != http.MethodPost {
@@ -761,14 +740,14 @@ func (s *Server) handle(r *http.Request, op string, isSM bool, body []byte, down
 			return nil, errCanceled
 		}
 	}
-	if code := s.takeFault(op); code != "" {
+	if code := s.takeFault(rg.name, op); code != "" {
 		return nil, injectedError(code)
 	}
 	if len(body) == 0 {
 		body = []byte("{}")
 	}
 	// Timestamps are kept to the millisecond, like AWS's.
-	return run(s, op, body, time.UnixMilli(time.Now().UnixMilli()))
+	return run(s, rg, op, body, time.UnixMilli(time.Now().UnixMilli()))
 }
 
 func injectedError(code string) *apiError {

@@ -84,46 +84,48 @@ func parseAuthorization(h string) (*sigV4Auth, *apiError) {
 // verifySigV4 checks the request's AWS Signature Version 4 by re-signing a
 // copy of it (same method, URI, signed headers, X-Amz-Date, and the SHA-256
 // of the body actually received) with the SDK's own signer and comparing the
-// signatures in constant time.
-func (s *Server) verifySigV4(ctx context.Context, r *http.Request, body []byte, now time.Time) *apiError {
+// signatures in constant time. It returns the region the request was signed
+// for, one the server serves.
+func (s *Server) verifySigV4(ctx context.Context, r *http.Request, body []byte, now time.Time) (*region, *apiError) {
 	authz := r.Header.Get("Authorization")
 	if authz == "" {
-		return newError(codeMissingAuthToken, "Missing Authentication Token")
+		return nil, newError(codeMissingAuthToken, "Missing Authentication Token")
 	}
 	auth, aerr := parseAuthorization(authz)
 	if aerr != nil {
-		return aerr
+		return nil, aerr
 	}
 
 	amzDate := r.Header.Get("X-Amz-Date")
 	if amzDate == "" {
-		return newError(codeIncompleteSignature,
+		return nil, newError(codeIncompleteSignature,
 			"Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. Authorization=%s", authz)
 	}
 	signingTime, err := time.Parse(amzDateFormat, amzDate)
 	if err != nil {
-		return newError(codeIncompleteSignature,
+		return nil, newError(codeIncompleteSignature,
 			"Date must be in ISO-8601 'basic format'. Got '%s'. See http://en.wikipedia.org/wiki/ISO_8601", amzDate)
 	}
 
 	if auth.accessKeyID != s.accessKeyID {
-		return newError(codeUnrecognizedClient, "The security token included in the request is invalid.")
+		return nil, newError(codeUnrecognizedClient, "The security token included in the request is invalid.")
 	}
 	if auth.date != signingTime.Format("20060102") {
-		return newError(codeInvalidSignature,
+		return nil, newError(codeInvalidSignature,
 			"Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '%s' != '%s', from '%s'.",
 			auth.date, signingTime.Format("20060102"), amzDate)
 	}
-	if auth.region != s.Region {
-		return newError(codeInvalidSignature,
+	rg := s.regions.get(auth.region)
+	if rg == nil {
+		return nil, newError(codeInvalidSignature,
 			"Credential should be scoped to a valid region, not '%s'. ", auth.region)
 	}
 	if auth.service != signingService {
-		return newError(codeInvalidSignature,
+		return nil, newError(codeInvalidSignature,
 			"Credential should be scoped to correct service: '%s'. ", signingService)
 	}
 	if auth.terminator != scopeTerminator {
-		return newError(codeInvalidSignature,
+		return nil, newError(codeInvalidSignature,
 			"Credential should be scoped with a valid terminator: '%s', not '%s'.", scopeTerminator, auth.terminator)
 	}
 
@@ -132,19 +134,19 @@ func (s *Server) verifySigV4(ctx context.Context, r *http.Request, body []byte, 
 	// another operation.
 	signed := strings.Split(auth.signedHeaders, ";")
 	if !slices.Contains(signed, "host") {
-		return newError(codeInvalidSignature, "'Host' must be a 'SignedHeader' in the AWS Authorization.")
+		return nil, newError(codeInvalidSignature, "'Host' must be a 'SignedHeader' in the AWS Authorization.")
 	}
 	if r.Header.Get("X-Amz-Target") != "" && !slices.Contains(signed, "x-amz-target") {
-		return newError(codeInvalidSignature, "'X-Amz-Target' must be a 'SignedHeader' in the AWS Authorization.")
+		return nil, newError(codeInvalidSignature, "'X-Amz-Target' must be a 'SignedHeader' in the AWS Authorization.")
 	}
 
 	if now.Sub(signingTime) > maxClockSkew {
-		return newError(codeInvalidSignature,
+		return nil, newError(codeInvalidSignature,
 			"Signature expired: %s is now earlier than %s (%s - 15 min.)",
 			amzDate, now.Add(-maxClockSkew).UTC().Format(amzDateFormat), now.UTC().Format(amzDateFormat))
 	}
 	if signingTime.Sub(now) > maxClockSkew {
-		return newError(codeInvalidSignature,
+		return nil, newError(codeInvalidSignature,
 			"Signature not yet current: %s is still later than %s (%s + 15 min.)",
 			amzDate, now.Add(maxClockSkew).UTC().Format(amzDateFormat), now.UTC().Format(amzDateFormat))
 	}
@@ -180,17 +182,17 @@ func (s *Server) verifySigV4(ctx context.Context, r *http.Request, body []byte, 
 	sum := sha256.Sum256(body)
 	payloadHash := hex.EncodeToString(sum[:])
 	creds := aws.Credentials{AccessKeyID: s.accessKeyID, SecretAccessKey: s.secretAccessKey}
-	if err := s.signer.SignHTTP(ctx, creds, cp, payloadHash, signingService, s.Region, signingTime); err != nil {
-		return newError(codeInternalFailure, "re-signing the request: %v", err)
+	if err := s.signer.SignHTTP(ctx, creds, cp, payloadHash, signingService, rg.name, signingTime); err != nil {
+		return nil, newError(codeInternalFailure, "re-signing the request: %v", err)
 	}
 	want, perr := parseAuthorization(cp.Header.Get("Authorization"))
 	if perr != nil {
-		return newError(codeInternalFailure, "re-signing the request: %s", perr.Message)
+		return nil, newError(codeInternalFailure, "re-signing the request: %s", perr.Message)
 	}
 	if subtle.ConstantTimeCompare([]byte(want.signature), []byte(auth.signature)) != 1 ||
 		want.signedHeaders != auth.signedHeaders {
-		return newError(codeInvalidSignature,
+		return nil, newError(codeInvalidSignature,
 			"The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.")
 	}
-	return nil
+	return rg, nil
 }

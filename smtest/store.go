@@ -49,6 +49,7 @@ type secret struct {
 	labels       map[string]string // staging label -> version ID
 	tags         []tag             // in the order they were first set
 	rotation     rotationState
+	replication  // its region, and replicas (regions.go)
 }
 
 func (sec *secret) scheduledForDeletion() bool { return !sec.deletedDate.IsZero() }
@@ -158,8 +159,9 @@ func newStore() *store {
 }
 
 // lookup resolves a SecretId: a name, a full ARN, or a partial ARN (the full
-// ARN without its "-XXXXXX" suffix) in this server's region and account.
-// Secrets whose recovery window has passed are purged first.
+// ARN without its "-XXXXXX" suffix) in the store's region and account.
+// Secrets whose recovery window has passed are purged first. A replica
+// comes back as a view of its primary (see secret.resolved).
 func (st *store) lookup(id, arnPrefix string, now time.Time) *secret {
 	var sec *secret
 	if strings.HasPrefix(id, "arn:") {
@@ -176,7 +178,7 @@ func (st *store) lookup(id, arnPrefix string, now time.Time) *secret {
 		st.remove(sec)
 		return nil
 	}
-	return sec
+	return sec.resolved()
 }
 
 // nameOf returns the secret name a SecretId refers to, or "" if it cannot
@@ -223,11 +225,11 @@ func (st *store) purgeExpired(now time.Time) {
 	}
 }
 
-// sorted returns all secrets in creation order.
+// sorted returns all secrets in creation order, replicas as views.
 func (st *store) sorted() []*secret {
 	out := make([]*secret, 0, len(st.byName))
 	for _, sec := range st.byName {
-		out = append(out, sec)
+		out = append(out, sec.resolved())
 	}
 	slices.SortFunc(out, func(a, b *secret) int { return cmp.Compare(a.seq, b.seq) })
 	return out

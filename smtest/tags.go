@@ -186,9 +186,13 @@ func matchKey(key, v string, sec *secret) bool {
 		return anyTag(func(t tag) string { return t.Value })
 	case "all":
 		return matchWords(sec, v)
+	case "primary-region":
+		// Only replicated secrets, primaries and replicas, have one.
+		pr := sec.primaryRegion()
+		return pr != "" && strings.HasPrefix(pr, v)
 	}
-	// The emulator has no replicas or owning services: primary-region and
-	// owning-service match no secret.
+	// The emulator has no managed secrets: owning-service matches no
+	// secret.
 	return false
 }
 

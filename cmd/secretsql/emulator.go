@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -27,6 +28,7 @@ import (
 // emulatorFlags are the flags of secretsql emulator.
 type emulatorFlags struct {
 	addr, region, seed       string
+	agent, regions           string
 	accessKey, secretKey     string
 	allowRemote, verbose     bool
 	allowHosts               stringList
@@ -48,6 +50,8 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	fs.SetOutput(stderr)
 	fs.StringVar(&f.addr, "addr", "127.0.0.1:4566", "address to listen on (port 0: a free port); a non-loopback address needs --allow-remote")
 	fs.StringVar(&f.region, "region", smtest.DefaultRegion, "region the emulator claims (requests must be signed for it)")
+	fs.StringVar(&f.regions, "regions", "", "comma-separated `list` of more regions to serve on the same address (a request is answered by the region it is signed for; secrets replicate to them with ReplicateSecretToRegions)")
+	fs.StringVar(&f.agent, "agent", "", "also serve a Secrets Manager Agent (its HTTP API, as on localhost:2773) on this `address`, reading the emulator; prints its token")
 	fs.StringVar(&f.seed, "seed", "", "JSON `file` mapping secret names to values (an object is stored as JSON, a string as is)")
 	fs.StringVar(&f.accessKey, "access-key", "", "the only access key ID accepted (default: a random one per start)")
 	fs.StringVar(&f.secretKey, "secret-key", "", "its secret access key (default: a random one per start)")
@@ -76,7 +80,7 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		}
 	}
 	logger := slog.New(requestFilter{slog.NewTextHandler(stderr, nil), f.verbose})
-	srv, err := smtest.Start(smtest.WithAddr(f.addr), smtest.WithRegion(f.region),
+	srv, err := smtest.Start(smtest.WithAddr(f.addr), smtest.WithRegion(f.region), smtest.WithRegions(f.extraRegions()...),
 		smtest.WithCredentials(f.accessKey, f.secretKey), smtest.WithHostCheck(f.allowHosts...),
 		smtest.WithLogger(logger), smtest.WithRotationWindow(f.rotationWindow), smtest.WithRotateEvery(f.rotEvery))
 	if err != nil {
@@ -84,6 +88,14 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		return exitUnreachable
 	}
 	defer srv.Close()
+	var agent *smtest.Agent
+	if f.agent != "" {
+		if agent, err = smtest.StartAgent(srv, smtest.WithAgentAddr(f.agent)); err != nil {
+			fmt.Fprintln(stderr, "secretsql emulator:", err)
+			return exitUnreachable
+		}
+		defer agent.Close()
+	}
 	if f.allowRemote {
 		host, _, _ := net.SplitHostPort(f.addr)
 		_, port, _ := net.SplitHostPort(strings.TrimPrefix(srv.URL, "http://"))
@@ -95,6 +107,16 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	fmt.Fprintf(stdout, "# Secrets Manager emulator on %s (region %s); export these, then run your application:\n", srv.URL, srv.Region)
 	for _, kv := range emulatorEnv(srv) {
 		fmt.Fprintf(stdout, "export %s=%s\n", kv[0], kv[1])
+	}
+	if regions := srv.Regions(); len(regions) > 1 {
+		fmt.Fprintf(stdout, "# also serving regions %s on the same endpoint: a client configured for one of them reads its secrets and replicas\n", strings.Join(regions[1:], ", "))
+	}
+	if agent != nil {
+		fmt.Fprintf(stdout, "# Secrets Manager Agent on %s (region %s): GET /secretsmanager/get?secretId=NAME with header %s: $AWS_TOKEN\n",
+			agent.URL, agent.Region, smtest.AgentTokenHeader)
+		for _, kv := range agentEnv(agent) {
+			fmt.Fprintf(stdout, "export %s=%s\n", kv[0], kv[1])
+		}
 	}
 	fmt.Fprintln(stdout, `# rotate a database secret: aws --endpoint-url "$AWS_ENDPOINT_URL_SECRETS_MANAGER" secretsmanager rotate-secret --secret-id NAME (or: secretsql rotate NAME)`)
 	fmt.Fprintln(stdout, "# Ctrl-C to stop (secrets live in memory only)")
@@ -133,14 +155,39 @@ func (f *emulatorFlags) check() error {
 	case f.accessKey == "":
 		f.accessKey, f.secretKey = randomKeys()
 	}
-	host, _, err := net.SplitHostPort(f.addr)
-	if err != nil {
-		return fmt.Errorf("--addr %q: %w", f.addr, err)
+	for _, r := range f.extraRegions() {
+		if !regionCode.MatchString(r) {
+			return fmt.Errorf("--regions: %q is not a region code (like eu-west-1)", r)
+		}
 	}
-	if !isLoopback(host) && !f.allowRemote {
-		return fmt.Errorf("--addr %s can be reached from other machines; add --allow-remote if that is what you want, or listen on 127.0.0.1", f.addr)
+	for _, a := range []struct{ flag, addr string }{{"--addr", f.addr}, {"--agent", f.agent}} {
+		if a.flag == "--agent" && a.addr == "" {
+			continue // no agent
+		}
+		host, _, err := net.SplitHostPort(a.addr)
+		if err != nil {
+			return fmt.Errorf("%s %q: %w", a.flag, a.addr, err)
+		}
+		if !isLoopback(host) && !f.allowRemote {
+			return fmt.Errorf("%s %s can be reached from other machines; add --allow-remote if that is what you want, or listen on 127.0.0.1", a.flag, a.addr)
+		}
 	}
 	return nil
+}
+
+// regionCode is the pattern of a region code in the Secrets Manager API
+// reference.
+var regionCode = regexp.MustCompile(`^([a-z]+-)+\d+$`)
+
+// extraRegions is the list of --regions.
+func (f *emulatorFlags) extraRegions() []string {
+	var out []string
+	for r := range strings.SplitSeq(f.regions, ",") {
+		if r = strings.TrimSpace(r); r != "" {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // isLoopback reports whether a listen host is a loopback one (not "",
@@ -245,6 +292,17 @@ func emulatorEnv(srv *smtest.Server) [][2]string {
 		{"AWS_DEFAULT_REGION", srv.Region},
 		{"AWS_ACCESS_KEY_ID", creds.AccessKeyID},
 		{"AWS_SECRET_ACCESS_KEY", creds.SecretAccessKey},
+	}
+}
+
+// agentEnv is what a client of the agent reads: the token (AWS_TOKEN comes
+// first of the variables the agent and its clients read it from) and the
+// port, under the Lambda extension's name for it.
+func agentEnv(a *smtest.Agent) [][2]string {
+	_, port, _ := net.SplitHostPort(a.Addr)
+	return [][2]string{
+		{"AWS_TOKEN", a.Token},
+		{"PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", port},
 	}
 }
 

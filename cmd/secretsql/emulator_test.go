@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"github.com/aws/smithy-go"
 
 	"github.com/secretsql/secretsql/smtest"
@@ -215,5 +216,70 @@ func TestEmulatorRefusals(t *testing.T) {
 	}
 	if _, err := e.env.client(tamper(func(r *http.Request) { r.Host = "emulator.lab" })).ListSecrets(ctx, in); apiErrorCode(err) != "InvalidSignatureException" {
 		t.Errorf("Host emulator.lab: %v, want it to reach the signature check", err)
+	}
+}
+
+// TestEmulatorAgentAndRegions serves an agent and a second region, and
+// reads through both as a client would from the printed variables.
+func TestEmulatorAgentAndRegions(t *testing.T) {
+	seed := writeSeed(t, map[string]string{"dev/app": `{"password":"pw"}`})
+	e := startEmulator(t, "--addr", "127.0.0.1:0", "--seed", seed, "--agent", "127.0.0.1:0", "--regions", "us-west-2, eu-west-1")
+	token, port := e.env["AWS_TOKEN"], e.env["PARAMETERS_SECRETS_EXTENSION_HTTP_PORT"]
+	if token == "" || port == "" || port == "0" {
+		t.Fatalf("agent exports %v", e.env)
+	}
+	if !strings.Contains(e.out.String(), "also serving regions us-west-2, eu-west-1") {
+		t.Fatalf("no regions line:\n%s", e.out)
+	}
+	agentGet := func(tok string) (int, string) {
+		req, err := http.NewRequestWithContext(t.Context(), "GET", "http://127.0.0.1:"+port+"/secretsmanager/get?secretId=dev/app", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set(smtest.AgentTokenHeader, tok)
+		resp, err := (&http.Client{Transport: &http.Transport{}}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var v struct{ SecretString string }
+		_ = json.NewDecoder(resp.Body).Decode(&v)
+		return resp.StatusCode, v.SecretString
+	}
+	if code, s := agentGet(token); code != http.StatusOK || s != `{"password":"pw"}` {
+		t.Fatalf("through the agent: %d %q", code, s)
+	}
+	if code, _ := agentGet("wrong"); code != http.StatusForbidden {
+		t.Fatalf("wrong token: %d", code)
+	}
+
+	// A client configured for us-west-2 reaches that region, which has no
+	// secrets until one is replicated to it.
+	east := e.env.client(http.DefaultTransport)
+	west := exports{}
+	for k, v := range e.env {
+		west[k] = v
+	}
+	west["AWS_REGION"] = "us-west-2"
+	wc := west.client(http.DefaultTransport)
+	ctx := t.Context()
+	in := &secretsmanager.GetSecretValueInput{SecretId: aws.String("dev/app")}
+	if _, err := wc.GetSecretValue(ctx, in); apiErrorCode(err) != "ResourceNotFoundException" {
+		t.Fatalf("us-west-2 before replication: %v", err)
+	}
+	if _, err := east.ReplicateSecretToRegions(ctx, &secretsmanager.ReplicateSecretToRegionsInput{
+		SecretId: aws.String("dev/app"), AddReplicaRegions: []types.ReplicaRegionType{{Region: aws.String("us-west-2")}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := wc.GetSecretValue(ctx, in)
+	if err != nil || aws.ToString(out.SecretString) != `{"password":"pw"}` || !strings.Contains(aws.ToString(out.ARN), ":us-west-2:") {
+		t.Fatalf("replica: %v %+v", err, out)
+	}
+
+	// Bad flags are usage errors.
+	for _, args := range [][]string{{"--regions", "west"}, {"--agent", "0.0.0.0:0"}, {"--agent", "nope"}} {
+		r := cli(t, nil, append([]string{"emulator", "--addr", "127.0.0.1:0"}, args...)...)
+		wantCode(t, r, exitUsage)
 	}
 }

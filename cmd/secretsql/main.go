@@ -4,7 +4,7 @@
 // Usage:
 //
 //	secretsql check <secret-id> [--engine E] [--dsn-params 'k=v&…'] [--region R] [--endpoint URL] [--json] [--timeout 10s]
-//	secretsql emulator [--addr 127.0.0.1:4566] [--region us-east-1] [--seed secrets.json] [--rotation-window 2s] [--rotate-every 30s]
+//	secretsql emulator [--addr 127.0.0.1:4566] [--region us-east-1] [--regions us-west-2,…] [--agent 127.0.0.1:2773] [--seed secrets.json] [--rotation-window 2s] [--rotate-every 30s]
 //	secretsql rotate <secret-id> [--region R] [--endpoint URL] [--timeout 2m] [--no-wait]
 //	secretsql version
 //
@@ -56,6 +56,11 @@
 // rotation's setSecret→finishSecret window open, --rotate-every rotates on a
 // schedule for soak runs. Rotations and their failures are logged to
 // stderr; --verbose logs every request.
+//
+// --regions serves more regions on the same address (a request goes to the
+// region it is signed for), to which secrets can be replicated; --agent also
+// serves the HTTP API of the Secrets Manager Agent (and Lambda extension) on
+// another address, reading the emulator, and prints its token as AWS_TOKEN.
 //
 // # rotate
 //
@@ -110,7 +115,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 const usage = `usage:
   secretsql check <secret-id> [--engine E] [--dsn-params 'k=v&…'] [--region R] [--endpoint URL] [--json] [--timeout 10s]
-  secretsql emulator [--addr 127.0.0.1:4566] [--region us-east-1] [--seed secrets.json] [--rotation-window 2s] [--rotate-every 30s]
+  secretsql emulator [--addr 127.0.0.1:4566] [--region us-east-1] [--regions us-west-2,…] [--agent 127.0.0.1:2773] [--seed secrets.json] [--rotation-window 2s] [--rotate-every 30s]
   secretsql rotate <secret-id> [--region R] [--endpoint URL] [--timeout 2m] [--no-wait]
   secretsql version
 
