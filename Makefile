@@ -26,6 +26,9 @@ test:
 	$(GO) test -race -count=1 -p 1 -timeout 20m -json ./... 2>&1 | bin/testsummary
 	@# examples/ is its own module (heavy dependencies: go-mysql-server, gorm, ent, bun, sqlx)
 	cd examples && $(GO) vet ./... && $(GO) test -race -count=1 -p 1 -timeout 20m -json ./... 2>&1 | ../bin/testsummary
+	@# otel/ (OpenTelemetry) and tools/charts/ (gonum/plot) are modules of their own, keeping those out of go.mod
+	cd otel && $(GO) vet ./... && $(GO) test -race -count=1 -p 1 -timeout 10m -json ./... 2>&1 | ../bin/testsummary
+	cd tools/charts && $(GO) vet ./... && $(GO) test -race -count=1 -timeout 10m -json ./... 2>&1 | ../../bin/testsummary
 	@# fuzz: every Fuzz target of FUZZ_PKGS for FUZZTIME each, one per invocation (docs/TESTING.md)
 	for pkg in $(FUZZ_PKGS); do \
 		for t in $$($(GO) test -list '^Fuzz' "$$pkg" | grep '^Fuzz'); do \
@@ -35,13 +38,17 @@ test:
 
 # bench prepares the test bed, then runs the macro benchmark suite
 # (internal/bench) against the local PostgreSQL and MariaDB with the smtest
-# emulator: it prints a Markdown report and writes docs/BENCHMARKS.md and
-# docs/benchmarks.json (about 3 minutes). Flags go in BENCHFLAGS, e.g.
+# emulator: it prints a Markdown report and writes BENCHOUT/BENCHMARKS.md and
+# BENCHOUT/benchmarks.json (about 4 minutes), then draws each rotation
+# drill's timeline as BENCHOUT/charts/*.svg with tools/charts (its own
+# module: gonum/plot stays out of go.mod). Flags go in BENCHFLAGS, e.g.
 # BENCHFLAGS='-engines postgres -drill-windows 2s'; see
 # `go run ./internal/bench/cmd/secretsql-bench -h`. The micro benchmarks:
 # go test -run '^$' -bench . -benchmem . ./engines/postgres ./engines/mysql
 .PHONY: bench
 BENCHFLAGS ?=
+BENCHOUT ?= docs
 bench:
 	bash scripts/testbed.sh
-	$(GO) run ./internal/bench/cmd/secretsql-bench $(BENCHFLAGS)
+	$(GO) run ./internal/bench/cmd/secretsql-bench -out $(BENCHOUT) $(BENCHFLAGS)
+	cd tools/charts && $(GO) run ./cmd/benchcharts -in $(abspath $(BENCHOUT))/benchmarks.json

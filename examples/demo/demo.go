@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,6 +16,7 @@ import (
 	_ "github.com/secretsql/secretsql/engines/postgres"
 	"github.com/secretsql/secretsql/internal/rotation"
 	"github.com/secretsql/secretsql/smtest"
+	"github.com/secretsql/secretsql/tools/charts"
 )
 
 // summary is the demo's result.
@@ -31,6 +33,7 @@ type summary struct {
 	NewVersion     string
 	AuthFailures   int64 // logins the database refused (retried by secretsql)
 	PendingAdopted bool
+	Timeline       charts.Timeline // queries per 100 ms, setSecret and finishSecret
 }
 
 // connCounter wraps the secretsql connector to time new connections.
@@ -133,6 +136,7 @@ func demo(ctx context.Context, o options, out io.Writer) (*summary, error) {
 	time.AfterFunc(o.duration, stop)
 	var queries, failed atomic.Int64
 	var firstErr atomic.Value
+	tl := newTimeline(start, o.duration)
 	var wg sync.WaitGroup
 	for range o.workers {
 		wg.Go(func() {
@@ -144,12 +148,14 @@ func demo(ctx context.Context, o options, out io.Writer) (*summary, error) {
 				switch {
 				case err == nil && n == 3:
 					queries.Add(1)
+					tl.add(false)
 				case runCtx.Err() != nil:
 				default:
 					if err == nil {
 						err = fmt.Errorf("SELECT COUNT(*) returned %d rows, want 3", n)
 					}
 					failed.Add(1)
+					tl.add(true)
 					firstErr.CompareAndSwap(nil, err)
 				}
 			}
@@ -207,6 +213,7 @@ func demo(ctx context.Context, o options, out io.Writer) (*summary, error) {
 					cc.mu.Lock()
 					cc.changed = time.Now()
 					cc.mu.Unlock()
+					tl.mark(&tl.setSecret)
 					emit(fmt.Sprintf("rotation: setSecret done: the database has the new password, AWSCURRENT still the old one; holding this window for %s", o.window))
 					sleep(ctx, o.window)
 				case rotation.FinishSecret:
@@ -217,6 +224,7 @@ func demo(ctx context.Context, o options, out io.Writer) (*summary, error) {
 		}
 		res, rotErr = rot.Rotate(runCtx, arn)
 		if rotErr == nil {
+			tl.mark(&tl.finishSecret)
 			emit("rotation: finished")
 		}
 	}
@@ -238,7 +246,17 @@ func demo(ctx context.Context, o options, out io.Writer) (*summary, error) {
 	if res != nil {
 		sum.OldVersion, sum.NewVersion = res.PreviousVersionID, res.VersionID
 	}
+	sum.Timeline = tl.timeline()
 	printSummary(out, sum)
+	if o.chart != "" {
+		server, _, _ := strings.Cut(b.name, " at ")
+		c := charts.Chart{Title: fmt.Sprintf("secretsql demo: %s, %d workers, setSecret→finishSecret window %s", server, o.workers, o.window),
+			Series: []charts.Series{{Name: "secretsql", Timeline: sum.Timeline}}}
+		if err := c.WriteFile(o.chart); err != nil {
+			return sum, fmt.Errorf("--chart: %w", err)
+		}
+		fmt.Fprintf(out, "  chart                 %s\n", o.chart)
+	}
 	if rotErr != nil && ctx.Err() == nil {
 		return sum, fmt.Errorf("rotation: %w", rotErr)
 	}

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +20,7 @@ func shortOptions() options {
 func checkRun(t *testing.T, o options) {
 	t.Helper()
 	var out bytes.Buffer
+	o.chart = filepath.Join(t.TempDir(), "demo.svg")
 	sum, err := demo(context.Background(), o, &out)
 	t.Logf("demo output:\n%s", out.String())
 	if err != nil {
@@ -35,10 +38,35 @@ func checkRun(t *testing.T, o options) {
 	if sum.Fetches > 5 {
 		t.Errorf("%d GetSecretValue calls by secretsql, want a handful", sum.Fetches)
 	}
-	for _, want := range []string{"summary", "failed queries        0", "recovery time", "queries/s"} {
+	for _, want := range []string{"summary", "failed queries        0", "recovery time", "queries/s", "chart "} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q", want)
 		}
+	}
+	checkTimeline(t, sum)
+	svg, err := os.ReadFile(o.chart)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(bytes.TrimSpace(svg), []byte("<?xml")) || !bytes.Contains(svg, []byte("setSecret")) || !bytes.Contains(svg, []byte("finishSecret")) {
+		t.Errorf("--chart wrote no timeline SVG:\n%.300s", svg)
+	}
+}
+
+// checkTimeline checks that the timeline counts every query and marks the
+// rotation.
+func checkTimeline(t *testing.T, sum *summary) {
+	t.Helper()
+	tl := sum.Timeline
+	var ok, failed int64
+	for i := range tl.OK {
+		ok, failed = ok+tl.OK[i], failed+tl.Failed[i]
+	}
+	if ok != sum.Queries || failed != sum.Failed {
+		t.Errorf("timeline counts %d ok, %d failed; the summary %d, %d", ok, failed, sum.Queries, sum.Failed)
+	}
+	if len(tl.SetSecretMS) != 1 || len(tl.FinishSecretMS) != 1 || tl.SetSecretMS[0] > tl.FinishSecretMS[0] {
+		t.Errorf("timeline marks setSecret %v, finishSecret %v; want one each, in order", tl.SetSecretMS, tl.FinishSecretMS)
 	}
 }
 

@@ -18,7 +18,10 @@
 // It prints a progress line every half second and a summary: queries,
 // failed queries, GetSecretValue calls and the recovery time (from the
 // password change to the first successful new connection). The exit code is
-// 1 if any query failed.
+// 1 if any query failed. --chart file.svg also draws the run as a timeline:
+// the queries that succeeded and failed per 100 ms, with setSecret and
+// finishSecret marked (the chart of `make bench`'s drills, package
+// tools/charts).
 //
 // --mysql 'root:pw@tcp(host:3306)/' or --postgres 'postgres://…' run the same
 // demo against a real server instead: the admin connection creates a
@@ -47,6 +50,7 @@ type options struct {
 	mysqlDSN string
 	pgURL    string
 	pgGroup  string
+	chart    string // SVG file to draw the run's timeline to
 }
 
 func main() {
@@ -84,6 +88,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.mysqlDSN, "mysql", "", "admin DSN of a real MySQL/MariaDB server (go-sql-driver format, e.g. 'root:pw@tcp(127.0.0.1:3306)/') instead of the embedded server")
 	fs.StringVar(&o.pgURL, "postgres", "", "admin URL of a real PostgreSQL server (e.g. 'postgres://postgres:pw@127.0.0.1:5432/postgres') instead of the embedded server")
 	fs.StringVar(&o.pgGroup, "postgres-group", "", "with --postgres: make the demo user a member of this role (e.g. one that pg_hba.conf makes log in by password)")
+	fs.StringVar(&o.chart, "chart", "", "write the run's timeline (queries per 100 ms that succeeded and failed, setSecret and finishSecret marked) to this SVG file")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}

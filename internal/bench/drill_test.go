@@ -26,22 +26,7 @@ func TestDrill(t *testing.T) {
 	}{{testdb.EnginePostgres, 2 * time.Second}, {testdb.EngineMariaDB, 2 * time.Second}, {testdb.EnginePostgres, 0}, {testdb.EngineMariaDB, 0}} {
 		engine := tc.engine
 		t.Run(fmt.Sprintf("%s/window=%v", engine, tc.window), func(t *testing.T) {
-			sm := smtest.NewServer()
-			t.Cleanup(sm.Close)
-			target, err := NewTarget(testdb.Open(t, engine), sm)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-			defer cancel()
-			row, err := target.Drill(ctx, DrillSpec{
-				Approach: SecretSQL, Strategy: rotation.SingleUser, Window: tc.window, Rotations: 1,
-				Workers: 50, Pool: 20, Lifetime: 50 * time.Millisecond,
-				Before: 500 * time.Millisecond, After: time.Second,
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
+			row := testDrill(t, engine, SecretSQL, tc.window)
 			t.Logf("%d queries, %d failed; %d connects, %d failed; %d GetSecretValue calls; change→first new connection %.1f ms; p99 %.1f ms before, %.1f ms during",
 				row.Queries, row.Failed, row.Connects, row.ConnectFailures, row.Calls, row.LastChangeToNewMS(),
 				row.Before.P99US/1000, row.During.P99US/1000)
@@ -57,6 +42,29 @@ func TestDrill(t *testing.T) {
 			checkTimeline(t, row)
 		})
 	}
+}
+
+// testDrill runs a single-user drill of approach with the given window on
+// a fresh emulator: 50 workers, a pool of 20 connections living 50 ms.
+func testDrill(t *testing.T, engine, approach string, window time.Duration) DrillRow {
+	t.Helper()
+	sm := smtest.NewServer()
+	t.Cleanup(sm.Close)
+	target, err := NewTarget(testdb.Open(t, engine), sm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	row, err := target.Drill(ctx, DrillSpec{
+		Approach: approach, Strategy: rotation.SingleUser, Window: window, Rotations: 1,
+		Workers: 50, Pool: 20, Lifetime: 50 * time.Millisecond,
+		Before: 500 * time.Millisecond, After: time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return row
 }
 
 // checkTimeline checks that a drill's timeline accounts for every query and
@@ -89,22 +97,7 @@ func checkTimeline(t *testing.T, row DrillRow) {
 func TestGoWrapperLikeDrill(t *testing.T) {
 	for _, engine := range testdb.Engines() {
 		t.Run(engine, func(t *testing.T) {
-			sm := smtest.NewServer()
-			t.Cleanup(sm.Close)
-			target, err := NewTarget(testdb.Open(t, engine), sm)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-			defer cancel()
-			row, err := target.Drill(ctx, DrillSpec{
-				Approach: Refetch, Strategy: rotation.SingleUser, Window: time.Second, Rotations: 1,
-				Workers: 50, Pool: 20, Lifetime: 50 * time.Millisecond,
-				Before: 500 * time.Millisecond, After: time.Second,
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
+			row := testDrill(t, engine, Refetch, time.Second)
 			t.Logf("%d queries, %d failed; %d connects, %d failed; %d GetSecretValue calls", row.Queries, row.Failed, row.Connects, row.ConnectFailures, row.Calls)
 			if row.Failed == 0 || row.ConnectFailures == 0 {
 				t.Errorf("no failure during a 1 s window: %d failed queries, %d failed connects", row.Failed, row.ConnectFailures)

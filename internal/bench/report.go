@@ -216,7 +216,7 @@ func (r *Report) engine(t table, e *EngineReport) {
 		b.WriteString("\n")
 	}
 	if s := e.Storm; s != nil {
-		fmt.Fprintf(b, "### 3. Cold storm\n\n%d concurrent first connects released at once, %d rounds per approach (secretsql: a new secret each round, so a cold cache). Connects the server refused for lack of slots are counted apart, not hidden.\n\n", s.Goroutines, s.Rounds)
+		fmt.Fprintf(b, "### 3. Cold storm\n\n%d concurrent first connects released at once, %d rounds per approach (secretsql and the Go-wrapper-like baseline: a new secret each round, so a cold cache). Connects the server refused for lack of slots are counted apart, not hidden.\n\n", s.Goroutines, s.Rounds)
 		t.header("approach", "connected", "refused: too many connections", "other errors", "GetSecretValue calls per storm", "time to all connected (median)")
 		for _, row := range s.Rows {
 			calls := fmt.Sprint(row.CallsPerRound)
