@@ -8,6 +8,7 @@ replace github.com/secretsql/secretsql/tools/charts => ../tools/charts
 
 require (
 	entgo.io/ent v0.14.5
+	github.com/aws/aws-lambda-go v1.54.0
 	github.com/dolthub/go-mysql-server v0.20.0
 	github.com/go-sql-driver/mysql v1.10.1
 	github.com/jackc/pgx/v5 v5.12.0
