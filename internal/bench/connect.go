@@ -14,6 +14,7 @@ const (
 	Naive     = "naive (GetSecretValue per connect)"
 	Refresh   = "JDBC-like baseline"
 	Refetch   = "Go-wrapper-like baseline"
+	Hooked    = "native driver + secretsql hook"
 )
 
 // RawControlConnect names the raw driver measured a second time in the

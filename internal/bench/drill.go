@@ -17,8 +17,9 @@ import (
 // DrillSpec describes one rotation drill: a pool under load while the
 // secret rotates.
 type DrillSpec struct {
-	// Approach is SecretSQL, Refresh (the [Baseline] policy) or Refetch
-	// ([GoWrapperLike]).
+	// Approach is SecretSQL, Hooked (the native driver with secretsql's
+	// hook: pgx's BeforeConnect, go-sql-driver/mysql's Hook.Connector),
+	// Refresh (the [Baseline] policy) or Refetch ([GoWrapperLike]).
 	Approach string
 	// Strategy is the rotation strategy.
 	Strategy rotation.Strategy
@@ -155,6 +156,13 @@ func (t *Target) Drill(ctx context.Context, spec DrillSpec) (DrillRow, error) {
 			return row, err
 		}
 		defer c.Close()
+		inner = c
+	case Hooked:
+		c, closeHook, err := t.Hooked(arn, client)
+		if err != nil {
+			return row, err
+		}
+		defer closeHook()
 		inner = c
 	case Refresh:
 		inner = t.Baseline(arn, client)

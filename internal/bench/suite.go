@@ -244,8 +244,8 @@ func runEngine(ctx context.Context, cfg *Config, engine string) (er EngineReport
 }
 
 // DrillApproaches lists the approaches of the rotation drills, in the
-// order of the report: secretsql, then the baselines.
-func DrillApproaches() []string { return []string{SecretSQL, Refresh, Refetch} }
+// order of the report: secretsql, its native pool hook, then the baselines.
+func DrillApproaches() []string { return []string{SecretSQL, Hooked, Refresh, Refetch} }
 
 // ChartFile is the timeline chart of a drill's spec, relative to the
 // report's directory: charts/<engine>-<strategy>-<window>.svg, e.g.

@@ -19,8 +19,8 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/secretsql/secretsql"
-	_ "github.com/secretsql/secretsql/engines/mysql"
-	_ "github.com/secretsql/secretsql/engines/postgres"
+	mysqlengine "github.com/secretsql/secretsql/engines/mysql"
+	"github.com/secretsql/secretsql/engines/postgres"
 	"github.com/secretsql/secretsql/internal/drivertest"
 	"github.com/secretsql/secretsql/internal/testdb"
 	"github.com/secretsql/secretsql/smtest"
@@ -160,6 +160,42 @@ func (t *Target) Naive(arn string, client secretsql.GetSecretValueAPI) (driver.C
 		return nil, err
 	}
 	return mysql.NewConnector(cfg)
+}
+
+// Hooked returns the native driver's connector with secretsql's hook for
+// the secret arn, read with client: pgx stdlib with the postgres Hook as
+// its BeforeConnect (the hook pgxpool users configure), or
+// go-sql-driver/mysql with the mysql Hook's Option, wrapped in
+// Hook.Connector. Call the returned func to close the hook.
+func (t *Target) Hooked(arn string, client secretsql.GetSecretValueAPI) (driver.Connector, func(), error) {
+	opts := []secretsql.Option{secretsql.WithClient(client)}
+	if t.Engine == testdb.EnginePostgres {
+		hook, err := postgres.NewHook(arn, opts...)
+		if err != nil {
+			return nil, nil, err
+		}
+		cfg, err := t.pgConfig("placeholder") // the hook sets the user
+		if err != nil {
+			hook.Close()
+			return nil, nil, err
+		}
+		return stdlib.GetConnector(*cfg, stdlib.OptionBeforeConnect(hook.BeforeConnect)), func() { hook.Close() }, nil
+	}
+	hook, err := mysqlengine.NewHook(arn, opts...)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg := t.myConfig("placeholder") // the hook sets the user
+	if err := cfg.Apply(hook.Option()); err != nil {
+		hook.Close()
+		return nil, nil, err
+	}
+	native, err := mysql.NewConnector(cfg)
+	if err != nil {
+		hook.Close()
+		return nil, nil, err
+	}
+	return hook.Connector(native), func() { hook.Close() }, nil
 }
 
 // Baseline returns the refresh-on-failure connector ([Baseline]) for the
