@@ -200,13 +200,12 @@ type entry struct {
 	pendRead  readMark             // forced reads of AWSPENDING …
 	curRead   readMark             // … and of key.stage
 
-	ttl         time.Duration // the refresh interval: the shortest of the readers'
-	due         bool          // a background refresh is due
-	dueTimer    *time.Timer   // sets due
-	refreshFail int           // consecutive failed background refreshes
-	nextRefresh time.Time     // no background refresh before
-	coldErr     error         // the last failed first read …
-	coldUntil   time.Time     // … answered to callers until then …
+	due         bool        // a background refresh is due
+	dueTimer    *time.Timer // sets due
+	refreshFail int         // consecutive failed background refreshes
+	nextRefresh time.Time   // no background refresh before
+	coldErr     error       // the last failed first read …
+	coldUntil   time.Time   // … answered to callers until then …
 	coldTimeout time.Duration
 	coldFail    int
 }
@@ -218,10 +217,6 @@ func (e *entry) attach(h *Handle) {
 	if h.set.ttl > e.grace {
 		e.grace = h.set.ttl
 	}
-	rearm := e.ctx == nil || e.ttl == 0 || h.set.ttl < e.ttl
-	if e.ttl == 0 || h.set.ttl < e.ttl {
-		e.ttl = h.set.ttl
-	}
 	if e.evict != nil {
 		e.evict.Stop()
 		e.evict = nil
@@ -230,9 +225,7 @@ func (e *entry) attach(h *Handle) {
 		e.ctx, e.cancel = context.WithCancel(context.Background())
 		e.coldErr, e.coldFail = nil, 0
 	}
-	if rearm {
-		e.armRefresh()
-	}
+	e.armRefresh() // the refresh interval may be shorter now
 	e.publish()
 }
 
@@ -248,7 +241,12 @@ func (e *entry) detach(h *Handle) (time.Duration, bool) {
 			break
 		}
 	}
-	if len(e.readers) > 0 || e.ctx == nil {
+	if len(e.readers) > 0 {
+		e.armRefresh() // the refresh interval may be longer now
+		e.publish()
+		return 0, false
+	}
+	if e.ctx == nil {
 		return 0, false
 	}
 	e.stopReads()
@@ -267,8 +265,19 @@ func (e *entry) stopReads() {
 	if e.dueTimer != nil {
 		e.dueTimer.Stop()
 	}
-	e.ttl = 0 // the next readers set it
 	e.publish()
+}
+
+// refreshInterval is the shortest of the readers' refresh intervals. e.mu
+// must be held.
+func (e *entry) refreshInterval() time.Duration {
+	var d time.Duration
+	for i, r := range e.readers {
+		if i == 0 || r.set.ttl < d {
+			d = r.set.ttl
+		}
+	}
+	return d
 }
 
 // armRefresh makes a background refresh due when the current value is
@@ -279,10 +288,10 @@ func (e *entry) armRefresh() {
 		e.dueTimer.Stop()
 	}
 	e.due = false
-	if e.cur == nil || e.ctx == nil || e.shutOff {
+	if e.cur == nil || e.ctx == nil || e.shutOff || len(e.readers) == 0 {
 		return
 	}
-	at := e.cur.fetchedAt.Add(time.Duration(float64(e.ttl) * e.cur.jitter))
+	at := e.cur.fetchedAt.Add(time.Duration(float64(e.refreshInterval()) * e.cur.jitter))
 	if at.Before(e.nextRefresh) {
 		at = e.nextRefresh
 	}
@@ -404,7 +413,7 @@ func (e *entry) current(ctx context.Context, h *Handle) (*version, error) {
 		e.mu.Lock()
 		if v := e.effective(); v != nil {
 			if e.due && e.flights[e.key.stage] == nil && !e.closedFor(h) {
-				e.startFlight(nil, e.key.stage, h, false, true)
+				e.startFlight(ctx, e.key.stage, h, false, true)
 			}
 			e.mu.Unlock()
 			return v, nil
@@ -628,10 +637,14 @@ func (e *entry) refresh(ctx context.Context, h *Handle) error {
 	return err
 }
 
-// startFlight starts one read of label for h (on behalf of the caller
-// whose context is ctx, nil for a background refresh). e.mu must be held.
+// startFlight starts one read of label for h, on behalf of the caller
+// whose context is ctx (a background refresh is on behalf of nobody). e.mu
+// must be held.
 func (e *entry) startFlight(ctx context.Context, label string, h *Handle, fresh, background bool) *flight {
-	f := &flight{done: make(chan struct{}), caller: ctx, background: background, backoff: h.set.minRefresh}
+	f := &flight{done: make(chan struct{}), background: background, backoff: h.set.minRefresh}
+	if !background {
+		f.caller = ctx
+	}
 	for _, r := range e.readers {
 		f.timeout = max(f.timeout, r.set.fetchTimeout)
 	}

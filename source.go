@@ -17,10 +17,10 @@ type source interface {
 	// returns (the AWS principal, the region, the endpoint).
 	identity() any
 
-	// read returns one version of secretID: the version with versionID
-	// if set, else the one carrying the staging label stage. fresh asks a
-	// source with a cache of its own to skip it (a read after the
-	// database rejected the credentials).
+	// read returns the version of secretID that carries the staging
+	// label stage (a source without labels has one version at a time).
+	// fresh asks a source with a cache of its own to skip it (a read after
+	// the database rejected the credentials).
 	read(ctx context.Context, r readRequest) (sourceValue, error)
 
 	// describe tells where reads go, for Resolved and errors.
@@ -31,17 +31,15 @@ type source interface {
 type readRequest struct {
 	secretID   string
 	stage      string
-	versionID  string
 	fresh      bool // skip the source's own cache (after a rejected login)
 	background bool // a refresh while a cached value is in use
 }
 
 // sourceValue is one version of a secret as a source returns it.
 type sourceValue struct {
-	arn       string   // the secret's ARN, "" if the source does not know it
-	versionID string   // the version's id
-	stages    []string // its staging labels, if the source tells them
-	value     []byte   // SecretString (or SecretBinary)
+	arn       string // the secret's ARN, "" if the source does not know it
+	versionID string // the version's id
+	value     []byte // SecretString (or SecretBinary)
 
 	region       string // the region that served it, if not the source's own (a failover) …
 	failoverFrom error  // … and why the primary region did not

@@ -100,12 +100,10 @@ func (s *agentSource) currentToken(reload bool) (string, string, error) {
 
 // agentReply is the agent's 200 body: GetSecretValue's output.
 type agentReply struct {
-	ARN           string
-	Name          string
-	VersionID     string `json:"VersionId"`
-	SecretString  *string
-	SecretBinary  string
-	VersionStages []string
+	ARN          string
+	VersionID    string `json:"VersionId"`
+	SecretString *string
+	SecretBinary string
 }
 
 // maxAgentReply bounds what is read of an answer (a secret is at most
@@ -113,12 +111,7 @@ type agentReply struct {
 const maxAgentReply = 1 << 20
 
 func (s *agentSource) read(ctx context.Context, r readRequest) (sourceValue, error) {
-	q := url.Values{"secretId": {r.secretID}}
-	if r.versionID != "" {
-		q.Set("versionId", r.versionID)
-	} else {
-		q.Set("versionStage", r.stage)
-	}
+	q := url.Values{"secretId": {r.secretID}, "versionStage": {r.stage}}
 	if r.fresh {
 		q.Set("refreshNow", "true")
 	}
@@ -141,7 +134,7 @@ func (s *agentSource) read(ctx context.Context, r readRequest) (sourceValue, err
 		if err := json.Unmarshal(body, &rep); err != nil {
 			return sourceValue{}, s.fail(r, "", errors.New("the agent's answer is not GetSecretValue's JSON"), "is "+s.addr+" the Secrets Manager Agent?")
 		}
-		v := sourceValue{arn: rep.ARN, versionID: rep.VersionID, stages: rep.VersionStages}
+		v := sourceValue{arn: rep.ARN, versionID: rep.VersionID}
 		if rep.SecretString != nil {
 			v.value = []byte(*rep.SecretString)
 		} else if v.value, err = base64.StdEncoding.DecodeString(rep.SecretBinary); err != nil {

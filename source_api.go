@@ -41,17 +41,12 @@ func (s *apiSource) describe() sourceInfo {
 }
 
 func (s *apiSource) read(ctx context.Context, r readRequest) (sourceValue, error) {
-	in := &secretsmanager.GetSecretValueInput{SecretId: aws.String(r.secretID)}
-	if r.versionID != "" {
-		in.VersionId = aws.String(r.versionID)
-	} else {
-		in.VersionStage = aws.String(r.stage)
-	}
+	in := &secretsmanager.GetSecretValueInput{SecretId: aws.String(r.secretID), VersionStage: aws.String(r.stage)}
 	out, err := s.client.GetSecretValue(ctx, in, s.callOpts...)
 	if err != nil {
 		return sourceValue{}, classifyFetchError(r.secretID, r.stage, err)
 	}
-	v := sourceValue{arn: aws.ToString(out.ARN), versionID: aws.ToString(out.VersionId), stages: out.VersionStages}
+	v := sourceValue{arn: aws.ToString(out.ARN), versionID: aws.ToString(out.VersionId)}
 	if out.SecretString != nil {
 		v.value = []byte(*out.SecretString)
 	} else {
@@ -79,8 +74,10 @@ func newAPISource(d *dsnConfig, cfg *config) (*apiSource, error) {
 			o.BaseEndpoint = aws.String(endpoint)
 		}
 	}
+	// The identity is the credentials provider of the configuration the
+	// client is built from (the SDK may wrap it in a cache of its own per
+	// client), or the client's own for a ready client.
 	s := &apiSource{}
-	var creds aws.CredentialsProvider
 	switch {
 	case cfg.client != nil:
 		s.client = cfg.client
@@ -89,8 +86,7 @@ func newAPISource(d *dsnConfig, cfg *config) (*apiSource, error) {
 		}
 	case cfg.awsConfig != nil:
 		s.client = secretsmanager.NewFromConfig(*cfg.awsConfig, override)
-		creds = cfg.awsConfig.Credentials
-		s.id.principal = principalOf(creds, s.client)
+		s.id.principal = principalOf(cfg.awsConfig.Credentials, s.client)
 	default:
 		awsCfg, err := defaultAWSConfig()
 		if err != nil {

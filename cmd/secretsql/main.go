@@ -77,7 +77,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -192,6 +191,3 @@ func runVersion(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "secretsql %s (%s)\nengines: %s\n", version, goVersion, strings.Join(engineNames(), ", "))
 	return exitOK
 }
-
-// errUsage marks errors that are the caller's to fix in the command line.
-var errUsage = errors.New("usage")

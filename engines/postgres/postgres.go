@@ -127,11 +127,9 @@ func prepare(params url.Values) (prepared, error) {
 // is parsed anew. An error of the parser itself is the environment's (a
 // certificate file that went away): the values were checked before.
 func config(c secretsql.Credentials, params prepared) (*pgx.ConnConfig, error) {
-	if strings.ContainsAny(c.Host, ",/") {
-		// pgx reads a comma-separated host as a list of hosts, and a path
-		// as a Unix socket.
-		return nil, &secretsql.SecretError{Key: "host", Reason: "a host name cannot contain ',' or '/'"}
-	}
+	// The host is a host name or an IP address (secretsql refuses a list
+	// or a Unix socket path before an engine sees it); the read-back below
+	// checks that pgx targets exactly it.
 	var b strings.Builder
 	kv(&b, "host", c.Host)
 	kv(&b, "port", strconv.Itoa(c.Port))
