@@ -79,17 +79,6 @@ func (s *fakeSource) put(value string, labels ...string) string {
 	return id
 }
 
-// label points label at version id ("" takes it off).
-func (s *fakeSource) label(label, id string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if id == "" {
-		delete(s.labels, label)
-		return
-	}
-	s.labels[label] = id
-}
-
 func (s *fakeSource) reads(label string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -517,20 +506,7 @@ func TestBackgroundRefreshAndStaleOnError(t *testing.T) {
 	src.fail(StageCurrent, nil)
 	src.put(secretJSON("app2", "pwX"), StageCurrent)
 	b.db.setPassword("app2", "pwX")
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		conn, err := c.Connect(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if conn.(*fakeConn).c.Username == "app2" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the background refresh never picked up the new version")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	awaitUser(t, c, "app2", 5*time.Second)
 }
 
 // TestRefresh: Connector.Refresh reads the secret now.

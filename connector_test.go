@@ -320,20 +320,7 @@ func TestStaleOnErrorAndBackgroundRefresh(t *testing.T) {
 	// the background refresh, without an auth failure.
 	f.sm.PutSecretString(f.name, secretJSON("app2", "pwX"))
 	f.db.setPassword("app2", "pwX")
-	deadline = time.Now().Add(3 * time.Second)
-	for {
-		conn, err := c.Connect(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if conn.(*fakeConn).c.Username == "app2" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the background refresh never picked up the new version")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	awaitUser(t, c, "app2", 3*time.Second)
 }
 
 func TestFetchErrors(t *testing.T) {

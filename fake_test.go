@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"sync"
 	"sync/atomic"
+	"testing"
+	"time"
 )
 
 // testEngine is an Engine whose server is a password table in memory: it
@@ -109,4 +111,22 @@ func openConnector(e Engine, dsn string, opts ...Option) (*Connector, error) {
 		return nil, err
 	}
 	return newConnector(e, nil, dsn, &cfg)
+}
+
+// awaitUser connects through c until a connection logs in as user (a new
+// version picked up by a background refresh), for at most d.
+func awaitUser(t *testing.T, c *Connector, user string, d time.Duration) {
+	t.Helper()
+	for deadline := time.Now().Add(d); ; time.Sleep(20 * time.Millisecond) {
+		conn, err := c.Connect(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if conn.(*fakeConn).c.Username == user {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no connection as %s within %v: the background refresh never picked up the new version", user, d)
+		}
+	}
 }

@@ -33,48 +33,6 @@ func agentEnv(t *testing.T, token string) {
 	t.Setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN", "")
 }
 
-// load runs workers querying db until stop is closed, and counts.
-type load struct {
-	queries  atomic.Int64
-	mu       sync.Mutex
-	failures []error
-	wg       sync.WaitGroup
-	cancel   context.CancelFunc
-}
-
-func startQueries(db *sql.DB, workers int) *load {
-	l := &load{}
-	ctx, cancel := context.WithCancel(context.Background())
-	l.cancel = cancel
-	for range workers {
-		l.wg.Go(func() {
-			for ctx.Err() == nil {
-				qctx, qcancel := context.WithTimeout(ctx, 15*time.Second)
-				var one int
-				err := db.QueryRowContext(qctx, "SELECT 1").Scan(&one)
-				qcancel()
-				switch {
-				case err == nil:
-					l.queries.Add(1)
-				case ctx.Err() == nil:
-					l.mu.Lock()
-					l.failures = append(l.failures, err)
-					l.mu.Unlock()
-				}
-			}
-		})
-	}
-	return l
-}
-
-func (l *load) stop() []error {
-	l.cancel()
-	l.wg.Wait()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.failures
-}
-
 // TestAgentRotation: 50 workers query PostgreSQL through the agent front
 // (TTL 300 s) during a single-user rotation holding setSecret→finishSecret
 // open for 2 s. No query fails, and the agent's reads that reach Secrets
@@ -121,8 +79,8 @@ func TestAgentRotation(t *testing.T) {
 	agentReads := int64(srv.SecretCalls(getOp, name)-before) - sm.gets.Load()
 	t.Logf("agent source, 50 workers, 2 s window: %d queries, %d failed, %d reads by the agent from Secrets Manager during the rotation, %d AWSPENDING adoptions",
 		l.queries.Load(), len(failures), agentReads, ev.count(secretsql.EventPendingAdopted))
-	for _, err := range failures {
-		t.Errorf("query failed: %v", err)
+	for _, f := range failures {
+		t.Errorf("query failed: %v", f.err)
 	}
 	if agentReads < 1 || agentReads > 2 {
 		t.Errorf("the agent read the secret %d times from Secrets Manager during the rotation, want 1 or 2", agentReads)
