@@ -2,12 +2,10 @@ package reliability
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,28 +22,13 @@ import (
 func TestFileSourceRotation(t *testing.T) {
 	tdb := testdb.Postgres(t)
 	m := csitest.New(t, "prod_db", tdb.SecretJSON())
-	var stale atomic.Int64
-	c, err := secretsql.NewConnector("postgres", "file:"+m.Path()+"?ttl=1s", secretsql.WithObserver(func(ev secretsql.Event) {
-		if ev.Kind == secretsql.EventStaleServed {
-			stale.Add(1)
-		}
-	}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := sql.OpenDB(c)
-	defer db.Close()
-	db.SetMaxOpenConns(20)
-	db.SetConnMaxLifetime(50 * time.Millisecond)
-	if err := ping(db, 10*time.Second); err != nil {
-		t.Fatal(err)
-	}
-
+	var ev events
+	db, c := openChurningPool(t, "file:"+m.Path()+"?ttl=1s", secretsql.WithObserver(ev.observe))
 	l := startQueries(db, 50)
 	time.Sleep(300 * time.Millisecond)
 	// A file being written: not JSON yet. The next refreshes refuse it.
 	m.Write(`{"engine":"postgres","host":"127.0.0.1","username":"` + tdb.User + `","pass`)
-	waitFor(t, 5*time.Second, func() bool { return stale.Load() > 0 })
+	waitFor(t, 5*time.Second, func() bool { return ev.count(secretsql.EventStaleServed) > 0 })
 	// The rotation: the database first, then the file, at once.
 	pw := testdb.RandomPassword()
 	if err := tdb.SetPassword(context.Background(), tdb.User, pw); err != nil {
@@ -65,7 +48,7 @@ func TestFileSourceRotation(t *testing.T) {
 	}
 
 	t.Logf("file source, 50 workers: %d queries, %d failed in the lag between the password change and the file swap, "+
-		"%d failed after the swap, %d stale-served events while the file was half-written", l.queries.Load(), lagFailed, len(failures), stale.Load())
+		"%d failed after the swap, %d stale-served events while the file was half-written", l.queries.Load(), lagFailed, len(failures), ev.count(secretsql.EventStaleServed))
 	for _, err := range failures {
 		t.Errorf("query after the file held the new password: %v", err)
 	}

@@ -129,3 +129,22 @@ func (l *queryLoad) stop() []queryFailure {
 	defer l.mu.Unlock()
 	return l.failures
 }
+
+// openChurningPool opens a sql.DB on a Connector for dsn (no client
+// option: the DSN's source, or the SDK's default chain) whose 20
+// connections live 50 ms, so that logins keep happening, and pings it.
+func openChurningPool(t *testing.T, dsn string, opts ...secretsql.Option) (*sql.DB, *secretsql.Connector) {
+	t.Helper()
+	c, err := secretsql.NewConnector("postgres", dsn, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := sql.OpenDB(c)
+	t.Cleanup(func() { db.Close() })
+	db.SetMaxOpenConns(20)
+	db.SetConnMaxLifetime(50 * time.Millisecond)
+	if err := ping(db, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	return db, c
+}

@@ -47,17 +47,7 @@ func TestAgentRotation(t *testing.T) {
 	name := uniqueName(t)
 	srv.CreateSecret(name, tdb.SecretJSON())
 	var ev events
-	c, err := secretsql.NewConnector("postgres", name+"?source=agent&agent="+agent.Addr, secretsql.WithObserver(ev.observe))
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := sql.OpenDB(c)
-	defer db.Close()
-	db.SetMaxOpenConns(20)
-	db.SetConnMaxLifetime(50 * time.Millisecond)
-	if err := ping(db, 10*time.Second); err != nil {
-		t.Fatal(err)
-	}
+	db, _ := openChurningPool(t, name+"?source=agent&agent="+agent.Addr, secretsql.WithObserver(ev.observe))
 	l := startQueries(db, 50)
 	time.Sleep(300 * time.Millisecond)
 	sm := &countingSM{SecretsManager: srv.Client()}
