@@ -598,14 +598,16 @@ func (e *entry) forcedRead(ctx context.Context, h *Handle, label string, mark *r
 	}
 }
 
-// accepted records that v logged in: an AWSPENDING version is then used
-// until AWSCURRENT changes.
-func (e *entry) accepted(v *version) {
+// accepted records that v logged in at a login that began at started: an
+// AWSPENDING version is then used until AWSCURRENT changes, and a
+// rejection of v before started is forgotten (one after it is newer news
+// than this login's).
+func (e *entry) accepted(v *version, started time.Time) {
 	if v.stage == e.key.stage && e.nmarks.Load() == 0 {
 		return // the common case, without the lock
 	}
 	e.mu.Lock()
-	if _, ok := e.marks[v.id]; ok {
+	if m, ok := e.marks[v.id]; ok && m.last.Before(started) {
 		delete(e.marks, v.id)
 		e.nmarks.Store(int32(len(e.marks)))
 	}

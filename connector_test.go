@@ -671,3 +671,35 @@ func TestFalseReportDoesNotHidePending(t *testing.T) {
 		t.Fatalf("Resolve = %s, %v; want %s", r.VersionID, err, pending)
 	}
 }
+
+// A login checked before a rotation changed the password can report its
+// success after another login was refused (a slow TLS or SCRAM exchange
+// under load): that late acceptance must not undo the rejection, or the
+// next reader of the rejected version finds nothing newer than it. An
+// acceptance of a login that began after the rejection does undo it.
+func TestLateAcceptanceKeepsRejection(t *testing.T) {
+	f := newFixture(t)
+	c := f.connector(f.name)
+	r, err := c.Resolve(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := r.VersionID
+	pending := f.rotateStart("pw2")
+	began := time.Now() // a login with the old password, checked in time
+	time.Sleep(time.Millisecond)
+	if next, err := c.h.Rejected(context.Background(), old, 1); err != nil || next.VersionID != pending {
+		t.Fatalf("Rejected(old) = %s, %v; want %s", next.VersionID, err, pending)
+	}
+	c.h.Accepted(old, began) // … reports its success only now
+	if r, err := c.h.Credentials(context.Background()); err != nil || r.VersionID != pending {
+		t.Fatalf("after a late acceptance, Credentials = %s, %v; want %s", r.VersionID, err, pending)
+	}
+	if next, err := c.h.Rejected(context.Background(), old, 1); err != nil || next.VersionID != pending {
+		t.Fatalf("after a late acceptance, Rejected(old) = %s, %v; want %s", next.VersionID, err, pending)
+	}
+	c.h.Accepted(old, time.Now()) // a login that began after every rejection
+	if r, err := c.h.Credentials(context.Background()); err != nil || r.VersionID != old {
+		t.Fatalf("after an acceptance newer than the rejection, Credentials = %s, %v; want %s", r.VersionID, err, old)
+	}
+}

@@ -135,12 +135,15 @@ func (h *Handle) Rejected(ctx context.Context, versionID string, attempt int) (R
 // errNoNewer is the cause of the AuthError of Rejected.
 var errNoNewer = errors.New("no credentials other than the rejected ones, or no attempt left")
 
-// Accepted tells the Handle that the credentials of versionID logged in: an
+// Accepted tells the Handle that the credentials of versionID logged in,
+// at a login that began at started (before its password was sent): an
 // AWSPENDING version is then used until AWSCURRENT changes, as the drivers
-// do.
-func (h *Handle) Accepted(versionID string) {
+// do. A rejection of the version reported after started stands: under
+// load, a login checked before a rotation changed the password can report
+// its success after other logins were refused.
+func (h *Handle) Accepted(versionID string, started time.Time) {
 	if v := h.e.find(versionID); v != nil {
-		h.e.accepted(v)
+		h.e.accepted(v, started)
 	}
 }
 
@@ -218,9 +221,10 @@ func (h *Handle) connect(ctx context.Context, a attempter) (driver.Conn, error) 
 		fixTried bool
 	)
 	for n := 1; ; n++ {
+		started := time.Now()
 		conn, err := a.attempt(ctx, v)
 		if err == nil {
-			h.e.accepted(v)
+			h.e.accepted(v, started)
 			return conn, nil
 		}
 		var se *SecretError

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"sync/atomic"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -140,7 +141,8 @@ func (h *Hook) BeforeConnect(ctx context.Context, cfg *pgx.ConnConfig) error {
 type connect struct {
 	h        *Hook
 	ctx      context.Context
-	version  string // the version the current login uses
+	version  string    // the version the current login uses …
+	started  time.Time // … since
 	logins   int
 	retry    *secretsql.Resolved // credentials for the retry a rejected login asked for
 	target   string              // the rejected login's address …
@@ -166,7 +168,7 @@ func (c *connect) attempt(ctx context.Context, pc *pgconn.Config, nc net.Conn) e
 		c.version, c.retry = c.retry.VersionID, nil
 		c.h.retries.Add(1)
 	}
-	c.ctx, c.addr, c.tls = ctx, addr, isTLS
+	c.ctx, c.addr, c.tls, c.started = ctx, addr, isTLS, time.Now()
 	c.logins++
 	return nil
 }
@@ -324,7 +326,7 @@ func (s *startupSniffer) message(c *connect) error {
 		if len(s.body) >= 4 && binary.BigEndian.Uint32(s.body) == 0 {
 			s.done = true
 			c.h.logins.Add(1)
-			c.h.h.Accepted(c.version)
+			c.h.h.Accepted(c.version, c.started)
 		}
 	case 'E': // ErrorResponse: the start-up failed
 		s.done = true
