@@ -648,22 +648,11 @@ func TestRecoveryReadsInOrder(t *testing.T) {
 // good AWSPENDING version as rejected (mysql Hook.ReportError reports the
 // version handed out last). That must not hide it from later reports.
 func TestFalseReportDoesNotHidePending(t *testing.T) {
-	f := newFixture(t)
-	c := f.connector(f.name)
-	r, err := c.Resolve(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	old := r.VersionID
-	pending := f.rotateStart("pw2")
-	next, err := c.h.Rejected(context.Background(), old, 1)
-	if err != nil || next.VersionID != pending {
-		t.Fatalf("Rejected(old) = %s, %v; want %s", next.VersionID, err, pending)
-	}
+	c, old, pending := rejectDuringRotation(t)
 	if _, err := c.h.Rejected(context.Background(), pending, 1); err != nil { // false report
 		t.Logf("false report: %v", err)
 	}
-	next, err = c.h.Rejected(context.Background(), old, 1)
+	next, err := c.h.Rejected(context.Background(), old, 1)
 	if err != nil || next.VersionID != pending {
 		t.Fatalf("after a false report, Rejected(old) = %s, %v; want %s", next.VersionID, err, pending)
 	}
@@ -678,19 +667,9 @@ func TestFalseReportDoesNotHidePending(t *testing.T) {
 // next reader of the rejected version finds nothing newer than it. An
 // acceptance of a login that began after the rejection does undo it.
 func TestLateAcceptanceKeepsRejection(t *testing.T) {
-	f := newFixture(t)
-	c := f.connector(f.name)
-	r, err := c.Resolve(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	old := r.VersionID
-	pending := f.rotateStart("pw2")
 	began := time.Now() // a login with the old password, checked in time
 	time.Sleep(time.Millisecond)
-	if next, err := c.h.Rejected(context.Background(), old, 1); err != nil || next.VersionID != pending {
-		t.Fatalf("Rejected(old) = %s, %v; want %s", next.VersionID, err, pending)
-	}
+	c, old, pending := rejectDuringRotation(t)
 	c.h.Accepted(old, began) // … reports its success only now
 	if r, err := c.h.Credentials(context.Background()); err != nil || r.VersionID != pending {
 		t.Fatalf("after a late acceptance, Credentials = %s, %v; want %s", r.VersionID, err, pending)
@@ -702,4 +681,23 @@ func TestLateAcceptanceKeepsRejection(t *testing.T) {
 	if r, err := c.h.Credentials(context.Background()); err != nil || r.VersionID != old {
 		t.Fatalf("after an acceptance newer than the rejection, Credentials = %s, %v; want %s", r.VersionID, err, old)
 	}
+}
+
+// rejectDuringRotation opens a Connector, starts a rotation (AWSPENDING
+// holds the password the database now expects) and reports the old
+// version rejected, which must yield AWSPENDING.
+func rejectDuringRotation(t *testing.T) (c *Connector, old, pending string) {
+	t.Helper()
+	f := newFixture(t)
+	c = f.connector(f.name)
+	r, err := c.Resolve(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	old = r.VersionID
+	pending = f.rotateStart("pw2")
+	if next, err := c.h.Rejected(context.Background(), old, 1); err != nil || next.VersionID != pending {
+		t.Fatalf("Rejected(old) = %s, %v; want %s", next.VersionID, err, pending)
+	}
+	return c, old, pending
 }
