@@ -150,6 +150,7 @@ type version struct {
 // flight is one read that any number of callers wait on.
 type flight struct {
 	done       chan struct{}
+	starter    *Handle         // the reader that started it: its events go to it
 	caller     context.Context // the starter's, for the events' Context only (nil for a refresh)
 	timeout    time.Duration
 	background bool          // a refresh nobody waits for
@@ -601,10 +602,11 @@ func (e *entry) forcedRead(ctx context.Context, h *Handle, label string, mark *r
 // accepted records that v logged in at a login that began at started: an
 // AWSPENDING version is then used until AWSCURRENT changes, and a
 // rejection of v before started is forgotten (one after it is newer news
-// than this login's).
-func (e *entry) accepted(v *version, started time.Time) {
+// than this login's). It returns the event of an adoption, for the caller
+// to deliver outside the lock.
+func (e *entry) accepted(v *version, started time.Time) []Event {
 	if v.stage == e.key.stage && e.nmarks.Load() == 0 {
-		return // the common case, without the lock
+		return nil // the common case, without the lock
 	}
 	e.mu.Lock()
 	if m, ok := e.marks[v.id]; ok && m.last.Before(started) {
@@ -619,7 +621,7 @@ func (e *entry) accepted(v *version, started time.Time) {
 	}
 	e.publish()
 	e.mu.Unlock()
-	e.deliver(evs)
+	return evs
 }
 
 // refresh reads the entry's label now (or shares a read in flight).
@@ -643,7 +645,7 @@ func (e *entry) refresh(ctx context.Context, h *Handle) error {
 // whose context is ctx (a background refresh is on behalf of nobody). e.mu
 // must be held.
 func (e *entry) startFlight(ctx context.Context, label string, h *Handle, fresh, background bool) *flight {
-	f := &flight{done: make(chan struct{}), background: background, backoff: h.set.minRefresh}
+	f := &flight{done: make(chan struct{}), starter: h, background: background, backoff: h.set.minRefresh}
 	if !background {
 		f.caller = ctx
 	}
@@ -696,10 +698,10 @@ func (e *entry) run(ctx context.Context, f *flight, label string, fresh bool) {
 	f.v, f.err = v, err
 	e.mu.Unlock()
 	e.cache.reads.Done()
-	// Observers hear of the read before its waiters use it. They run
-	// outside every lock and after Done, so that even Cache.Close may be
-	// called from one.
-	e.deliver(evs)
+	// The reader that started the read hears of it (once, however many
+	// share it) before its waiters use it: outside every lock and after
+	// Done, so that even Cache.Close may be called from an observer.
+	f.starter.emit(evs...)
 	close(f.done)
 }
 
@@ -753,22 +755,6 @@ func (e *entry) prune() {
 		}
 	}
 	e.nmarks.Store(int32(len(e.marks)))
-}
-
-// deliver passes events to every reader of the entry, outside its lock.
-// e.mu must not be held.
-func (e *entry) deliver(evs []Event) {
-	if len(evs) == 0 {
-		return
-	}
-	e.mu.Lock()
-	readers := append([]*Handle(nil), e.readers...)
-	e.mu.Unlock()
-	for _, ev := range evs {
-		for _, h := range readers {
-			h.emit(ev)
-		}
-	}
 }
 
 // newVersion makes a version of what a source read.

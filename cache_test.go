@@ -142,19 +142,6 @@ func (b *cacheBed) open(src source, dsn string, opts ...Option) (*Connector, err
 	return &Connector{engine: b.eng, drv: &secretsqlDriver{engine: b.eng}, native: prepared, h: h}, nil
 }
 
-// connectAs connects through c and fails the test unless the login used
-// password pw.
-func (b *cacheBed) connectAs(c *Connector, pw string) {
-	b.t.Helper()
-	conn, err := c.Connect(context.Background())
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	if got := conn.(*fakeConn).c.Password(); got != pw {
-		b.t.Fatalf("connected with %q, want %q", got, pw)
-	}
-}
-
 func fakeSecret(pw string) string { return secretJSON("app", pw) }
 
 // TestIdentityScopesEntries: Connectors share reads only when their sources
@@ -166,7 +153,7 @@ func TestIdentityScopesEntries(t *testing.T) {
 	bob.put(fakeSecret("pw1"), StageCurrent)
 	a1, a2, b1 := b.connector(alice), b.connector(alice), b.connector(bob)
 	for _, c := range []*Connector{a1, a2, b1, a1} {
-		b.connectAs(c, "pw1")
+		connectAs(b.t, c, "pw1")
 	}
 	if alice.reads(StageCurrent) != 1 || bob.reads(StageCurrent) != 1 {
 		t.Fatalf("reads: alice %d, bob %d; want one each", alice.reads(StageCurrent), bob.reads(StageCurrent))
@@ -236,27 +223,60 @@ func TestDeniedIdentityNeverServed(t *testing.T) {
 }
 
 // TestShortFetchTimeoutDoesNotPoison: a Connector with a 1 ms fetch timeout
-// opened first fails on its own; a Connector with the default timeout on
-// the same identity reads the secret.
+// fails on its own. Alone on the secret, its read fails and a Connector
+// with the default timeout opened afterwards reads again rather than take
+// that failure; sharing the secret with such a Connector, its read runs with
+// the longer timeout and serves both.
 func TestShortFetchTimeoutDoesNotPoison(t *testing.T) {
-	b := newCacheBed(t)
-	src := newFakeSource("same")
-	src.put(fakeSecret("pw1"), StageCurrent)
-	src.gate = make(chan struct{})
-	hasty := b.connector(src, WithFetchTimeout(time.Millisecond))
-	if _, err := hasty.Connect(context.Background()); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("1 ms fetch timeout: %v, want DeadlineExceeded", err)
-	}
-	patient := b.connector(src)
-	done := make(chan error, 1)
-	go func() { _, err := patient.Connect(context.Background()); done <- err }()
-	time.Sleep(50 * time.Millisecond) // longer than the hasty read's timeout
-	close(src.gate)
-	if err := <-done; err != nil {
-		t.Fatalf("patient Connector: %v", err)
-	}
-	if _, err := hasty.Connect(context.Background()); err != nil {
-		t.Fatalf("hasty Connector once the value is cached: %v", err)
+	for _, tc := range []struct {
+		name         string
+		patientFirst bool
+		reads        int
+	}{
+		{"alone", false, 2},
+		{"shared", true, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newCacheBed(t)
+			src := newFakeSource("same")
+			src.put(fakeSecret("pw1"), StageCurrent)
+			src.gate = make(chan struct{})
+			var patient *Connector
+			if tc.patientFirst {
+				patient = b.connector(src)
+			}
+			hasty := b.connector(src, WithFetchTimeout(time.Millisecond))
+			if _, err := hasty.Connect(context.Background()); !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("1 ms fetch timeout: %v, want DeadlineExceeded", err)
+			}
+			if tc.patientFirst {
+				// The read outlives the hasty caller's 1 ms: it runs with
+				// the patient's timeout, held at the gate meanwhile.
+				time.Sleep(20 * time.Millisecond)
+				if !hasty.h.e.inFlight(StageCurrent) {
+					t.Fatal("the shared read ended with the hasty caller's timeout")
+				}
+			}
+			if patient == nil {
+				// Once the hasty read has failed (its 1 ms is over).
+				for hasty.h.e.inFlight(StageCurrent) {
+					time.Sleep(time.Millisecond)
+				}
+				patient = b.connector(src)
+			}
+			done := make(chan error, 1)
+			go func() { _, err := patient.Connect(context.Background()); done <- err }()
+			close(src.gate)
+			if err := <-done; err != nil {
+				t.Fatalf("patient Connector: %v", err)
+			}
+			if _, err := hasty.Connect(context.Background()); err != nil {
+				t.Fatalf("hasty Connector once the value is cached: %v", err)
+			}
+			if n := src.reads(StageCurrent); n != tc.reads {
+				t.Errorf("%d reads, want %d", n, tc.reads)
+			}
+		})
 	}
 }
 
@@ -308,7 +328,7 @@ func TestIdleEntriesEvicted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.connectAs(c, "pw1")
+	connectAs(b.t, c, "pw1")
 	c.Close()
 	if n := b.entries(); n != 1 {
 		t.Fatalf("%d entries right after Close, want 1 (kept for the grace period)", n)
@@ -377,10 +397,10 @@ func TestPendingRules(t *testing.T) {
 			src := newFakeSource(t.Name())
 			src.put(fakeSecret("pw1"), StageCurrent)
 			c := b.connector(src)
-			b.connectAs(c, "pw1")
+			connectAs(b.t, c, "pw1")
 			pw := tc.setup(src, b.db)
 			for range 3 {
-				b.connectAs(c, pw)
+				connectAs(b.t, c, pw)
 			}
 			for label, want := range tc.reads {
 				first := 0
@@ -404,12 +424,12 @@ func TestPendingNeverSetAfterFalseRejection(t *testing.T) {
 	cur := src.put(fakeSecret("pw1"), StageCurrent)
 	src.put(fakeSecret("never-set"), StagePending)
 	c := b.connector(src)
-	b.connectAs(c, "pw1")
+	connectAs(b.t, c, "pw1")
 	if r, err := c.h.Rejected(context.Background(), cur, 1); err != nil || r.Credentials.Password() != "never-set" {
 		t.Fatalf("after a rejection of AWSCURRENT: %v, %v; want the AWSPENDING version", r.VersionID, err)
 	}
 	for range 3 {
-		b.connectAs(c, "pw1")
+		connectAs(b.t, c, "pw1")
 	}
 }
 
@@ -493,14 +513,14 @@ func TestBackgroundRefreshAndStaleOnError(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	b.connectAs(c, "pw1")
+	connectAs(b.t, c, "pw1")
 	src.fail(StageCurrent, &FetchError{Kind: ErrThrottled, Stage: StageCurrent, Err: errors.New("slow down")})
 	time.Sleep(1100 * time.Millisecond)
 	for i := 0; stale.Load() == 0; i++ {
 		if i > 200 {
 			t.Fatal("no stale-served event after the refresh interval")
 		}
-		b.connectAs(c, "pw1")
+		connectAs(b.t, c, "pw1")
 		time.Sleep(10 * time.Millisecond)
 	}
 	src.fail(StageCurrent, nil)
@@ -515,7 +535,7 @@ func TestRefresh(t *testing.T) {
 	src := newFakeSource("x")
 	src.put(fakeSecret("pw1"), StageCurrent)
 	c := b.connector(src)
-	b.connectAs(c, "pw1")
+	connectAs(b.t, c, "pw1")
 	src.put(fakeSecret("pw2"), StageCurrent)
 	b.db.setPassword("app", "pw2")
 	if err := c.Refresh(context.Background()); err != nil {
@@ -524,12 +544,12 @@ func TestRefresh(t *testing.T) {
 	if src.reads(StageCurrent) != 2 {
 		t.Fatalf("%d reads, want 2", src.reads(StageCurrent))
 	}
-	b.connectAs(c, "pw2")
+	connectAs(b.t, c, "pw2")
 	src.fail(StageCurrent, &FetchError{Kind: ErrAccessDenied, Stage: StageCurrent, Err: errors.New("denied")})
 	if err := c.Refresh(context.Background()); !errors.Is(err, ErrAccessDenied) {
 		t.Fatalf("failed refresh: %v", err)
 	}
-	b.connectAs(c, "pw2") // the cached value stays
+	connectAs(b.t, c, "pw2") // the cached value stays
 }
 
 // TestNilOption: a nil Option is an error, not a panic.
@@ -556,4 +576,48 @@ func waitNoGoroutines(t *testing.T, frame string) {
 		}
 	}
 	t.Fatalf("goroutines running %s remain:\n%s", frame, stacks)
+}
+
+// inFlight reports whether a read of label is in flight.
+func (e *entry) inFlight(label string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.flights[label] != nil
+}
+
+// TestSharedReadReportedOnce: an observer shared by three Connectors of one
+// secret hears of each read once (from the Connector that made it), and of
+// an AWSPENDING adoption once, so metrics count GetSecretValue calls.
+func TestSharedReadReportedOnce(t *testing.T) {
+	b := newCacheBed(t)
+	src := newFakeSource("same")
+	src.put(fakeSecret("pw1"), StageCurrent)
+	var fetches, adoptions atomic.Int64
+	obs := WithObserver(func(ev Event) {
+		switch ev.Kind {
+		case EventFetch:
+			fetches.Add(1)
+		case EventPendingAdopted:
+			adoptions.Add(1)
+		}
+	})
+	cs := []*Connector{b.connector(src, obs), b.connector(src, obs), b.connector(src, obs)}
+	for _, c := range cs {
+		connectAs(t, c, "pw1")
+		if err := c.Refresh(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.db.setPassword("app", "pw2") // a rotation's setSecret
+	src.put(fakeSecret("pw2"), StagePending)
+	for _, c := range cs {
+		connectAs(t, c, "pw2")
+	}
+	reads := src.reads(StageCurrent) + src.reads(StagePending)
+	if n := fetches.Load(); n != int64(reads) {
+		t.Errorf("%d read events for %d reads", n, reads)
+	}
+	if n := adoptions.Load(); n != 1 {
+		t.Errorf("%d adoption events, want 1", n)
+	}
 }

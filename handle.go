@@ -143,7 +143,7 @@ var errNoNewer = errors.New("no credentials other than the rejected ones, or no 
 // its success after other logins were refused.
 func (h *Handle) Accepted(versionID string, started time.Time) {
 	if v := h.e.find(versionID); v != nil {
-		h.e.accepted(v, started)
+		h.emit(h.e.accepted(v, started)...)
 	}
 }
 
@@ -224,7 +224,7 @@ func (h *Handle) connect(ctx context.Context, a attempter) (driver.Conn, error) 
 		started := time.Now()
 		conn, err := a.attempt(ctx, v)
 		if err == nil {
-			h.e.accepted(v, started)
+			h.emit(h.e.accepted(v, started)...)
 			return conn, nil
 		}
 		var se *SecretError
@@ -291,8 +291,15 @@ func (h *Handle) resolved(v *version, complete bool) (Resolved, error) {
 	return r, err
 }
 
-// emit logs an event and passes it to the observer.
-func (h *Handle) emit(ev Event) {
+// emit logs events and passes them to the observer.
+func (h *Handle) emit(evs ...Event) {
+	for _, ev := range evs {
+		h.emitOne(ev)
+	}
+}
+
+// emitOne logs one event and passes it to the observer.
+func (h *Handle) emitOne(ev Event) {
 	ev.Engine = h.eng.Name()
 	if ev.Source == "" {
 		ev.Source = h.info.kind

@@ -238,8 +238,10 @@ func WithLogger(l *slog.Logger) Option {
 }
 
 // WithObserver makes secretsql call fn for every [Event] of the Connector:
-// the reads of its secret (shared with the other Connectors that read it
-// with the same identity) and its own connects. fn is called on the
+// its connects, and the reads of its secret that it made (a read shared
+// with other Connectors that read the secret with the same identity is
+// reported once, to the one that started it, so an observer given to
+// several Connectors counts each read once). fn is called on the
 // connecting goroutine or a read's goroutine, never while secretsql holds a
 // lock (so it may even close the Connector), and must return quickly; it
 // must be safe for concurrent use.

@@ -60,8 +60,7 @@
 // they were given). Version ids are recorded on spans only: they change at
 // every rotation, too often for metric attributes.
 //
-// secretsql delivers a read's event to every Connector that shares the
-// cached secret: give the observer to one Connector per secret (or to a
-// driver registered with RegisterDriver, opened once per secret), or
-// reads are counted once per Connector.
+// secretsql reports a read shared by several Connectors (the same secret
+// read with the same AWS identity) to the one that made it, so one
+// observer given to every Connector counts each read once.
 package secretsqlotel
