@@ -201,9 +201,6 @@ func checkAfter(t *testing.T, f *hookFixture, res loadResult) {
 // With Hook.Connector, rejected logins are retried on the handle's retry
 // loop (here WithRetry(3, 20ms)): no query fails.
 func TestHookConnectorRotationUnderLoad(t *testing.T) {
-	if testing.Short() {
-		t.Skip("rotation under load")
-	}
 	f := newHookFixture(t, secretsql.WithRetry(3, 20*time.Millisecond))
 	db := sql.OpenDB(f.connector(t))
 	defer db.Close()
@@ -223,9 +220,6 @@ func TestHookConnectorRotationUnderLoad(t *testing.T) {
 // With Hook.Option alone and errors passed to ReportError, the queries whose
 // connect used the old password fail; measure how many.
 func TestHookOptionOnlyRotationUnderLoad(t *testing.T) {
-	if testing.Short() {
-		t.Skip("rotation under load")
-	}
 	f := newHookFixture(t)
 	db := sql.OpenDB(f.native(t))
 	defer db.Close()
