@@ -10,6 +10,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/secretsql/secretsql"
+	"github.com/secretsql/secretsql/internal/enginekit/authcode"
 )
 
 // Hook gives go-sql-driver/mysql users who keep their own *mysql.Config the
@@ -117,7 +118,7 @@ const maxRemembered = 256
 // the hook guesses the ones handed out last, and a wrong guess costs
 // failed queries until the next report.
 func (h *Hook) ReportError(ctx context.Context, err error) bool {
-	if !isAuthError(err) {
+	if !authcode.MySQL(err) {
 		return false
 	}
 	h.mu.Lock()
@@ -182,7 +183,7 @@ func (c *hookConnector) Connect(ctx context.Context) (driver.Conn, error) {
 			c.h.retries.Add(1)
 		}
 		conn, err := c.native.Connect(context.WithValue(ctx, attemptKey{}, r))
-		if isAuthError(err) {
+		if authcode.MySQL(err) {
 			c.h.authFailures.Add(1)
 		}
 		return conn, err
