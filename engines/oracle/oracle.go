@@ -75,15 +75,23 @@ func (o options) Connector(c secretsql.Credentials) (driver.Connector, error) {
 // placeholder server and service, so that go-ora's own errors are reported
 // when the DSN is opened.
 func prepare(params url.Values) (options, error) {
-	query, sid, err := checkOptions(params)
+	sid, err := checkSID(params)
 	if err != nil {
 		return options{}, err
 	}
-	u := url.URL{Scheme: "oracle", Host: "localhost:1521", Path: "/service", RawQuery: query.Encode()}
-	if _, err := go_ora.ParseConfig(u.String()); err != nil {
-		return options{}, &secretsql.DSNError{Key: offendingOption(params), Reason: "go-ora rejected the connection options", Err: dropURLError(err)}
+	query, err := optionRules.Parse(params, parse)
+	if err != nil {
+		return options{}, err
 	}
 	return options{query: query, sid: sid}, nil
+}
+
+// parse has go-ora parse the options query, with a placeholder server and
+// service.
+func parse(query url.Values) error {
+	u := url.URL{Scheme: "oracle", Host: "localhost:1521", Path: "/service", RawQuery: query.Encode()}
+	_, err := go_ora.ParseConfig(u.String())
+	return dropURLError(err)
 }
 
 // authErrorCodes are the ORA- codes that mean the login's credentials were
@@ -226,42 +234,37 @@ func (o options) url(c secretsql.Credentials) (string, *configurations.Connectio
 	return dsn, cfg, nil
 }
 
-// checkOptions validates the pass-through options and returns them as URL
-// query values, and the SID if one is given.
-func checkOptions(params url.Values) (url.Values, string, error) {
-	query := make(url.Values, len(params))
-	seen := make(map[string]string, len(params))
-	var sid string
+// optionRules are the rules of the go-ora URL options, matched upper-case
+// as go-ora compares them.
+var optionRules = enginekit.Params{
+	Fold:           strings.ToUpper,
+	Known:          knownOptions,
+	Credential:     credentialOptions,
+	Endpoint:       endpointOptions,
+	MultiValued:    multiValued,
+	EndpointReason: "the server and service come from the secret or from the host, port and dbname keys; remove this key",
+	UnknownReason:  "unknown go-ora URL option (see go-ora's documentation for the supported keys)",
+	ParseReason:    "go-ora rejected the connection options",
+}
+
+// checkSID returns the SID of the options, if one is given, after checking
+// that go-ora can write it into the connect descriptor. optionRules check
+// that it is given once.
+func checkSID(params url.Values) (string, error) {
 	for k, vs := range params {
-		uk := strings.ToUpper(k)
+		if strings.ToUpper(k) != "SID" || len(vs) == 0 {
+			continue
+		}
 		switch {
-		case credentialOptions[uk]:
-			return nil, "", &secretsql.DSNError{Key: k, Reason: "credentials come only from the secret; remove this key"}
-		case endpointOptions[uk]:
-			return nil, "", &secretsql.DSNError{Key: k, Reason: "the server and service come from the secret or from the host, port and dbname keys; remove this key"}
-		case !knownOptions[uk]:
-			return nil, "", &secretsql.DSNError{Key: k, Reason: "unknown go-ora URL option (see go-ora's documentation for the supported keys)"}
+		case vs[0] == "":
+			return "", &secretsql.DSNError{Key: k, Reason: "the SID is empty"}
+		case !oracleName(vs[0]):
+			return "", &secretsql.DSNError{Key: k, Reason: fmt.Sprintf("SID %q may hold only letters, digits and . _ - $ # "+
+				"(go-ora writes it into the connect descriptor as it is)", vs[0])}
 		}
-		if other, dup := seen[uk]; dup {
-			return nil, "", &secretsql.DSNError{Key: k, Reason: fmt.Sprintf("given twice (as %q and %q); keys are case-insensitive", other, k)}
-		}
-		seen[uk] = k
-		if len(vs) == 0 || len(vs) > 1 && !multiValued[uk] {
-			return nil, "", &secretsql.DSNError{Key: k, Reason: "must be given exactly once"}
-		}
-		if uk == "SID" {
-			if vs[0] == "" {
-				return nil, "", &secretsql.DSNError{Key: k, Reason: "the SID is empty"}
-			}
-			if !oracleName(vs[0]) {
-				return nil, "", &secretsql.DSNError{Key: k, Reason: fmt.Sprintf("SID %q may hold only letters, digits and . _ - $ # "+
-					"(go-ora writes it into the connect descriptor as it is)", vs[0])}
-			}
-			sid = vs[0]
-		}
-		query[uk] = vs
+		return vs[0], nil
 	}
-	return query, sid, nil
+	return "", nil
 }
 
 // oracleName reports whether s, a service name or a SID, holds only ASCII
@@ -282,23 +285,6 @@ func oracleName(s string) bool {
 		}
 	}
 	return s != ""
-}
-
-// offendingOption finds the single option go-ora rejects on its own, so that
-// the error can name it. It returns "" when none does.
-func offendingOption(params url.Values) string {
-	for k, vs := range params {
-		u := url.URL{
-			Scheme:   "oracle",
-			Host:     "localhost:1521",
-			Path:     "/service",
-			RawQuery: url.Values{strings.ToUpper(k): vs}.Encode(),
-		}
-		if _, err := go_ora.ParseConfig(u.String()); err != nil {
-			return k
-		}
-	}
-	return ""
 }
 
 // placeholderPassword stands for the password in the first parse of the URL
