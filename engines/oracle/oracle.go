@@ -38,7 +38,6 @@ import (
 	"strings"
 
 	go_ora "github.com/sijms/go-ora/v2"
-	"github.com/sijms/go-ora/v2/configurations"
 	"github.com/sijms/go-ora/v2/network"
 
 	"github.com/secretsql/secretsql"
@@ -64,7 +63,7 @@ type options struct {
 // It does no network I/O; the WALLET option makes go-ora read the wallet
 // file.
 func (o options) Connector(c secretsql.Credentials) (driver.Connector, error) {
-	dsn, _, err := o.url(c)
+	dsn, err := o.url(c)
 	if err != nil {
 		return nil, err
 	}
@@ -187,18 +186,18 @@ var endpointOptions = map[string]bool{
 	"DBNAME":       true,
 }
 
-// url returns the go-ora URL for one version of the credentials, and the
-// configuration go-ora parses from it. A value go-ora cannot carry is a
-// *secretsql.SecretError.
-func (o options) url(c secretsql.Credentials) (string, *configurations.ConnectionConfig, error) {
-	bad := func(key, reason string) (string, *configurations.ConnectionConfig, error) {
-		return "", nil, &secretsql.SecretError{Key: key, Reason: reason}
+// url returns the go-ora URL for one version of the credentials, after
+// checking that go-ora parses back exactly them from it. A value go-ora
+// cannot carry is a *secretsql.SecretError.
+func (o options) url(c secretsql.Credentials) (string, error) {
+	bad := func(key, reason string) (string, error) {
+		return "", &secretsql.SecretError{Key: key, Reason: reason}
 	}
 	switch {
 	case c.Port < 1 || c.Port > 65535:
 		return bad("port", fmt.Sprintf("port %d is out of range 1-65535", c.Port))
 	case c.Database == "" && o.sid == "":
-		return "", nil, &secretsql.SecretError{Key: "dbname", Kind: secretsql.ErrMissingKey,
+		return "", &secretsql.SecretError{Key: "dbname", Kind: secretsql.ErrMissingKey,
 			Reason: "Oracle needs a service name: set dbname in the secret or the DSN, or give the SID key"}
 	case c.Database != "" && !oracleName(c.Database):
 		return bad("dbname", "the service name may hold only letters, digits and . _ - $ # "+
@@ -215,13 +214,13 @@ func (o options) url(c secretsql.Credentials) (string, *configurations.Connectio
 		RawQuery: o.query.Encode(),
 	}
 	if _, err := go_ora.ParseConfig(u.String()); err != nil {
-		return "", nil, &secretsql.SecretError{Reason: "go-ora cannot use the host, service name or user name", Err: dropURLError(err)}
+		return "", &secretsql.SecretError{Reason: "go-ora cannot use the host, service name or user name", Err: dropURLError(err)}
 	}
 	u.User = url.UserPassword(c.Username, c.Password())
 	dsn := u.String()
 	cfg, err := go_ora.ParseConfig(dsn)
 	if err != nil { // only the password differs from the URL parsed above; never show err
-		return "", nil, errCredentialsInURL()
+		return "", errCredentialsInURL()
 	}
 	switch {
 	case len(cfg.Servers) == 0 || cfg.Servers[0].Addr != c.Host || cfg.Servers[0].Port != c.Port:
@@ -229,9 +228,9 @@ func (o options) url(c secretsql.Credentials) (string, *configurations.Connectio
 	case cfg.ServiceName != c.Database:
 		return bad("dbname", fmt.Sprintf("service name %q cannot be used with go-ora", c.Database))
 	case cfg.UserID != c.Username || cfg.Password != c.Password():
-		return "", nil, errCredentialsInURL()
+		return "", errCredentialsInURL()
 	}
-	return dsn, cfg, nil
+	return dsn, nil
 }
 
 // optionRules are the rules of the go-ora URL options, matched upper-case
