@@ -204,12 +204,6 @@ func (d *DB) CheckLogin(ctx context.Context, user, password string, accepted boo
 	return nil
 }
 
-// SetPassword always fails: a DB has no admin credentials of its own. The
-// rotation package calls ChangeOwnPassword and CloneUserAs instead.
-func (d *DB) SetPassword(ctx context.Context, user, password string) error {
-	return errors.New("sqldb: no admin credentials: passwords are changed as the user itself (ChangeOwnPassword) or as the admin secret's user (CloneUserAs)")
-}
-
 // ChangeOwnPassword logs in as user with oldPassword and changes the user's
 // own password to newPassword, as AWS's single-user rotation functions do
 // (ALTER USER on PostgreSQL and MySQL, SET PASSWORD on MariaDB).
