@@ -3,14 +3,14 @@ package mysql
 import (
 	"context"
 	"database/sql/driver"
-	"io"
+	"errors"
 	"sync"
 	"sync/atomic"
 
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/secretsql/secretsql"
-	"github.com/secretsql/secretsql/internal/enginekit"
+	"github.com/secretsql/secretsql/internal/enginekit/authcode"
 )
 
 // Hook gives go-sql-driver/mysql users who keep their own *mysql.Config the
@@ -22,10 +22,9 @@ import (
 //	defer hook.Close()
 //	cfg := mysql.NewConfig()
 //	cfg.Net, cfg.Addr, cfg.DBName = "tcp", "db.internal:3306", "app"
-//	if err := cfg.Apply(hook.Option()); err != nil { … }
-//	native, err := mysql.NewConnector(cfg)
+//	connector, err := hook.Connector(cfg) // the connector handles rotation
 //	if err != nil { … }
-//	db := sql.OpenDB(hook.Connector(native)) // the wrapper handles rotation
+//	db := sql.OpenDB(connector)
 //
 // The hook sets only User and Passwd of each connect's configuration (the
 // driver's BeforeConnect receives a clone per connect): the address, TLS and
@@ -37,15 +36,15 @@ import (
 //
 // go-sql-driver/mysql has no hook that sees the result of a login, so:
 //
-//   - With [Hook.Connector] wrapping the native connector (recommended), a
-//     connect the server refuses with an authentication error (1044, 1045,
-//     1698, 1862, 3118, by number) looks for newer credentials —
-//     AWSPENDING (the setSecret→finishSecret window), then a re-read of
-//     AWSCURRENT — and connects again, with the retry loop of the
-//     secretsmanager-mysql driver: the attempts and backoff of
-//     secretsql.WithRetry, within the caller's context. A login that works
-//     is reported, so an AWSPENDING version is used until AWSCURRENT moves.
-//     No query fails through a rotation.
+//   - With [Hook.Connector] (recommended), a connect the server refuses
+//     with an authentication error (1044, 1045, 1698, 1862, 3118, by
+//     number) looks for newer credentials — AWSPENDING (the
+//     setSecret→finishSecret window), then a re-read of AWSCURRENT — and
+//     connects again, with the retry loop of the secretsmanager-mysql
+//     driver: the attempts and backoff of secretsql.WithRetry, within the
+//     caller's context. A login that works is reported, so an AWSPENDING
+//     version is used until AWSCURRENT moves. No query fails through a
+//     rotation.
 //   - With [Hook.Option] alone, the hook never sees a login fail. Connects
 //     keep using the rejected password until the application passes the
 //     error to [Hook.ReportError] (or the refresh interval, 1h by default,
@@ -72,7 +71,7 @@ type Hook struct {
 // RDS-managed secret needs nothing more. Close the Hook when the pool is
 // closed.
 func NewHook(dsn string, opts ...secretsql.Option) (*Hook, error) {
-	h, err := secretsql.NewHandle(hookEngine, dsn, opts...)
+	h, err := secretsql.NewHandle(mysqlEngine, dsn, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -83,40 +82,28 @@ func NewHook(dsn string, opts ...secretsql.Option) (*Hook, error) {
 // cfg.Apply(hook.Option()).
 func (h *Hook) Option() mysql.Option { return mysql.BeforeConnect(h.BeforeConnect) }
 
-type attemptKey struct{}
-
-// attempt carries the credentials of one login of Hook.Connector to
-// BeforeConnect, and tells whether BeforeConnect used them.
-type attempt struct {
-	r    secretsql.Resolved
-	used bool
-}
-
 // BeforeConnect sets cfg.User and cfg.Passwd from the secret (one
 // GetSecretValue call shared by every connect, then the cache). It has the
 // signature that mysql.BeforeConnect takes.
 func (h *Hook) BeforeConnect(ctx context.Context, cfg *mysql.Config) error {
-	a, ok := ctx.Value(attemptKey{}).(*attempt)
-	if !ok {
-		r, err := h.h.Credentials(ctx)
-		if err != nil {
-			return err
-		}
-		a = &attempt{r: r}
+	r, err := h.h.Credentials(ctx)
+	if err != nil {
+		return err
 	}
-	a.used = true
-	cfg.User = a.r.Credentials.Username
-	cfg.Passwd = a.r.Credentials.Password()
-	if !ok {
-		h.mu.Lock()
-		h.last = a.r.VersionID
-		if len(h.byCtx) >= maxRemembered {
-			clear(h.byCtx)
-		}
-		h.byCtx[ctx] = a.r.VersionID
-		h.mu.Unlock()
+	setCredentials(cfg, r)
+	h.mu.Lock()
+	h.last = r.VersionID
+	if len(h.byCtx) >= maxRemembered {
+		clear(h.byCtx)
 	}
+	h.byCtx[ctx] = r.VersionID
+	h.mu.Unlock()
 	return nil
+}
+
+func setCredentials(cfg *mysql.Config, r secretsql.Resolved) {
+	cfg.User = r.Credentials.Username
+	cfg.Passwd = r.Credentials.Password()
 }
 
 // maxRemembered bounds the connects whose version ReportError can find.
@@ -131,7 +118,7 @@ const maxRemembered = 256
 // the hook guesses the ones handed out last, and a wrong guess costs
 // failed queries until the next report.
 func (h *Hook) ReportError(ctx context.Context, err error) bool {
-	if !isAuthError(err) {
+	if !authcode.MySQL(err) {
 		return false
 	}
 	h.mu.Lock()
@@ -150,73 +137,61 @@ func (h *Hook) ReportError(ctx context.Context, err error) bool {
 	return true
 }
 
-// Connector wraps a go-sql-driver/mysql connector whose Config has
-// [Hook.Option] applied, so that a rejected login is retried with newer
-// credentials; open it with sql.OpenDB. Closing the sql.DB closes native
-// (if it is an io.Closer), not the hook.
-func (h *Hook) Connector(native driver.Connector) driver.Connector {
-	return &hookConnector{h: h, native: native}
+// Connector returns a connector for sql.OpenDB that logs in with the
+// settings of cfg and the hook's credentials, and retries a rejected login
+// with newer ones. cfg is not changed: the connector uses a clone, with a
+// BeforeConnect of the hook's in place of any cfg has. Its errors are
+// mysql.NewConnector's. Closing the sql.DB does not close the hook.
+func (h *Hook) Connector(cfg *mysql.Config) (driver.Connector, error) {
+	own := cfg.Clone()
+	if err := own.Apply(mysql.BeforeConnect(attemptCredentials)); err != nil {
+		return nil, err
+	}
+	native, err := mysql.NewConnector(own)
+	if err != nil {
+		return nil, err
+	}
+	return &hookConnector{h: h, native: native}, nil
 }
 
 type hookConnector struct {
 	h      *Hook
-	native driver.Connector
+	native driver.Connector // go-sql-driver/mysql's, with attemptCredentials installed
 }
 
-var (
-	_ driver.Connector = (*hookConnector)(nil)
-	_ io.Closer        = (*hookConnector)(nil)
-)
+var _ driver.Connector = (*hookConnector)(nil)
+
+type attemptKey struct{}
+
+// attemptCredentials is the BeforeConnect of Hook.Connector's native
+// connector: it sets the credentials hookConnector.Connect chose for this
+// login.
+func attemptCredentials(ctx context.Context, cfg *mysql.Config) error {
+	r, ok := ctx.Value(attemptKey{}).(secretsql.Resolved)
+	if !ok {
+		return errors.New("secretsql: the connector of Hook.Connector connects only through Hook.Connector")
+	}
+	setCredentials(cfg, r)
+	return nil
+}
 
 // Connect connects with the native connector on the handle's retry loop.
-// A native connector without the hook installed logs in with its own
-// credentials: its errors are returned as they are.
 func (c *hookConnector) Connect(ctx context.Context) (driver.Conn, error) {
 	n := 0
-	conn, err := c.h.h.Connect(ctx, func(ctx context.Context, r secretsql.Resolved) (driver.Conn, error) {
+	return c.h.h.Connect(ctx, func(ctx context.Context, r secretsql.Resolved) (driver.Conn, error) {
 		if n++; n > 1 {
 			c.h.retries.Add(1)
 		}
-		a := &attempt{r: r}
-		conn, err := c.native.Connect(context.WithValue(ctx, attemptKey{}, a))
-		switch {
-		case err != nil && !a.used:
-			return nil, notOurs{err}
-		case isAuthError(err):
+		conn, err := c.native.Connect(context.WithValue(ctx, attemptKey{}, r))
+		if authcode.MySQL(err) {
 			c.h.authFailures.Add(1)
 		}
 		return conn, err
 	})
-	if no, ok := err.(notOurs); ok {
-		err = no.err
-	}
-	return conn, err
 }
-
-// notOurs marks an error of a login that did not use the hook's
-// credentials, so that the retry loop does not take it for a rejection of
-// them.
-type notOurs struct{ err error }
-
-func (e notOurs) Error() string { return e.err.Error() }
-
-// hookEngine is the engine of the Hook's handle: MySQL's, but a login that
-// did not use the hook's credentials is not a rejection of them.
-var hookEngine = enginekit.New("mysql", 3306, "", prepare, func(err error) bool {
-	_, theirs := err.(notOurs)
-	return !theirs && isAuthError(err)
-}, secretEngines...)
 
 // Driver returns the native connector's driver.
 func (c *hookConnector) Driver() driver.Driver { return c.native.Driver() }
-
-// Close closes the native connector if it can be closed.
-func (c *hookConnector) Close() error {
-	if cl, ok := c.native.(io.Closer); ok {
-		return cl.Close()
-	}
-	return nil
-}
 
 // HookStats counts what a Hook saw.
 type HookStats struct {

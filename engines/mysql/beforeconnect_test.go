@@ -45,12 +45,18 @@ func newHookFixture(t *testing.T, opts ...secretsql.Option) *hookFixture {
 	return f
 }
 
-// native returns a connector from the application's own Config: no user or
-// password in it, only the hook's Option.
-func (f *hookFixture) native(t *testing.T) driver.Connector {
-	t.Helper()
+// config returns the application's own Config: no user or password in it.
+func (f *hookFixture) config() *mysql.Config {
 	cfg := mysql.NewConfig()
 	cfg.Net, cfg.Addr, cfg.DBName = "tcp", f.db.Host+":3306", f.db.Database
+	return cfg
+}
+
+// native returns a connector from the application's own Config with only
+// the hook's Option.
+func (f *hookFixture) native(t *testing.T) driver.Connector {
+	t.Helper()
+	cfg := f.config()
 	if err := cfg.Apply(f.hook.Option()); err != nil {
 		t.Fatal(err)
 	}
@@ -61,9 +67,20 @@ func (f *hookFixture) native(t *testing.T) driver.Connector {
 	return c
 }
 
+// connector returns Hook.Connector's connector for the application's own
+// Config.
+func (f *hookFixture) connector(t *testing.T) driver.Connector {
+	t.Helper()
+	c, err := f.hook.Connector(f.config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 func TestHookConnects(t *testing.T) {
 	f := newHookFixture(t)
-	db := sql.OpenDB(f.hook.Connector(f.native(t)))
+	db := sql.OpenDB(f.connector(t))
 	defer db.Close()
 	db.SetMaxOpenConns(8)
 	ctx := context.Background()
@@ -184,11 +201,8 @@ func checkAfter(t *testing.T, f *hookFixture, res loadResult) {
 // With Hook.Connector, rejected logins are retried on the handle's retry
 // loop (here WithRetry(3, 20ms)): no query fails.
 func TestHookConnectorRotationUnderLoad(t *testing.T) {
-	if testing.Short() {
-		t.Skip("rotation under load")
-	}
 	f := newHookFixture(t, secretsql.WithRetry(3, 20*time.Millisecond))
-	db := sql.OpenDB(f.hook.Connector(f.native(t)))
+	db := sql.OpenDB(f.connector(t))
 	defer db.Close()
 	res := rotateUnderLoad(t, f, db, nil)
 	st := f.hook.Stats()
@@ -206,9 +220,6 @@ func TestHookConnectorRotationUnderLoad(t *testing.T) {
 // With Hook.Option alone and errors passed to ReportError, the queries whose
 // connect used the old password fail; measure how many.
 func TestHookOptionOnlyRotationUnderLoad(t *testing.T) {
-	if testing.Short() {
-		t.Skip("rotation under load")
-	}
 	f := newHookFixture(t)
 	db := sql.OpenDB(f.native(t))
 	defer db.Close()
@@ -239,7 +250,7 @@ func TestHookOptionOnlyRotationUnderLoad(t *testing.T) {
 // allows, no more, and fails with an *AuthError wrapping the driver's error.
 func TestHookConnectorHonoursRetry(t *testing.T) {
 	f := newHookFixture(t, secretsql.WithRetry(3, time.Millisecond), secretsql.WithMinRefreshInterval(time.Hour))
-	db := sql.OpenDB(f.hook.Connector(f.native(t)))
+	db := sql.OpenDB(f.connector(t))
 	defer db.Close()
 	if err := db.Ping(); err != nil {
 		t.Fatal(err)
@@ -259,5 +270,63 @@ func TestHookConnectorHonoursRetry(t *testing.T) {
 	}
 	if st := f.hook.Stats(); st.AuthFailures-before.AuthFailures != 3 || st.Retries-before.Retries != 2 {
 		t.Fatalf("stats %+v (before %+v): want 3 rejected logins, 2 of them retries", st, before)
+	}
+}
+
+// TestHookConnectorUsesItsCredentials: Hook.Connector logs in with the
+// hook's credentials even when the Config has a BeforeConnect of its own,
+// and leaves the caller's Config as it was: a connector built from it
+// still logs in with its own BeforeConnect's (refused) credentials.
+func TestHookConnectorUsesItsCredentials(t *testing.T) {
+	f := newHookFixture(t)
+	cfg := f.config()
+	if err := cfg.Apply(mysql.BeforeConnect(func(_ context.Context, c *mysql.Config) error {
+		c.User, c.Passwd = f.db.User, "not the password"
+		return nil
+	})); err != nil {
+		t.Fatal(err)
+	}
+	hooked, err := f.hook.Connector(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := sql.OpenDB(hooked)
+	defer db.Close()
+	ctx := context.Background()
+	var user string
+	if err := db.QueryRowContext(ctx, "SELECT USER()").Scan(&user); err != nil || !strings.HasPrefix(user, f.db.User+"@") {
+		t.Fatalf("USER() = %q, %v; want %s@…", user, err, f.db.User)
+	}
+	if cfg.User != "" || cfg.Passwd != "" {
+		t.Errorf("Hook.Connector set the caller's Config's user %q or password", cfg.User)
+	}
+	own, err := mysql.NewConnector(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := own.Connect(ctx)
+	var me *mysql.MySQLError
+	if !errors.As(err, &me) || me.Number != 1045 {
+		if conn != nil {
+			conn.Close()
+		}
+		t.Fatalf("the caller's Config connects with %v, want its own BeforeConnect's password refused (1045)", err)
+	}
+	if st := f.hook.Stats(); st != (secretsqlmysql.HookStats{}) {
+		t.Errorf("stats = %+v: the caller's own connect reached the hook", st)
+	}
+}
+
+// TestHookConnectorConfigErrors: Hook.Connector returns mysql.NewConnector's
+// error for a Config it refuses, before any secret is read.
+func TestHookConnectorConfigErrors(t *testing.T) {
+	f := newHookFixture(t)
+	cfg := f.config()
+	cfg.TLSConfig = "no-such-registered-tls-config"
+	if _, err := f.hook.Connector(cfg); err == nil {
+		t.Fatal("Hook.Connector accepted an unknown TLS config name")
+	}
+	if n := f.fetches.Load(); n != 0 {
+		t.Errorf("GetSecretValue calls = %d, want 0", n)
 	}
 }

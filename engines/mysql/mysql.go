@@ -22,7 +22,6 @@ package mysql
 
 import (
 	"database/sql/driver"
-	"errors"
 	"net"
 	"net/url"
 	"strconv"
@@ -32,14 +31,15 @@ import (
 
 	"github.com/secretsql/secretsql"
 	"github.com/secretsql/secretsql/internal/enginekit"
+	"github.com/secretsql/secretsql/internal/enginekit/authcode"
 )
 
 // The engines, registered at init. Both accept secrets of either family
 // (MariaDB and MySQL speak the same protocol); connections have no default
 // database.
 var (
-	mysqlEngine   = enginekit.New("mysql", 3306, "", prepare, isAuthError, secretEngines...)
-	mariadbEngine = enginekit.New("mariadb", 3306, "", prepare, isAuthError, secretEngines...)
+	mysqlEngine   = enginekit.New("mysql", 3306, "", prepare, authcode.MySQL, secretEngines...)
+	mariadbEngine = enginekit.New("mariadb", 3306, "", prepare, authcode.MySQL, secretEngines...)
 	secretEngines = []string{"mysql", "aurora-mysql", "aurora", "mariadb"}
 )
 
@@ -104,20 +104,4 @@ func config(p prepared, c secretsql.Credentials) *mysql.Config {
 		cfg.TLS = nil
 	}
 	return cfg
-}
-
-// authErrors are the server errors that mean the credentials were rejected.
-var authErrors = map[uint16]bool{
-	1044: true, // ER_DBACCESS_DENIED_ERROR (alternating users being granted)
-	1045: true, // ER_ACCESS_DENIED_ERROR
-	1698: true, // ER_ACCESS_DENIED_NO_PASSWORD_ERROR
-	1862: true, // ER_MUST_CHANGE_PASSWORD_LOGIN
-	3118: true, // ER_ACCOUNT_HAS_BEEN_LOCKED
-}
-
-// isAuthError reports a *mysql.MySQLError whose number means the
-// credentials were rejected.
-func isAuthError(err error) bool {
-	var me *mysql.MySQLError
-	return errors.As(err, &me) && authErrors[me.Number]
 }

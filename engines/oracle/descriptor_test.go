@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -33,7 +34,15 @@ func TestServiceNameInjection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("go-ora's own descriptor for service %q: %s", injection, raw.ConnectionData())
+	// The premise: go-ora's own descriptor gains the element.
+	desc := raw.ConnectionData()
+	d, err := parseDescriptor(desc)
+	if err != nil {
+		t.Fatalf("descriptor %s: %v", desc, err)
+	}
+	if got := d.flatten(); !slices.Contains(got, "SERVICE_NAME=svc") || !slices.Contains(got, "INSTANCE_NAME=x") {
+		t.Fatalf("go-ora's descriptor for service %q is %s (elements %q): want SERVICE_NAME=svc and an INSTANCE_NAME=x of its own", injection, desc, got)
+	}
 
 	c := secretsql.Credentials{Host: "db", Port: 1521, Username: "u", Database: injection}.WithPassword("hunter2-secret")
 	_, cfg, err := buildURL(c, nil)

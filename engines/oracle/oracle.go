@@ -38,7 +38,6 @@ import (
 	"strings"
 
 	go_ora "github.com/sijms/go-ora/v2"
-	"github.com/sijms/go-ora/v2/configurations"
 	"github.com/sijms/go-ora/v2/network"
 
 	"github.com/secretsql/secretsql"
@@ -64,7 +63,7 @@ type options struct {
 // It does no network I/O; the WALLET option makes go-ora read the wallet
 // file.
 func (o options) Connector(c secretsql.Credentials) (driver.Connector, error) {
-	dsn, _, err := o.url(c)
+	dsn, err := o.url(c)
 	if err != nil {
 		return nil, err
 	}
@@ -75,15 +74,23 @@ func (o options) Connector(c secretsql.Credentials) (driver.Connector, error) {
 // placeholder server and service, so that go-ora's own errors are reported
 // when the DSN is opened.
 func prepare(params url.Values) (options, error) {
-	query, sid, err := checkOptions(params)
+	sid, err := checkSID(params)
 	if err != nil {
 		return options{}, err
 	}
-	u := url.URL{Scheme: "oracle", Host: "localhost:1521", Path: "/service", RawQuery: query.Encode()}
-	if _, err := go_ora.ParseConfig(u.String()); err != nil {
-		return options{}, &secretsql.DSNError{Key: offendingOption(params), Reason: "go-ora rejected the connection options", Err: dropURLError(err)}
+	query, err := optionRules.Parse(params, parse)
+	if err != nil {
+		return options{}, err
 	}
 	return options{query: query, sid: sid}, nil
+}
+
+// parse has go-ora parse the options query, with a placeholder server and
+// service.
+func parse(query url.Values) error {
+	u := url.URL{Scheme: "oracle", Host: "localhost:1521", Path: "/service", RawQuery: query.Encode()}
+	_, err := go_ora.ParseConfig(u.String())
+	return dropURLError(err)
 }
 
 // authErrorCodes are the ORA- codes that mean the login's credentials were
@@ -179,18 +186,18 @@ var endpointOptions = map[string]bool{
 	"DBNAME":       true,
 }
 
-// url returns the go-ora URL for one version of the credentials, and the
-// configuration go-ora parses from it. A value go-ora cannot carry is a
-// *secretsql.SecretError.
-func (o options) url(c secretsql.Credentials) (string, *configurations.ConnectionConfig, error) {
-	bad := func(key, reason string) (string, *configurations.ConnectionConfig, error) {
-		return "", nil, &secretsql.SecretError{Key: key, Reason: reason}
+// url returns the go-ora URL for one version of the credentials, after
+// checking that go-ora parses back exactly them from it. A value go-ora
+// cannot carry is a *secretsql.SecretError.
+func (o options) url(c secretsql.Credentials) (string, error) {
+	bad := func(key, reason string) (string, error) {
+		return "", &secretsql.SecretError{Key: key, Reason: reason}
 	}
 	switch {
 	case c.Port < 1 || c.Port > 65535:
 		return bad("port", fmt.Sprintf("port %d is out of range 1-65535", c.Port))
 	case c.Database == "" && o.sid == "":
-		return "", nil, &secretsql.SecretError{Key: "dbname", Kind: secretsql.ErrMissingKey,
+		return "", &secretsql.SecretError{Key: "dbname", Kind: secretsql.ErrMissingKey,
 			Reason: "Oracle needs a service name: set dbname in the secret or the DSN, or give the SID key"}
 	case c.Database != "" && !oracleName(c.Database):
 		return bad("dbname", "the service name may hold only letters, digits and . _ - $ # "+
@@ -207,13 +214,13 @@ func (o options) url(c secretsql.Credentials) (string, *configurations.Connectio
 		RawQuery: o.query.Encode(),
 	}
 	if _, err := go_ora.ParseConfig(u.String()); err != nil {
-		return "", nil, &secretsql.SecretError{Reason: "go-ora cannot use the host, service name or user name", Err: dropURLError(err)}
+		return "", &secretsql.SecretError{Reason: "go-ora cannot use the host, service name or user name", Err: dropURLError(err)}
 	}
 	u.User = url.UserPassword(c.Username, c.Password())
 	dsn := u.String()
 	cfg, err := go_ora.ParseConfig(dsn)
 	if err != nil { // only the password differs from the URL parsed above; never show err
-		return "", nil, errCredentialsInURL()
+		return "", errCredentialsInURL()
 	}
 	switch {
 	case len(cfg.Servers) == 0 || cfg.Servers[0].Addr != c.Host || cfg.Servers[0].Port != c.Port:
@@ -221,47 +228,42 @@ func (o options) url(c secretsql.Credentials) (string, *configurations.Connectio
 	case cfg.ServiceName != c.Database:
 		return bad("dbname", fmt.Sprintf("service name %q cannot be used with go-ora", c.Database))
 	case cfg.UserID != c.Username || cfg.Password != c.Password():
-		return "", nil, errCredentialsInURL()
+		return "", errCredentialsInURL()
 	}
-	return dsn, cfg, nil
+	return dsn, nil
 }
 
-// checkOptions validates the pass-through options and returns them as URL
-// query values, and the SID if one is given.
-func checkOptions(params url.Values) (url.Values, string, error) {
-	query := make(url.Values, len(params))
-	seen := make(map[string]string, len(params))
-	var sid string
+// optionRules are the rules of the go-ora URL options, matched upper-case
+// as go-ora compares them.
+var optionRules = enginekit.Params{
+	Fold:           strings.ToUpper,
+	Known:          knownOptions,
+	Credential:     credentialOptions,
+	Endpoint:       endpointOptions,
+	MultiValued:    multiValued,
+	EndpointReason: "the server and service come from the secret or from the host, port and dbname keys; remove this key",
+	UnknownReason:  "unknown go-ora URL option (see go-ora's documentation for the supported keys)",
+	ParseReason:    "go-ora rejected the connection options",
+}
+
+// checkSID returns the SID of the options, if one is given, after checking
+// that go-ora can write it into the connect descriptor. optionRules check
+// that it is given once.
+func checkSID(params url.Values) (string, error) {
 	for k, vs := range params {
-		uk := strings.ToUpper(k)
+		if strings.ToUpper(k) != "SID" || len(vs) == 0 {
+			continue
+		}
 		switch {
-		case credentialOptions[uk]:
-			return nil, "", &secretsql.DSNError{Key: k, Reason: "credentials come only from the secret; remove this key"}
-		case endpointOptions[uk]:
-			return nil, "", &secretsql.DSNError{Key: k, Reason: "the server and service come from the secret or from the host, port and dbname keys; remove this key"}
-		case !knownOptions[uk]:
-			return nil, "", &secretsql.DSNError{Key: k, Reason: "unknown go-ora URL option (see go-ora's documentation for the supported keys)"}
+		case vs[0] == "":
+			return "", &secretsql.DSNError{Key: k, Reason: "the SID is empty"}
+		case !oracleName(vs[0]):
+			return "", &secretsql.DSNError{Key: k, Reason: fmt.Sprintf("SID %q may hold only letters, digits and . _ - $ # "+
+				"(go-ora writes it into the connect descriptor as it is)", vs[0])}
 		}
-		if other, dup := seen[uk]; dup {
-			return nil, "", &secretsql.DSNError{Key: k, Reason: fmt.Sprintf("given twice (as %q and %q); keys are case-insensitive", other, k)}
-		}
-		seen[uk] = k
-		if len(vs) == 0 || len(vs) > 1 && !multiValued[uk] {
-			return nil, "", &secretsql.DSNError{Key: k, Reason: "must be given exactly once"}
-		}
-		if uk == "SID" {
-			if vs[0] == "" {
-				return nil, "", &secretsql.DSNError{Key: k, Reason: "the SID is empty"}
-			}
-			if !oracleName(vs[0]) {
-				return nil, "", &secretsql.DSNError{Key: k, Reason: fmt.Sprintf("SID %q may hold only letters, digits and . _ - $ # "+
-					"(go-ora writes it into the connect descriptor as it is)", vs[0])}
-			}
-			sid = vs[0]
-		}
-		query[uk] = vs
+		return vs[0], nil
 	}
-	return query, sid, nil
+	return "", nil
 }
 
 // oracleName reports whether s, a service name or a SID, holds only ASCII
@@ -282,23 +284,6 @@ func oracleName(s string) bool {
 		}
 	}
 	return s != ""
-}
-
-// offendingOption finds the single option go-ora rejects on its own, so that
-// the error can name it. It returns "" when none does.
-func offendingOption(params url.Values) string {
-	for k, vs := range params {
-		u := url.URL{
-			Scheme:   "oracle",
-			Host:     "localhost:1521",
-			Path:     "/service",
-			RawQuery: url.Values{strings.ToUpper(k): vs}.Encode(),
-		}
-		if _, err := go_ora.ParseConfig(u.String()); err != nil {
-			return k
-		}
-	}
-	return ""
 }
 
 // placeholderPassword stands for the password in the first parse of the URL

@@ -35,13 +35,22 @@ func withServices(list []secretsql.Credentials, services []string) []secretsql.C
 }
 
 // buildURL prepares params, as sql.Open does, and builds the go-ora URL for
-// c, as the first connect with a version of the credentials does.
+// c, as the first connect with a version of the credentials does; and
+// returns what go-ora parses from it, as each connect does.
 func buildURL(c secretsql.Credentials, params url.Values) (string, *configurations.ConnectionConfig, error) {
 	opts, err := prepare(params)
 	if err != nil {
 		return "", nil, err
 	}
-	return opts.url(c)
+	dsn, err := opts.url(c)
+	if err != nil {
+		return "", nil, err
+	}
+	cfg, err := go_ora.ParseConfig(dsn) // url checked that it parses
+	if err != nil {
+		return "", nil, errors.New("go-ora no longer parses the URL it built")
+	}
+	return dsn, cfg, nil
 }
 
 func TestRoundTrip(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 
 	"github.com/secretsql/secretsql"
 	"github.com/secretsql/secretsql/internal/enginekit"
+	"github.com/secretsql/secretsql/internal/enginekit/authcode"
 )
 
 // Hook gives native pgx users — pgxpool, or stdlib.OptionBeforeConnect —
@@ -89,8 +91,8 @@ func NewHook(dsn string, opts ...secretsql.Option) (*Hook, error) {
 
 // hookEngine is the engine of the Hook's handle: PostgreSQL's, accepting
 // Redshift secrets too (the pool's configuration says where to connect).
-var hookEngine = enginekit.New("postgres", 5432, "", prepare, isAuthError,
-	"postgres", "postgresql", "aurora-postgresql", "redshift", "redshift-serverless")
+var hookEngine = enginekit.New("postgres", 5432, "", prepare, authcode.Postgres,
+	slices.Concat(postgresSecrets, redshiftSecrets)...)
 
 // Configure sets cfg.BeforeConnect to the hook's, calling any BeforeConnect
 // already set first.
@@ -177,7 +179,7 @@ func (c *connect) attempt(ctx context.Context, pc *pgconn.Config, nc net.Conn) e
 // retry with newer credentials (the returned error makes pgconn log in
 // again), or pgx's own error (nil).
 func (c *connect) rejected(pe *pgconn.PgError) error {
-	if pe.Code != "28P01" && pe.Code != "28000" {
+	if !authcode.Postgres(pe) {
 		return nil
 	}
 	c.h.authFailures.Add(1)

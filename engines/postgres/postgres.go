@@ -34,13 +34,20 @@ import (
 
 	"github.com/secretsql/secretsql"
 	"github.com/secretsql/secretsql/internal/enginekit"
+	"github.com/secretsql/secretsql/internal/enginekit/authcode"
 )
 
 // The engines, registered at init. Redshift has no default database: the
 // server chooses.
 var (
-	postgresEngine = enginekit.New("postgres", 5432, "postgres", prepare, isAuthError, "postgres", "postgresql", "aurora-postgresql")
-	redshiftEngine = enginekit.New("redshift", 5439, "", prepare, isAuthError, "redshift", "redshift-serverless")
+	postgresEngine = enginekit.New("postgres", 5432, "postgres", prepare, authcode.Postgres, postgresSecrets...)
+	redshiftEngine = enginekit.New("redshift", 5439, "", prepare, authcode.Postgres, redshiftSecrets...)
+)
+
+// The secret "engine" values of each engine.
+var (
+	postgresSecrets = []string{"postgres", "postgresql", "aurora-postgresql"}
+	redshiftSecrets = []string{"redshift", "redshift-serverless"}
 )
 
 func init() {
@@ -180,10 +187,4 @@ func validKey(k string) bool {
 		}
 	}
 	return true
-}
-
-// isAuthError reports a *pgconn.PgError with SQLSTATE 28P01 or 28000.
-func isAuthError(err error) bool {
-	var pe *pgconn.PgError
-	return errors.As(err, &pe) && (pe.Code == "28P01" || pe.Code == "28000")
 }

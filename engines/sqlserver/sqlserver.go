@@ -150,25 +150,40 @@ var endpointParams = map[string]bool{
 	"failover partner": true, // ADO spelling; the msdsn key is "failoverpartner"
 }
 
+// params are the rules of the pass-through parameters, keyed the way
+// msdsn stores them (lower case).
+var params = enginekit.Params{
+	Fold:           strings.ToLower,
+	Known:          knownParams,
+	Credential:     credentialParams,
+	Endpoint:       endpointParams,
+	EndpointReason: "the server and database come from the secret or from the host, port and dbname keys; remove this key",
+	UnknownReason:  "unknown SQL Server connection parameter (see go-mssqldb's documentation for the supported keys)",
+	ParseReason:    "go-mssqldb rejected the connection parameters",
+}
+
 // prepare checks the pass-through parameters, and parses them once with
 // msdsn.Parse so that go-mssqldb's own errors (a bad value, an unreadable
 // certificate) are reported when the DSN is opened.
-func prepare(params url.Values) (prepared, error) {
-	query, err := checkParams(params)
+func prepare(dsnParams url.Values) (prepared, error) {
+	query, err := params.Parse(dsnParams, parse)
 	if err != nil {
 		return nil, err
 	}
-	// A placeholder server, and the default database (a connect always has
-	// one), since some parameters depend on it.
+	return prepared(query), nil
+}
+
+// parse has msdsn.Parse check query with a placeholder server and the
+// default database (a connect always has one), since some parameters depend
+// on it.
+func parse(query url.Values) error {
 	check := url.Values{msdsn.Database: {"master"}}
 	for k, vs := range query {
 		check[k] = vs
 	}
 	u := url.URL{Scheme: "sqlserver", Host: "localhost", RawQuery: check.Encode()}
-	if _, err := msdsn.Parse(u.String()); err != nil {
-		return nil, &secretsql.DSNError{Key: offendingParam(params), Reason: "go-mssqldb rejected the connection parameters", Err: err}
-	}
-	return prepared(query), nil
+	_, err := msdsn.Parse(u.String())
+	return err
 }
 
 // build turns one version of the credentials and the prepared parameters
@@ -216,48 +231,4 @@ func build(params prepared, c secretsql.Credentials) (msdsn.Config, error) {
 	cfg.User = c.Username
 	cfg.Password = c.Password()
 	return cfg, nil
-}
-
-// checkParams validates the pass-through parameters and returns them keyed
-// the way msdsn stores them (lower case).
-func checkParams(params url.Values) (url.Values, error) {
-	query := make(url.Values, len(params)+1)
-	seen := make(map[string]string, len(params))
-	for k, vs := range params {
-		lk := strings.ToLower(k)
-		switch {
-		case credentialParams[lk]:
-			return nil, &secretsql.DSNError{Key: k, Reason: "credentials come only from the secret; remove this key"}
-		case endpointParams[lk]:
-			return nil, &secretsql.DSNError{Key: k, Reason: "the server and database come from the secret or from the host, port and dbname keys; remove this key"}
-		case !knownParams[lk]:
-			return nil, &secretsql.DSNError{Key: k, Reason: "unknown SQL Server connection parameter (see go-mssqldb's documentation for the supported keys)"}
-		}
-		if other, dup := seen[lk]; dup {
-			return nil, &secretsql.DSNError{Key: k, Reason: fmt.Sprintf("given twice (as %q and %q); keys are case-insensitive", other, k)}
-		}
-		seen[lk] = k
-		if len(vs) != 1 {
-			return nil, &secretsql.DSNError{Key: k, Reason: "must be given exactly once"}
-		}
-		query.Set(lk, vs[0])
-	}
-	return query, nil
-}
-
-// offendingParam finds the single parameter go-mssqldb rejects on its own,
-// so that the error can name it. It returns "" when none does (the error
-// comes from a combination of keys).
-func offendingParam(params url.Values) string {
-	for k, vs := range params {
-		if len(vs) != 1 {
-			continue
-		}
-		q := url.Values{strings.ToLower(k): vs}
-		u := url.URL{Scheme: "sqlserver", Host: "localhost", RawQuery: q.Encode()}
-		if _, err := msdsn.Parse(u.String()); err != nil {
-			return k
-		}
-	}
-	return ""
 }

@@ -1,9 +1,9 @@
 // Command mysqlconfig keeps its own go-sql-driver/mysql Config and takes
 // only the credentials from Secrets Manager, through
-// engines/mysql.Hook: its Option installs mysql.BeforeConnect, and its
-// Connector wrapper retries a login the server refused with the newer
-// credentials it finds (AWSCURRENT re-read, then AWSPENDING), so a rotation
-// costs no failed query.
+// engines/mysql.Hook: its Connector builds the connector from a clone of
+// the Config with the hook's mysql.BeforeConnect, and retries a login the
+// server refused with the newer credentials it finds (AWSPENDING, then
+// AWSCURRENT re-read), so a rotation costs no failed query.
 //
 //	SECRET_ID=prod/app DB_ADDR=db.internal:3306 DB_NAME=app go run ./mysqlconfig
 package main
@@ -44,14 +44,11 @@ func run(ctx context.Context, secretID, addr, dbname string, out io.Writer) erro
 	cfg.Net, cfg.Addr, cfg.DBName = "tcp", addr, dbname
 	cfg.ParseTime = true
 	cfg.Timeout = 5 * time.Second
-	if err := cfg.Apply(hook.Option()); err != nil { // user and password from the secret
-		return err
-	}
-	native, err := mysql.NewConnector(cfg)
+	connector, err := hook.Connector(cfg) // user and password from the secret
 	if err != nil {
 		return err
 	}
-	db := sql.OpenDB(hook.Connector(native))
+	db := sql.OpenDB(connector)
 	defer db.Close()
 	db.SetConnMaxLifetime(15 * time.Minute)
 

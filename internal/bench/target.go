@@ -165,8 +165,7 @@ func (t *Target) Naive(arn string, client secretsql.GetSecretValueAPI) (driver.C
 // Hooked returns the native driver's connector with secretsql's hook for
 // the secret arn, read with client: pgx stdlib with the postgres Hook as
 // its BeforeConnect (the hook pgxpool users configure), or
-// go-sql-driver/mysql with the mysql Hook's Option, wrapped in
-// Hook.Connector. Call the returned func to close the hook.
+// go-sql-driver/mysql through the mysql Hook's Connector. Call the returned func to close the hook.
 func (t *Target) Hooked(arn string, client secretsql.GetSecretValueAPI) (driver.Connector, func(), error) {
 	opts := []secretsql.Option{secretsql.WithClient(client)}
 	if t.Engine == testdb.EnginePostgres {
@@ -185,17 +184,12 @@ func (t *Target) Hooked(arn string, client secretsql.GetSecretValueAPI) (driver.
 	if err != nil {
 		return nil, nil, err
 	}
-	cfg := t.myConfig("placeholder") // the hook sets the user
-	if err := cfg.Apply(hook.Option()); err != nil {
-		hook.Close()
-		return nil, nil, err
-	}
-	native, err := mysql.NewConnector(cfg)
+	c, err := hook.Connector(t.myConfig("")) // the hook sets the user
 	if err != nil {
 		hook.Close()
 		return nil, nil, err
 	}
-	return hook.Connector(native), func() { hook.Close() }, nil
+	return c, func() { hook.Close() }, nil
 }
 
 // Baseline returns the refresh-on-failure connector ([Baseline]) for the

@@ -28,9 +28,9 @@
 // [SelfPasswordChanger] changes a single user's password as that user,
 // logged in with the credentials that still work (AWSCURRENT, else
 // AWSPREVIOUS), and an [AdminCloner] creates or updates the "_clone" user
-// as the admin secret's user, as AWS's templates do; otherwise
-// [Database.SetPassword] and [Cloner.CloneUser] act with the Database's own
-// admin rights.
+// as the admin secret's user, as AWS's templates do; otherwise a
+// [PasswordSetter] and a [Cloner] act with the Database's own admin
+// rights.
 package rotation
 
 import (
@@ -102,14 +102,22 @@ func (s Strategy) String() string {
 	return fmt.Sprintf("Strategy(%d)", int(s))
 }
 
-// Database is the database whose credentials a rotation changes. Both
-// methods act on the database the secret points at.
+// Database is the database the secret points at, whose credentials a
+// rotation changes. It must also be a [SelfPasswordChanger] or a
+// [PasswordSetter] for SingleUser, and an [AdminCloner] or a [Cloner] for
+// AlternatingUsers.
 type Database interface {
-	// SetPassword sets the password of user (with admin rights).
-	SetPassword(ctx context.Context, user, password string) error
 	// Login opens one connection as user with password and checks it works;
 	// it returns the driver's error when the login is refused.
 	Login(ctx context.Context, user, password string) error
+}
+
+// PasswordSetter is implemented by a [Database] that sets passwords with
+// admin rights of its own; the SingleUser strategy uses it when the
+// Database is no [SelfPasswordChanger].
+type PasswordSetter interface {
+	// SetPassword sets the password of user.
+	SetPassword(ctx context.Context, user, password string) error
 }
 
 // Cloner is implemented by a [Database] that can create users; the
@@ -135,7 +143,7 @@ var _ SecretsManager = (*secretsmanager.Client)(nil)
 // SelfPasswordChanger is implemented by a [Database] that changes a user's
 // password the way AWS's single-user rotation functions do: logged in as
 // that user with a password that works, the user changes its own password.
-// The SingleUser strategy prefers it to [Database.SetPassword].
+// The SingleUser strategy prefers it to [PasswordSetter].
 type SelfPasswordChanger interface {
 	// ChangeOwnPassword logs in as user with oldPassword and sets the
 	// user's password to newPassword.
@@ -159,8 +167,8 @@ type AdminCloner interface {
 type Rotator struct {
 	// Client talks to Secrets Manager. Required.
 	Client SecretsManager
-	// DB is the database the secrets belong to. Required; it must also be a
-	// [Cloner] or an [AdminCloner] for AlternatingUsers.
+	// DB is the database the secrets belong to. Required; see [Database]
+	// for what else it must implement for each strategy.
 	DB Database
 	// Strategy is SingleUser (the zero value) or AlternatingUsers.
 	Strategy Strategy
@@ -258,9 +266,14 @@ func (r *Rotator) check() error {
 	case r.Strategy != SingleUser && r.Strategy != AlternatingUsers:
 		return fmt.Errorf("rotation: unknown strategy %v", r.Strategy)
 	}
+	_, setter := r.DB.(PasswordSetter)
+	_, selfChanger := r.DB.(SelfPasswordChanger)
 	_, cloner := r.DB.(Cloner)
 	_, adminCloner := r.DB.(AdminCloner)
-	if r.Strategy == AlternatingUsers && !cloner && !adminCloner {
+	switch {
+	case r.Strategy == SingleUser && !setter && !selfChanger:
+		return fmt.Errorf("rotation: %T cannot change passwords (no SetPassword or ChangeOwnPassword method), needed for a single user", r.DB)
+	case r.Strategy == AlternatingUsers && !cloner && !adminCloner:
 		return fmt.Errorf("rotation: %T cannot create users (no CloneUser or CloneUserAs method), needed for alternating users", r.DB)
 	}
 	return nil
@@ -428,7 +441,7 @@ func (r *Rotator) setSecret(ctx context.Context, secretID, token string) error {
 		if sc, ok := r.DB.(SelfPasswordChanger); ok {
 			return sc.ChangeOwnPassword(ctx, pUser, working, pPass)
 		}
-		return r.DB.SetPassword(ctx, pUser, pPass)
+		return r.DB.(PasswordSetter).SetPassword(ctx, pUser, pPass)
 	}
 
 	// Alternating users.
@@ -454,14 +467,17 @@ func (r *Rotator) setSecret(ctx context.Context, secretID, token string) error {
 		return fmt.Errorf("admin secret host %q is not the host %q of the secret", mh, current.optStr("host"))
 	}
 	// The Lambda connects with the admin credentials and runs the CREATE or
-	// ALTER there, as an AdminCloner does; a plain Cloner does the change
-	// with its own admin connection, after this check that the admin
-	// secret's credentials do work.
+	// ALTER there, as an AdminCloner does (its login is the check of the
+	// admin secret's credentials); a plain Cloner does the change with its
+	// own admin connection, after a check that they do work.
+	if ac, ok := r.DB.(AdminCloner); ok {
+		if err := ac.CloneUserAs(ctx, mUser, mPass, cUser, pUser, pPass); err != nil {
+			return fmt.Errorf("as the admin secret's user: %w", err)
+		}
+		return nil
+	}
 	if err := r.DB.Login(ctx, mUser, mPass); err != nil {
 		return fmt.Errorf("cannot log in with the admin secret's credentials: %w", err)
-	}
-	if ac, ok := r.DB.(AdminCloner); ok {
-		return ac.CloneUserAs(ctx, mUser, mPass, cUser, pUser, pPass)
 	}
 	return r.DB.(Cloner).CloneUser(ctx, cUser, pUser, pPass)
 }

@@ -19,14 +19,16 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/secretsql/secretsql/internal/rotation"
+	"github.com/secretsql/secretsql/internal/rotation/sqldb"
 	"github.com/secretsql/secretsql/internal/testdb"
 	"github.com/secretsql/secretsql/smtest"
 )
 
 // A testdb.DB is what the rotations of these tests change.
 var (
-	_ rotation.Database = (*testdb.DB)(nil)
-	_ rotation.Cloner   = (*testdb.DB)(nil)
+	_ rotation.Database       = (*testdb.DB)(nil)
+	_ rotation.PasswordSetter = (*testdb.DB)(nil)
+	_ rotation.Cloner         = (*testdb.DB)(nil)
 )
 
 // bed is a database plus a Secrets Manager emulator holding its secret.
@@ -525,13 +527,14 @@ func TestRotatorChecks(t *testing.T) {
 		"no client":     {DB: db},
 		"no database":   {Client: srv.Client()},
 		"bad strategy":  {Client: srv.Client(), DB: db, Strategy: 7},
+		"cannot set":    {Client: srv.Client(), DB: db, Strategy: rotation.SingleUser},
 		"cannot create": {Client: srv.Client(), DB: db, Strategy: rotation.AlternatingUsers},
 	} {
 		if _, err := r.Rotate(t.Context(), arn); err == nil {
 			t.Errorf("%s: Rotate succeeded", name)
 		}
 	}
-	r := &rotation.Rotator{Client: srv.Client(), DB: db}
+	r := &rotation.Rotator{Client: srv.Client(), DB: noopSetter{}} // never reached
 	if err := r.RunStep(t.Context(), arn, uuid.NewString(), "rotateEverything"); err == nil {
 		t.Error("RunStep accepted an unknown step")
 	}
@@ -541,6 +544,49 @@ func TestRotatorChecks(t *testing.T) {
 	if n := srv.Calls("PutSecretValue"); n != 0 {
 		t.Errorf("%d PutSecretValue calls by misconfigured rotators", n)
 	}
+}
+
+// TestWrongAdminPassword: an alternating-users rotation whose admin secret
+// holds a password the server refuses fails in setSecret with the server's
+// refusal, creates no user and leaves AWSCURRENT: with a testdb.DB (a
+// Cloner, checked with Login first, whose own admin connection would work)
+// and with a sqldb.DB (an AdminCloner, whose CloneUserAs is the login).
+func TestWrongAdminPassword(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, engine string) {
+		for _, adminCloner := range []bool{false, true} {
+			b := newBed(t, engine, rotation.AlternatingUsers)
+			if adminCloner {
+				db, err := sqldb.FromSecret(b.db.SecretJSON())
+				if err != nil {
+					t.Fatal(err)
+				}
+				b.rot.DB = db
+			}
+			// The test bed trusts the superuser with any password: the admin
+			// secret names the database's user, whose password is checked.
+			if _, err := b.client.PutSecretValue(t.Context(), &secretsmanager.PutSecretValueInput{
+				SecretId:      aws.String(b.masterARN),
+				SecretString:  aws.String(b.db.SecretJSONFor(b.db.User, "not the password")),
+				VersionStages: []string{rotation.StageCurrent},
+			}); err != nil {
+				t.Fatal(err)
+			}
+			v0 := b.get(t, rotation.StageCurrent)
+			_, err := b.rot.Rotate(t.Context(), b.arn)
+			if err == nil || !strings.Contains(err.Error(), string(rotation.SetSecret)) || !sqldb.IsAuthFailure(err) {
+				t.Fatalf("AdminCloner %v: Rotate error = %v, want setSecret failing with the server's refusal", adminCloner, err)
+			}
+			if cur := b.get(t, rotation.StageCurrent); cur.id != v0.id {
+				t.Errorf("AdminCloner %v: AWSCURRENT moved to %s", adminCloner, cur.id)
+			}
+			// PostgreSQL refuses a role that does not exist with 28000.
+			pending := b.get(t, rotation.StagePending)
+			if err := b.db.Login(t.Context(), pending.user, pending.pass); !sqldb.IsAuthFailure(err) {
+				t.Errorf("AdminCloner %v: the clone user setSecret did not create logs in with %v, want it refused", adminCloner, err)
+			}
+			b.mustLogin(t, v0, "AWSCURRENT")
+		}
+	})
 }
 
 func TestAltUsername(t *testing.T) {

@@ -27,9 +27,9 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 
+	"github.com/secretsql/secretsql/internal/enginekit/authcode"
 	"github.com/secretsql/secretsql/internal/rotation"
 )
 
@@ -79,15 +79,6 @@ var families = map[string]struct {
 	"aurora-mysql":        {MySQL, 3306},
 	"aurora":              {MySQL, 3306},
 	"mariadb":             {MySQL, 3306},
-}
-
-// Engines returns the "engine" values FromSecret accepts.
-func Engines() []string {
-	out := make([]string, 0, len(families))
-	for e := range families {
-		out = append(out, e)
-	}
-	return out
 }
 
 // FromSecret returns the DB that a database secret (its SecretString: the
@@ -185,21 +176,16 @@ func (d *DB) session(ctx context.Context, user, password string, fn func(*sql.DB
 }
 
 // Login opens one connection as user with password, pings it and closes
-// it. A refused login returns the driver's error wrapped (*pgconn.PgError
-// 28P01, *mysql.MySQLError 1045).
+// it. A refused login returns the driver's error wrapped ([IsAuthFailure]
+// tells it).
 func (d *DB) Login(ctx context.Context, user, password string) error {
 	return d.session(ctx, user, password, func(*sql.DB) error { return nil })
 }
 
 // IsAuthFailure reports whether err is the server's refusal of a login's
-// credentials: SQLSTATE 28P01 or 28000 from PostgreSQL, error 1045 from
-// MySQL and MariaDB.
-func IsAuthFailure(err error) bool {
-	var pgErr *pgconn.PgError
-	var myErr *mysql.MySQLError
-	return errors.As(err, &pgErr) && (pgErr.Code == "28P01" || pgErr.Code == "28000") ||
-		errors.As(err, &myErr) && myErr.Number == 1045
-}
+// credentials, by the codes the engines use: SQLSTATE 28P01 or 28000 from
+// PostgreSQL; error 1044, 1045, 1698, 1862 or 3118 from MySQL and MariaDB.
+func IsAuthFailure(err error) bool { return authcode.Postgres(err) || authcode.MySQL(err) }
 
 // CheckLogin logs in as user with password and returns nil if the server
 // accepts the login exactly when accepted is true; otherwise an error that
@@ -216,12 +202,6 @@ func (d *DB) CheckLogin(ctx context.Context, user, password string, accepted boo
 		return fmt.Errorf("sqldb: login as %q failed, but not by refusing the credentials: %w", user, err)
 	}
 	return nil
-}
-
-// SetPassword always fails: a DB has no admin credentials of its own. The
-// rotation package calls ChangeOwnPassword and CloneUserAs instead.
-func (d *DB) SetPassword(ctx context.Context, user, password string) error {
-	return errors.New("sqldb: no admin credentials: passwords are changed as the user itself (ChangeOwnPassword) or as the admin secret's user (CloneUserAs)")
 }
 
 // ChangeOwnPassword logs in as user with oldPassword and changes the user's

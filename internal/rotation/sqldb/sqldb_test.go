@@ -81,9 +81,6 @@ func TestRotateOnRealServers(t *testing.T) {
 			if err := tdb.Admin.QueryRowContext(t.Context(), query, clone, tdb.Database).Scan(&privileged); err != nil || !privileged {
 				t.Fatalf("the clone has no privileges on the user's database: %v, %v", privileged, err)
 			}
-			if err := db.SetPassword(t.Context(), tdb.User, "x"); err == nil {
-				t.Fatal("SetPassword without admin credentials succeeded")
-			}
 		})
 	}
 }
