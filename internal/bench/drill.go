@@ -77,10 +77,9 @@ type DrillRow struct {
 	// started in those periods.
 	BeforeQPS float64 `json:"qps_before"`
 	DuringQPS float64 `json:"qps_during"`
-	// Timeline is the load over time, for the charts of `make bench`;
-	// Chart names the chart's file ([ChartFile]).
+	// Timeline is the load over time, for the charts of `make bench`
+	// ([ChartFile]).
 	Timeline Timeline `json:"timeline"`
-	Chart    string   `json:"chart,omitempty"`
 }
 
 // TimelineBucket is the width of a [Timeline]'s buckets.

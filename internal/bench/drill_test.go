@@ -144,7 +144,12 @@ func TestNearness(t *testing.T) {
 }
 
 func TestChartFile(t *testing.T) {
-	if got := ChartFile("postgres", DrillRow{Strategy: "single user", WindowS: 2}); got != "charts/postgres-single-user-2s.svg" {
+	d := DrillRow{Strategy: "single user", WindowS: 2}
+	if got := ChartFile("postgres", d); got != "" {
+		t.Errorf("ChartFile without a timeline = %q, want none", got)
+	}
+	d.Timeline = NewTimeline([]time.Duration{0}, nil, nil, nil)
+	if got := ChartFile("postgres", d); got != "charts/postgres-single-user-2s.svg" {
 		t.Errorf("ChartFile = %q", got)
 	}
 }

@@ -269,12 +269,13 @@ func (r *Report) engine(t table, e *EngineReport) {
 func (r *Report) charts(b *strings.Builder, e *EngineReport) {
 	seen := map[string]bool{}
 	for _, d := range e.Drills {
-		if d.Chart == "" || seen[d.Chart] {
+		chart := ChartFile(e.Engine, d)
+		if chart == "" || seen[chart] {
 			continue
 		}
-		seen[d.Chart] = true
+		seen[chart] = true
 		fmt.Fprintf(b, "\n%s, %s, window %gs: queries that succeeded (top) and failed (bottom) per %.0f ms, from the end of the first setSecret:\n\n![%s rotation drill, %s, window %gs](%s)\n",
-			e.Name(), d.Strategy, d.WindowS, d.Timeline.BucketMS, e.Name(), d.Strategy, d.WindowS, d.Chart)
+			e.Name(), d.Strategy, d.WindowS, d.Timeline.BucketMS, e.Name(), d.Strategy, d.WindowS, chart)
 	}
 }
 

@@ -1,7 +1,7 @@
 // Command benchcharts draws the timeline chart of each rotation drill in a
 // report of internal/bench (docs/benchmarks.json): one SVG per engine,
-// rotation strategy and window, with a series per approach, at the path the
-// report names (charts/<engine>-<strategy>-<window>.svg, relative to the
+// rotation strategy and window, with a series per approach, at the path of
+// bench.ChartFile (charts/<engine>-<strategy>-<window>.svg, relative to the
 // report's directory).
 //
 //	go run -C tools/charts ./cmd/benchcharts -in ../../docs/benchmarks.json
@@ -54,7 +54,7 @@ func run(in, out string) ([]string, error) {
 		byChart := map[string]*charts.Chart{}
 		var order []string
 		for _, d := range e.Drills {
-			name := d.Chart
+			name := bench.ChartFile(e.Engine, d)
 			if name == "" {
 				continue
 			}
