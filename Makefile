@@ -29,7 +29,10 @@ test:
 	@# otel/ (OpenTelemetry) and tools/charts/ (gonum/plot) are modules of their own, keeping those out of go.mod
 	cd otel && $(GO) vet ./... && $(GO) test -race -count=1 -p 1 -timeout 10m -json ./... 2>&1 | ../bin/testsummary
 	cd tools/charts && $(GO) vet ./... && $(GO) test -race -count=1 -timeout 10m -json ./... 2>&1 | ../../bin/testsummary
-	@# fuzz: every Fuzz target of FUZZ_PKGS for FUZZTIME each, one per invocation (docs/TESTING.md)
+	@# fuzz: every Fuzz target of FUZZ_PKGS for FUZZTIME each, one per invocation (docs/TESTING.md).
+	@# Without -race: the seed corpora already ran under -race above, the targets are
+	@# single-goroutine parsers, and -race makes fuzzing about 30 times slower, so that
+	@# in FUZZTIME most targets do not get past replaying their cached corpus.
 	for pkg in $(FUZZ_PKGS); do \
 		for t in $$($(GO) test -list '^Fuzz' "$$pkg" | grep '^Fuzz'); do \
 			$(GO) test -run='^$$' -fuzz="^$$t\$$" -fuzztime=$(FUZZTIME) "$$pkg"; \
@@ -39,10 +42,11 @@ test:
 # bench prepares the test bed, then runs the macro benchmark suite
 # (internal/bench) against the local PostgreSQL and MariaDB with the smtest
 # emulator: it prints a Markdown report and writes BENCHOUT/BENCHMARKS.md and
-# BENCHOUT/benchmarks.json (about 4 minutes), then draws each rotation
-# drill's timeline as BENCHOUT/charts/*.svg with tools/charts (its own
-# module: gonum/plot stays out of go.mod). Flags go in BENCHFLAGS, e.g.
-# BENCHFLAGS='-engines postgres -drill-windows 2s'; see
+# BENCHOUT/benchmarks.json (about 4.5 minutes: the last run took 270 s, of
+# which the drills' load, 2 engines × 4 approaches × 26 s, is 208 s), then
+# draws each rotation drill's timeline as BENCHOUT/charts/*.svg with
+# tools/charts (its own module: gonum/plot stays out of go.mod). Flags go in
+# BENCHFLAGS, e.g. BENCHFLAGS='-engines postgres -drill-windows 2s'; see
 # `go run ./internal/bench/cmd/secretsql-bench -h`. The micro benchmarks:
 # go test -run '^$' -bench . -benchmem . ./engines/postgres ./engines/mysql
 .PHONY: bench

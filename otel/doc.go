@@ -35,10 +35,12 @@
 //	secretsql.secret.failovers      counter {failover}  a read went to the failover region
 //	    + secretsql.secret.source, cloud.region (the region that served), error.type (why the primary did not)
 //
-// error.type is the AWS error code (AccessDeniedException, …), else the
-// database's code (SQLSTATE 28P01, MySQL 1045, ORA-01017, …), else a
-// secretsql sentinel's short name (secret_not_found, timeout, …), else the
-// error's Go type: never an error message.
+// error.type is the AWS error code of a failed read (AccessDeniedException,
+// …; "_OTHER" for a code not shaped like one), or "timeout" for a read that
+// ran out of time; else the database's code (SQLSTATE 28P01, MySQL 1045,
+// ORA-01017, …); else a secretsql sentinel's short name (secret_not_found,
+// throttled, …); else "timeout" or "canceled" for the context errors; else
+// the error's Go type: never an error message ([ErrorType]).
 //
 // # Spans
 //

@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/secretsql/secretsql"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 )
 
 // sentinels are secretsql's sentinel errors and their short names, in the
@@ -34,7 +35,9 @@ var sentinels = []struct {
 
 // ErrorType returns the value of the error.type attribute for err, never
 // its message: the AWS error code of a [secretsql.FetchError] (e.g.
-// AccessDeniedException, ResourceNotFoundException); for a read that got no
+// AccessDeniedException, ResourceNotFoundException), or "_OTHER" if the
+// code does not look like one (a letter, then up to 63 letters and digits:
+// the code an agent passes on is free text); for a read that got no
 // answer, "timeout" when it ran out of time; the database's code of a
 // rejected login (see [StatusCode]); else the short name of the secretsql
 // sentinel err matches (secret_not_found, access_denied, secret_deleted,
@@ -49,6 +52,9 @@ func ErrorType(err error) string {
 	var fe *secretsql.FetchError
 	if errors.As(err, &fe) {
 		if fe.Code != "" {
+			if !awsErrorCode(fe.Code) {
+				return semconv.ErrorTypeOther.Value.AsString()
+			}
 			return fe.Code
 		}
 		if errors.Is(fe.Err, context.DeadlineExceeded) {
@@ -70,6 +76,24 @@ func ErrorType(err error) string {
 		return "canceled"
 	}
 	return fmt.Sprintf("%T", err)
+}
+
+// awsErrorCode reports whether code looks like an AWS error code
+// (ThrottlingException, DecryptionFailure, …): a letter, then at most 63
+// letters and digits. This bounds the values of error.type.
+func awsErrorCode(code string) bool {
+	if len(code) > 64 {
+		return false
+	}
+	for i, c := range code {
+		switch {
+		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z':
+		case '0' <= c && c <= '9' && i > 0:
+		default:
+			return false
+		}
+	}
+	return code != ""
 }
 
 // StatusCode returns the database's code in err, for the

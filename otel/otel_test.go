@@ -246,6 +246,16 @@ func TestErrorType(t *testing.T) {
 	}{
 		{nil, "", ""},
 		{&secretsql.FetchError{Kind: secretsql.ErrSecretNotFound, Code: "ResourceNotFoundException", Err: errors.New("x")}, "ResourceNotFoundException", ""},
+		{&secretsql.FetchError{Kind: secretsql.ErrSecretsManager, Code: "BadToken", Err: errors.New("x")}, "BadToken", ""},
+		{&secretsql.FetchError{Kind: secretsql.ErrSecretsManager, Code: "InternalFailure", Err: errors.New("x")}, "InternalFailure", ""},
+		{&secretsql.FetchError{Kind: secretsql.ErrSecretsManager, Code: strings.Repeat("A", 64), Err: errors.New("x")}, strings.Repeat("A", 64), ""},
+		// An agent's __type is free text: anything not shaped like an AWS
+		// error code is "_OTHER".
+		{&secretsql.FetchError{Kind: secretsql.ErrSecretsManager, Code: "Internal failure for user app", Err: errors.New("x")}, "_OTHER", ""},
+		{&secretsql.FetchError{Kind: secretsql.ErrSecretsManager, Code: strings.Repeat("A", 65), Err: errors.New("x")}, "_OTHER", ""},
+		{&secretsql.FetchError{Kind: secretsql.ErrSecretsManager, Code: "5xxError", Err: errors.New("x")}, "_OTHER", ""},
+		{&secretsql.FetchError{Kind: secretsql.ErrSecretsManager, Code: "Throttling-Exception", Err: errors.New("x")}, "_OTHER", ""},
+		{&secretsql.FetchError{Kind: secretsql.ErrSecretsManager, Code: "Accès", Err: errors.New("x")}, "_OTHER", ""},
 		{&secretsql.FetchError{Kind: secretsql.ErrSecretsManager, Err: errors.New("dial tcp: refused")}, "secrets_manager", ""},
 		{&secretsql.FetchError{Kind: secretsql.ErrSecretsManager, Err: fmt.Errorf("op: %w", context.DeadlineExceeded)}, "timeout", ""},
 		{&secretsql.SecretError{Kind: secretsql.ErrMissingKey}, "missing_key", ""},

@@ -76,6 +76,9 @@ func TestNoSecretInAttributes(t *testing.T) {
 			Err: errors.New("unexpected body " + secretValue)},
 		&secretsql.FetchError{SecretID: "prod/app", Stage: secretsql.StageCurrent, Kind: secretsql.ErrAccessDenied,
 			Code: "AccessDeniedException", Err: errors.New("denied for " + password)},
+		// An agent's __type is passed on as the code.
+		&secretsql.FetchError{SecretID: "prod/app", Stage: secretsql.StageCurrent, Kind: secretsql.ErrSecretsManager,
+			Code: "denied for " + password, Err: errors.New("the agent answered HTTP 400")},
 		&secretsql.AuthError{Engine: "postgres", SecretARN: "prod/app", VersionID: "v1", Attempts: 1,
 			Err: &pgconn.PgError{Severity: "FATAL", Code: "28P01", Message: "password authentication failed: " + password}},
 		fmt.Errorf("failed to connect to `password=%s`: %w", password,

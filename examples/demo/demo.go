@@ -14,6 +14,7 @@ import (
 	"github.com/secretsql/secretsql"
 	_ "github.com/secretsql/secretsql/engines/mysql"
 	_ "github.com/secretsql/secretsql/engines/postgres"
+	"github.com/secretsql/secretsql/internal/bench"
 	"github.com/secretsql/secretsql/internal/rotation"
 	"github.com/secretsql/secretsql/smtest"
 	"github.com/secretsql/secretsql/tools/charts"
@@ -33,7 +34,7 @@ type summary struct {
 	NewVersion     string
 	AuthFailures   int64 // logins the database refused (retried by secretsql)
 	PendingAdopted bool
-	Timeline       charts.Timeline // queries per 100 ms, setSecret and finishSecret
+	Timeline       bench.Timeline // queries per 100 ms, setSecret and finishSecret
 }
 
 // connCounter wraps the secretsql connector to time new connections.
@@ -136,10 +137,23 @@ func demo(ctx context.Context, o options, out io.Writer) (*summary, error) {
 	time.AfterFunc(o.duration, stop)
 	var queries, failed atomic.Int64
 	var firstErr atomic.Value
-	tl := newTimeline(start, o.duration)
+	// For the timeline, the end times (from start) of the queries, which
+	// each worker adds under endsMu when it stops, and of the rotation's
+	// setSecret and finishSecret (this goroutine's).
+	var (
+		endsMu                  sync.Mutex
+		okEnds, failedEnds      []time.Duration
+		setSecret, finishSecret []time.Duration
+	)
 	var wg sync.WaitGroup
 	for range o.workers {
 		wg.Go(func() {
+			var myOK, myFailed []time.Duration
+			defer func() {
+				endsMu.Lock()
+				okEnds, failedEnds = append(okEnds, myOK...), append(failedEnds, myFailed...)
+				endsMu.Unlock()
+			}()
 			for runCtx.Err() == nil {
 				var n int
 				qctx, cancel := context.WithTimeout(runCtx, 10*time.Second)
@@ -148,14 +162,14 @@ func demo(ctx context.Context, o options, out io.Writer) (*summary, error) {
 				switch {
 				case err == nil && n == 3:
 					queries.Add(1)
-					tl.add(false)
+					myOK = append(myOK, time.Since(start))
 				case runCtx.Err() != nil:
 				default:
 					if err == nil {
 						err = fmt.Errorf("SELECT COUNT(*) returned %d rows, want 3", n)
 					}
 					failed.Add(1)
-					tl.add(true)
+					myFailed = append(myFailed, time.Since(start))
 					firstErr.CompareAndSwap(nil, err)
 				}
 			}
@@ -213,7 +227,7 @@ func demo(ctx context.Context, o options, out io.Writer) (*summary, error) {
 					cc.mu.Lock()
 					cc.changed = time.Now()
 					cc.mu.Unlock()
-					tl.mark(&tl.setSecret)
+					setSecret = append(setSecret, time.Since(start))
 					emit(fmt.Sprintf("rotation: setSecret done: the database has the new password, AWSCURRENT still the old one; holding this window for %s", o.window))
 					sleep(ctx, o.window)
 				case rotation.FinishSecret:
@@ -224,7 +238,7 @@ func demo(ctx context.Context, o options, out io.Writer) (*summary, error) {
 		}
 		res, rotErr = rot.Rotate(runCtx, arn)
 		if rotErr == nil {
-			tl.mark(&tl.finishSecret)
+			finishSecret = append(finishSecret, time.Since(start))
 			emit("rotation: finished")
 		}
 	}
@@ -246,7 +260,7 @@ func demo(ctx context.Context, o options, out io.Writer) (*summary, error) {
 	if res != nil {
 		sum.OldVersion, sum.NewVersion = res.PreviousVersionID, res.VersionID
 	}
-	sum.Timeline = tl.timeline()
+	sum.Timeline = bench.NewTimeline(okEnds, failedEnds, setSecret, finishSecret)
 	printSummary(out, sum)
 	if o.chart != "" {
 		server, _, _ := strings.Cut(b.name, " at ")

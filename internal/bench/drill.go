@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -76,10 +77,9 @@ type DrillRow struct {
 	// started in those periods.
 	BeforeQPS float64 `json:"qps_before"`
 	DuringQPS float64 `json:"qps_during"`
-	// Timeline is the load over time, for the charts of `make bench`;
-	// Chart names the chart's file ([ChartFile]).
+	// Timeline is the load over time, for the charts of `make bench`
+	// ([ChartFile]).
 	Timeline Timeline `json:"timeline"`
-	Chart    string   `json:"chart,omitempty"`
 }
 
 // TimelineBucket is the width of a [Timeline]'s buckets.
@@ -100,10 +100,11 @@ type Timeline struct {
 	FinishSecretMS []float64 `json:"finish_secret_ms"`
 }
 
-// newTimeline counts the end times ok and failed (from the start of the
-// load) per bucket.
-func newTimeline(ok, failed []time.Duration) Timeline {
-	tl := Timeline{BucketMS: float64(TimelineBucket) / float64(time.Millisecond), OK: []int64{}, Failed: []int64{}}
+// NewTimeline counts the end times ok and failed (from the start of the
+// load) per [TimelineBucket], and marks the ends of each rotation's
+// setSecret and finishSecret (from the start of the load too).
+func NewTimeline(ok, failed, setSecret, finishSecret []time.Duration) Timeline {
+	tl := Timeline{BucketMS: millis(TimelineBucket), OK: []int64{}, Failed: []int64{}}
 	count := func(ends []time.Duration, into *[]int64) {
 		for _, e := range ends {
 			i := int(e / TimelineBucket)
@@ -115,7 +116,44 @@ func newTimeline(ok, failed []time.Duration) Timeline {
 	}
 	count(ok, &tl.OK)
 	count(failed, &tl.Failed)
+	for _, d := range setSecret {
+		tl.SetSecretMS = append(tl.SetSecretMS, millis(d))
+	}
+	for _, d := range finishSecret {
+		tl.FinishSecretMS = append(tl.FinishSecretMS, millis(d))
+	}
 	return tl
+}
+
+// millis is d in milliseconds.
+func millis(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// Check reports an error unless tl counts ok successful and failed failed
+// queries and marks rotations rotations, each setSecret before its
+// finishSecret.
+func (tl Timeline) Check(ok, failed int64, rotations int) error {
+	var nOK, nFailed int64
+	for i := range tl.OK {
+		nOK += tl.OK[i]
+	}
+	for i := range tl.Failed {
+		nFailed += tl.Failed[i]
+	}
+	var errs []error
+	if nOK != ok || nFailed != failed || len(tl.OK) != len(tl.Failed) {
+		errs = append(errs, fmt.Errorf("timeline counts %d ok and %d failed queries in %d/%d buckets, want %d and %d",
+			nOK, nFailed, len(tl.OK), len(tl.Failed), ok, failed))
+	}
+	if len(tl.SetSecretMS) != rotations || len(tl.FinishSecretMS) != rotations {
+		return errors.Join(append(errs, fmt.Errorf("timeline marks %d setSecret and %d finishSecret, want %d each",
+			len(tl.SetSecretMS), len(tl.FinishSecretMS), rotations))...)
+	}
+	for i := range tl.SetSecretMS {
+		if tl.SetSecretMS[i] > tl.FinishSecretMS[i] {
+			errs = append(errs, fmt.Errorf("rotation %d: setSecret at %.0f ms after finishSecret at %.0f ms", i+1, tl.SetSecretMS[i], tl.FinishSecretMS[i]))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // LastChangeToNewMS is the ChangeToNewMS of the last rotation (-1 if none).
@@ -134,7 +172,7 @@ const duringTail = time.Second
 func (t *Target) Drill(ctx context.Context, spec DrillSpec) (DrillRow, error) {
 	row := DrillRow{Approach: spec.Approach, Strategy: spec.Strategy.String(), WindowS: spec.Window.Seconds(),
 		Rotations: spec.Rotations, Workers: spec.Workers, Pool: spec.Pool,
-		LifetimeMS: float64(spec.Lifetime) / float64(time.Millisecond)}
+		LifetimeMS: millis(spec.Lifetime)}
 	if spec.Rotations < 1 || spec.Workers < 1 || spec.Pool < 1 {
 		return row, fmt.Errorf("bench: drill needs at least one rotation, worker and connection")
 	}
@@ -305,13 +343,7 @@ func (t *Target) Drill(ctx context.Context, spec DrillSpec) (DrillRow, error) {
 	row.Before, row.During = summarize(before), summarize(during)
 	row.BeforeQPS = float64(len(before)) / spec.Before.Seconds()
 	row.DuringQPS = float64(len(during)) / (lastFinish + duringTail - firstChange).Seconds()
-	row.Timeline = newTimeline(ends, fails)
-	for _, d := range setSecret {
-		row.Timeline.SetSecretMS = append(row.Timeline.SetSecretMS, float64(d)/float64(time.Millisecond))
-	}
-	for _, d := range finishSecret {
-		row.Timeline.FinishSecretMS = append(row.Timeline.FinishSecretMS, float64(d)/float64(time.Millisecond))
-	}
+	row.Timeline = NewTimeline(ends, fails, setSecret, finishSecret)
 	return row, nil
 }
 
@@ -353,7 +385,7 @@ func (o *observed) changeToNewMS() float64 {
 	if ch == 0 || first == 0 {
 		return -1
 	}
-	return float64(first-ch) / float64(time.Millisecond)
+	return millis(time.Duration(first - ch))
 }
 
 // sleepCtx waits d or until ctx ends.

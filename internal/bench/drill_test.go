@@ -71,21 +71,8 @@ func testDrill(t *testing.T, engine, approach string, window time.Duration) Dril
 // marks each rotation's setSecret before its finishSecret.
 func checkTimeline(t *testing.T, row DrillRow) {
 	t.Helper()
-	tl := row.Timeline
-	var ok, failed int64
-	for i := range tl.OK {
-		ok, failed = ok+tl.OK[i], failed+tl.Failed[i]
-	}
-	if ok+failed != row.Queries || failed != row.Failed || len(tl.OK) != len(tl.Failed) {
-		t.Errorf("timeline counts %d ok + %d failed in %d/%d buckets, drill %d queries, %d failed", ok, failed, len(tl.OK), len(tl.Failed), row.Queries, row.Failed)
-	}
-	if len(tl.SetSecretMS) != row.Rotations || len(tl.FinishSecretMS) != row.Rotations {
-		t.Fatalf("timeline marks %d setSecret and %d finishSecret, want %d each", len(tl.SetSecretMS), len(tl.FinishSecretMS), row.Rotations)
-	}
-	for i := range tl.SetSecretMS {
-		if tl.SetSecretMS[i] > tl.FinishSecretMS[i] {
-			t.Errorf("rotation %d: setSecret at %.0f ms after finishSecret at %.0f ms", i+1, tl.SetSecretMS[i], tl.FinishSecretMS[i])
-		}
+	if err := row.Timeline.Check(row.Queries-row.Failed, row.Failed, row.Rotations); err != nil {
+		t.Error(err)
 	}
 }
 
@@ -117,10 +104,25 @@ func TestNewTimeline(t *testing.T) {
 		}
 		return ds
 	}
-	tl := newTimeline(ms(0, 99, 100, 350), ms(120, 130))
-	want := Timeline{BucketMS: 100, OK: []int64{2, 1, 0, 1}, Failed: []int64{0, 2, 0, 0}}
+	tl := NewTimeline(ms(0, 99, 100, 350), ms(120, 130), ms(110), ms(340))
+	want := Timeline{BucketMS: 100, OK: []int64{2, 1, 0, 1}, Failed: []int64{0, 2, 0, 0}, SetSecretMS: []float64{110}, FinishSecretMS: []float64{340}}
 	if fmt.Sprint(tl) != fmt.Sprint(want) {
-		t.Errorf("newTimeline = %+v, want %+v", tl, want)
+		t.Errorf("NewTimeline = %+v, want %+v", tl, want)
+	}
+	if err := tl.Check(4, 2, 1); err != nil {
+		t.Error(err)
+	}
+	for _, bad := range []struct {
+		ok, failed int64
+		rotations  int
+	}{{3, 2, 1}, {4, 1, 1}, {4, 2, 2}} {
+		if tl.Check(bad.ok, bad.failed, bad.rotations) == nil {
+			t.Errorf("Check(%d, %d, %d) = nil", bad.ok, bad.failed, bad.rotations)
+		}
+	}
+	late := NewTimeline(nil, nil, ms(300), ms(200))
+	if late.Check(0, 0, 1) == nil {
+		t.Error("Check passes a setSecret after its finishSecret")
 	}
 }
 
@@ -142,7 +144,12 @@ func TestNearness(t *testing.T) {
 }
 
 func TestChartFile(t *testing.T) {
-	if got := ChartFile("postgres", DrillRow{Strategy: "single user", WindowS: 2}); got != "charts/postgres-single-user-2s.svg" {
+	d := DrillRow{Strategy: "single user", WindowS: 2}
+	if got := ChartFile("postgres", d); got != "" {
+		t.Errorf("ChartFile without a timeline = %q, want none", got)
+	}
+	d.Timeline = NewTimeline([]time.Duration{0}, nil, nil, nil)
+	if got := ChartFile("postgres", d); got != "charts/postgres-single-user-2s.svg" {
 		t.Errorf("ChartFile = %q", got)
 	}
 }

@@ -74,7 +74,7 @@ func (r *Report) peer(t table) {
 				if p.Engine != e.Engine || p.WindowS != d.WindowS {
 					continue
 				}
-				rows = append(rows, []string{e.name(), fmt.Sprintf("%gs", d.WindowS),
+				rows = append(rows, []string{e.Name(), fmt.Sprintf("%gs", d.WindowS),
 					fmt.Sprint(d.Failed), runs(p.Failed), Nearness(float64(d.Failed), p.Failed),
 					fmt.Sprintf("%g", d.CallsPerRotation), runs(p.Calls), Nearness(d.CallsPerRotation, p.Calls)})
 			}
@@ -104,7 +104,7 @@ func (r *Report) peer(t table) {
 			}
 		}
 		if want, ok := peerSecretSQLChangeToNew[e.Engine]; ok && lo <= hi {
-			t.row(e.name(), fmtMS(lo)+" – "+fmtMS(hi), want)
+			t.row(e.Name(), fmtMS(lo)+" – "+fmtMS(hi), want)
 		}
 	}
 	b.WriteString("\n")

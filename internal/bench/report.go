@@ -60,7 +60,8 @@ func (t table) header(cells ...string) {
 	t.row(seps...)
 }
 
-func (e *EngineReport) name() string {
+// Name is the engine's display name: PostgreSQL or MariaDB.
+func (e *EngineReport) Name() string {
 	if e.Engine == "postgres" {
 		return "PostgreSQL"
 	}
@@ -83,7 +84,7 @@ func (r *Report) Markdown() string {
 		if e.Engine == "postgres" {
 			auth = "SCRAM-SHA-256"
 		}
-		fmt.Fprintf(&b, "- %s: %s on 127.0.0.1, password logins (%s), no TLS\n", e.name(), e.Server, auth)
+		fmt.Fprintf(&b, "- %s: %s on 127.0.0.1, password logins (%s), no TLS\n", e.Name(), e.Server, auth)
 	}
 	lat := "none added: loopback HTTP only (real AWS adds network latency to every call, which the naive and baseline rows pay per call)"
 	if c.SMLatency > 0 {
@@ -106,7 +107,7 @@ func (r *Report) summary(t table) {
 	b.WriteString("## Summary\n\n")
 	cells := []string{"measurement"}
 	for _, e := range r.Engines {
-		cells = append(cells, e.name())
+		cells = append(cells, e.Name())
 	}
 	t.header(append(cells, "goal")...)
 	line := func(label, goal string, f func(e *EngineReport) string) {
@@ -186,7 +187,7 @@ func (r *Report) summary(t table) {
 func (r *Report) engine(t table, e *EngineReport) {
 	b := t.b
 	c := r.Config
-	fmt.Fprintf(b, "## %s\n\n", e.name())
+	fmt.Fprintf(b, "## %s\n\n", e.Name())
 	if e.Connect != nil {
 		fmt.Fprintf(b, "### 1. Connect latency\n\nOne new connection at a time (connect only; closed untimed), %d rounds after %d warm-up rounds, the approaches interleaved with the order rotating each round; the raw driver runs twice, the second time as an A/A control that shows the noise.\n\n", e.Connect.Rounds, c.ConnectWarmup)
 		t.header("approach", "median", "p99", "max", "median vs raw", "GetSecretValue calls")
@@ -268,12 +269,13 @@ func (r *Report) engine(t table, e *EngineReport) {
 func (r *Report) charts(b *strings.Builder, e *EngineReport) {
 	seen := map[string]bool{}
 	for _, d := range e.Drills {
-		if d.Chart == "" || seen[d.Chart] {
+		chart := ChartFile(e.Engine, d)
+		if chart == "" || seen[chart] {
 			continue
 		}
-		seen[d.Chart] = true
+		seen[chart] = true
 		fmt.Fprintf(b, "\n%s, %s, window %gs: queries that succeeded (top) and failed (bottom) per %.0f ms, from the end of the first setSecret:\n\n![%s rotation drill, %s, window %gs](%s)\n",
-			e.name(), d.Strategy, d.WindowS, d.Timeline.BucketMS, e.name(), d.Strategy, d.WindowS, d.Chart)
+			e.Name(), d.Strategy, d.WindowS, d.Timeline.BucketMS, e.Name(), d.Strategy, d.WindowS, chart)
 	}
 }
 

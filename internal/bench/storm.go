@@ -70,7 +70,7 @@ func (t *Target) BenchStorm(ctx context.Context, n, rounds int) (StormResult, er
 			if client != nil {
 				row.CallsPerRound = max(row.CallsPerRound, client.Calls())
 			}
-			times[k] = append(times[k], float64(took)/float64(time.Millisecond))
+			times[k] = append(times[k], millis(took))
 		}
 	}
 	for i := range rows {

@@ -223,7 +223,6 @@ func runEngine(ctx context.Context, cfg *Config, engine string) (er EngineReport
 				if err != nil {
 					return er, err
 				}
-				r.Chart = ChartFile(engine, r)
 				er.Drills = append(er.Drills, r)
 			}
 		}
@@ -250,7 +249,11 @@ func DrillApproaches() []string { return []string{SecretSQL, Hooked, Refresh, Re
 // ChartFile is the timeline chart of a drill's spec, relative to the
 // report's directory: charts/<engine>-<strategy>-<window>.svg, e.g.
 // charts/postgres-single-user-2s.svg. Every approach of one spec shares it.
+// A drill without a timeline has none: "".
 func ChartFile(engine string, d DrillRow) string {
+	if len(d.Timeline.OK) == 0 {
+		return ""
+	}
 	return fmt.Sprintf("charts/%s-%s-%gs.svg", engine, strings.ReplaceAll(d.Strategy, " ", "-"), d.WindowS)
 }
 

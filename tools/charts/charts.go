@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 
+	"github.com/secretsql/secretsql/internal/bench"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
@@ -17,26 +18,10 @@ import (
 	"gonum.org/v1/plot/vg/vgsvg"
 )
 
-// Timeline is one run's load over time, as internal/bench's drill and the
-// demo record it (the same JSON).
-type Timeline struct {
-	// BucketMS is the width of a bucket; OK and Failed count the queries
-	// that ended in each bucket, from the start of the load.
-	BucketMS float64 `json:"bucket_ms"`
-	OK       []int64 `json:"ok"`
-	Failed   []int64 `json:"failed"`
-	// SetSecretMS and FinishSecretMS are, per rotation, when setSecret
-	// ended (the database has the new password) and when finishSecret
-	// ended (AWSCURRENT is the new version), in ms from the start of the
-	// load.
-	SetSecretMS    []float64 `json:"set_secret_ms"`
-	FinishSecretMS []float64 `json:"finish_secret_ms"`
-}
-
 // Series is one approach's run.
 type Series struct {
 	Name     string
-	Timeline Timeline
+	Timeline bench.Timeline
 }
 
 // Chart is a timeline chart: each series' successful queries per bucket

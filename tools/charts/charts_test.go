@@ -8,11 +8,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/secretsql/secretsql/internal/bench"
 	"github.com/secretsql/secretsql/tools/charts"
 )
 
-func timeline(ok, failed []int64) charts.Timeline {
-	return charts.Timeline{BucketMS: 100, OK: ok, Failed: failed, SetSecretMS: []float64{250}, FinishSecretMS: []float64{550}}
+func timeline(ok, failed []int64) bench.Timeline {
+	return bench.Timeline{BucketMS: 100, OK: ok, Failed: failed, SetSecretMS: []float64{250}, FinishSecretMS: []float64{550}}
 }
 
 func TestWriteSVG(t *testing.T) {
@@ -58,8 +59,8 @@ func TestWriteSVG(t *testing.T) {
 func TestWriteSVGErrors(t *testing.T) {
 	for name, c := range map[string]charts.Chart{
 		"no series":        {Title: "x"},
-		"no bucket width":  {Series: []charts.Series{{Name: "a", Timeline: charts.Timeline{OK: []int64{1}, Failed: []int64{0}}}}},
-		"uneven timelines": {Series: []charts.Series{{Name: "a", Timeline: charts.Timeline{BucketMS: 100, OK: []int64{1, 2}, Failed: []int64{0}}}}},
+		"no bucket width":  {Series: []charts.Series{{Name: "a", Timeline: bench.Timeline{OK: []int64{1}, Failed: []int64{0}}}}},
+		"uneven timelines": {Series: []charts.Series{{Name: "a", Timeline: bench.Timeline{BucketMS: 100, OK: []int64{1, 2}, Failed: []int64{0}}}}},
 	} {
 		if err := c.WriteSVG(io.Discard); err == nil {
 			t.Errorf("%s: no error", name)

@@ -1,7 +1,7 @@
 // Command benchcharts draws the timeline chart of each rotation drill in a
 // report of internal/bench (docs/benchmarks.json): one SVG per engine,
-// rotation strategy and window, with a series per approach, at the path the
-// report names (charts/<engine>-<strategy>-<window>.svg, relative to the
+// rotation strategy and window, with a series per approach, at the path of
+// bench.ChartFile (charts/<engine>-<strategy>-<window>.svg, relative to the
 // report's directory).
 //
 //	go run -C tools/charts ./cmd/benchcharts -in ../../docs/benchmarks.json
@@ -17,23 +17,9 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/secretsql/secretsql/internal/bench"
 	"github.com/secretsql/secretsql/tools/charts"
 )
-
-// report is the part of internal/bench's Report that the charts need.
-type report struct {
-	Engines []struct {
-		Engine string `json:"engine"`
-		Drills []struct {
-			Approach  string          `json:"approach"`
-			Strategy  string          `json:"strategy"`
-			WindowS   float64         `json:"window_seconds"`
-			Rotations int             `json:"rotations"`
-			Chart     string          `json:"chart"`
-			Timeline  charts.Timeline `json:"timeline"`
-		} `json:"drills"`
-	} `json:"engines"`
-}
 
 func main() {
 	log.SetFlags(0)
@@ -59,7 +45,7 @@ func run(in, out string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	var r report
+	var r bench.Report
 	if err := json.Unmarshal(b, &r); err != nil {
 		return nil, fmt.Errorf("%s: %w", in, err)
 	}
@@ -68,14 +54,15 @@ func run(in, out string) ([]string, error) {
 		byChart := map[string]*charts.Chart{}
 		var order []string
 		for _, d := range e.Drills {
-			if d.Chart == "" {
+			name := bench.ChartFile(e.Engine, d)
+			if name == "" {
 				continue
 			}
-			c := byChart[d.Chart]
+			c := byChart[name]
 			if c == nil {
-				c = &charts.Chart{Title: title(e.Engine, d.Strategy, d.WindowS, d.Rotations)}
-				byChart[d.Chart] = c
-				order = append(order, d.Chart)
+				c = &charts.Chart{Title: title(&e, d)}
+				byChart[name] = c
+				order = append(order, name)
 			}
 			c.Series = append(c.Series, charts.Series{Name: d.Approach, Timeline: d.Timeline})
 		}
@@ -96,15 +83,11 @@ func run(in, out string) ([]string, error) {
 	return written, nil
 }
 
-// title describes a drill.
-func title(engine, strategy string, windowS float64, rotations int) string {
-	name := map[string]string{"postgres": "PostgreSQL", "mariadb": "MariaDB"}[engine]
-	if name == "" {
-		name = engine
-	}
+// title describes a drill of e.
+func title(e *bench.EngineReport, d bench.DrillRow) string {
 	rot := "one rotation"
-	if rotations > 1 {
-		rot = fmt.Sprintf("%d rotations", rotations)
+	if d.Rotations > 1 {
+		rot = fmt.Sprintf("%d rotations", d.Rotations)
 	}
-	return fmt.Sprintf("%s, %s, %s, setSecret→finishSecret window %g s", name, strategy, rot, windowS)
+	return fmt.Sprintf("%s, %s, %s, setSecret→finishSecret window %g s", e.Name(), d.Strategy, rot, d.WindowS)
 }

@@ -9,11 +9,11 @@ import (
 )
 
 const reportJSON = `{"engines": [{"engine": "postgres", "drills": [
-  {"approach": "secretsql", "strategy": "single user", "window_seconds": 2, "rotations": 1, "chart": "charts/postgres-single-user-2s.svg",
+  {"approach": "secretsql", "strategy": "single user", "window_seconds": 2, "rotations": 1,
    "timeline": {"bucket_ms": 100, "ok": [5, 6, 7], "failed": [0, 0, 0], "set_secret_ms": [100], "finish_secret_ms": [200]}},
-  {"approach": "Go-wrapper-like baseline", "strategy": "single user", "window_seconds": 2, "rotations": 1, "chart": "charts/postgres-single-user-2s.svg",
+  {"approach": "Go-wrapper-like baseline", "strategy": "single user", "window_seconds": 2, "rotations": 1,
    "timeline": {"bucket_ms": 100, "ok": [5, 0, 7], "failed": [0, 3, 0], "set_secret_ms": [100], "finish_secret_ms": [200]}},
-  {"approach": "secretsql", "strategy": "alternating users", "window_seconds": 2, "rotations": 2, "chart": "charts/postgres-alternating-users-2s.svg",
+  {"approach": "secretsql", "strategy": "alternating users", "window_seconds": 2, "rotations": 2,
    "timeline": {"bucket_ms": 100, "ok": [5, 6, 7], "failed": [0, 0, 0], "set_secret_ms": [100, 150], "finish_secret_ms": [120, 200]}},
   {"approach": "secretsql", "strategy": "single user", "window_seconds": 0, "rotations": 1}
 ]}]}`
