@@ -115,18 +115,14 @@ func TestRotateSecretInProgressAndCancel(t *testing.T) {
 	rotate(t, c, &secretsmanager.RotateSecretInput{SecretId: aws.String("app"), ClientRequestToken: aws.String(token)})
 
 	// Bounded wait until setSecret is done: the window is open.
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
+	waitFor(t, time.Minute, func() bool {
 		out, err := c.GetSecretValue(t.Context(), &secretsmanager.GetSecretValueInput{SecretId: aws.String("app"), VersionStage: aws.String("AWSPENDING")})
-		if err == nil {
-			var p struct{ Username, Password string }
-			if json.Unmarshal([]byte(aws.ToString(out.SecretString)), &p) == nil && db.Login(t.Context(), p.Username, p.Password) == nil {
-				break
-			}
+		if err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("setSecret not done within a minute")
-		}
-	}
+		var p struct{ Username, Password string }
+		return json.Unmarshal([]byte(aws.ToString(out.SecretString)), &p) == nil && db.Login(t.Context(), p.Username, p.Password) == nil
+	})
 	// In the window, AWSCURRENT's password no longer works.
 	user, password := secretCreds(t, c, "app", "AWSCURRENT")
 	sqldbtest.Login(t, db, user, password, false)
@@ -299,11 +295,7 @@ func TestRotateEvery(t *testing.T) {
 		}
 		return n - 1
 	}
-	for deadline := time.Now().Add(time.Minute); rotated() < 2; time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no two scheduled rotations within a minute: %v", describe(t, c, "app").VersionIdsToStages)
-		}
-	}
+	waitFor(t, time.Minute, func() bool { return rotated() >= 2 })
 	ok(c.CancelRotateSecret(t.Context(), &secretsmanager.CancelRotateSecretInput{SecretId: aws.String("app")}))(t)
 	_ = srv.WaitRotation(t.Context(), "app") // a rotation the cancel stopped may fail
 	user, password := secretCreds(t, c, "app", "AWSCURRENT")
