@@ -904,7 +904,7 @@ func (s *Server) deleteSecret(in *deleteSecretInput, sec *secret, now time.Time)
 		return nil, errHasReplicas(*in.SecretID, sec)
 	}
 	if in.force() {
-		s.storeOf(sec).remove(sec)
+		s.removeLocked(s.regions.get(sec.region), sec)
 		return deleteSecretOutput{ARN: sec.arn, Name: sec.name, DeletionDate: epoch(now)}, nil
 	}
 	if sec.scheduledForDeletion() {

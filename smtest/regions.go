@@ -413,8 +413,7 @@ func (s *Server) replicateLocked(primary *secret, in *replicaInput, now time.Tim
 // replica is detached from its primary, a rotation in progress stopped.
 func (s *Server) removeLocked(rg *region, sec *secret) {
 	if ri := sec.replica; ri != nil {
-		rg.store.remove(ri.record)
-		ri.primary.replicas = slices.DeleteFunc(ri.primary.replicas, func(x *replicaInfo) bool { return x == ri })
+		s.removeReplicaLocked(ri)
 		return
 	}
 	if sec.rotation.running() {
@@ -423,8 +422,14 @@ func (s *Server) removeLocked(rg *region, sec *secret) {
 	rg.store.remove(sec)
 }
 
-// storeOf returns the store that holds sec, a primary or standalone secret.
-func (s *Server) storeOf(sec *secret) *store { return s.regions.get(sec.region).store }
+// removeReplicaLocked detaches the replica ri from its primary and removes
+// its record, if replication made one, from its region.
+func (s *Server) removeReplicaLocked(ri *replicaInfo) {
+	if ri.record != nil {
+		s.regions.get(ri.region).store.remove(ri.record)
+	}
+	ri.primary.replicas = slices.DeleteFunc(ri.primary.replicas, func(x *replicaInfo) bool { return x == ri })
+}
 
 // ---- ReplicateSecretToRegions ----
 
@@ -484,14 +489,10 @@ func (in *removeRegionsInput) validate(val *validation) *apiError {
 // regions without a replica are ignored.
 func (s *Server) removeRegionsFromReplication(in *removeRegionsInput, sec *secret, now time.Time) (any, *apiError) {
 	for _, ri := range slices.Clone(sec.replicas) {
-		if !slices.Contains(in.RemoveReplicaRegions, ri.region) {
-			continue
+		if slices.Contains(in.RemoveReplicaRegions, ri.region) {
+			s.removeReplicaLocked(ri)
+			sec.lastChanged = now
 		}
-		sec.replicas = slices.DeleteFunc(sec.replicas, func(x *replicaInfo) bool { return x == ri })
-		if ri.record != nil {
-			s.regions.get(ri.region).store.remove(ri.record)
-		}
-		sec.lastChanged = now
 	}
 	return sec.replicationOutput(), nil
 }
