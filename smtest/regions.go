@@ -46,9 +46,8 @@ type regionSet struct {
 	outages map[string]bool
 }
 
-// newRegionSet makes the regions of a server whose primary region has
-// store st.
-func newRegionSet(primary, accountID string, st *store, extra []string) (*regionSet, error) {
+// newRegionSet makes the regions of a server: primary, then extra.
+func newRegionSet(primary, accountID string, extra []string) (*regionSet, error) {
 	rs := &regionSet{byName: map[string]*region{}, outages: map[string]bool{}}
 	for i, name := range append([]string{primary}, extra...) {
 		if !regionPattern.MatchString(name) {
@@ -59,7 +58,6 @@ func newRegionSet(primary, accountID string, st *store, extra []string) (*region
 		}
 		rg := &region{name: name, arnPrefix: arnPrefixFor(name, accountID), store: newStore()}
 		if i == 0 {
-			rg.store = st
 			rs.primary = rg
 		}
 		rs.byName[name] = rg
@@ -193,16 +191,29 @@ func claimedRegion(r *http.Request) string {
 	return ""
 }
 
+// inRegions returns the first of find's answers over the served regions,
+// primary first, that is not the zero value.
+func inRegions[T comparable](rs *regionSet, find func(*region) T) T {
+	var zero T
+	for _, name := range rs.order {
+		if v := find(rs.byName[name]); v != zero {
+			return v
+		}
+	}
+	return zero
+}
+
 // nameOfLocked is store.nameOf over every region: the secret name that id
 // (a name, or a full or partial ARN in any served region) refers to.
 func (s *Server) nameOfLocked(id string) string {
-	for _, name := range s.regions.order {
-		rg := s.regions.byName[name]
-		if n := rg.store.nameOf(id, rg.arnPrefix); n != "" {
-			return n
-		}
-	}
-	return ""
+	return inRegions(s.regions, func(rg *region) string { return rg.store.nameOf(id, rg.arnPrefix) })
+}
+
+// lookupLocked is store.lookup over every region, primary first: the
+// secret that id (a name, or a full or partial ARN in any served region)
+// refers to, nil if none.
+func (s *Server) lookupLocked(id string, now time.Time) *secret {
+	return inRegions(s.regions, func(rg *region) *secret { return rg.store.lookup(id, rg.arnPrefix, now) })
 }
 
 // ---- Replicas ----

@@ -415,10 +415,12 @@ func (s *Server) cancelRotateSecret(_ *secretIDInput, sec *secret, _ time.Time) 
 // WaitRotation waits until the latest rotation of the secret (started by
 // RotateSecret or by the schedule) has ended and returns its error: nil if
 // it succeeded or if the secret was never rotated. secretID may be a name,
-// full ARN or partial ARN. It returns ctx's error if ctx ends first.
+// full ARN or partial ARN, of a secret in any served region (see
+// WithRegions; a name is looked up in the primary region first). It
+// returns ctx's error if ctx ends first.
 func (s *Server) WaitRotation(ctx context.Context, secretID string) error {
 	s.mu.Lock()
-	sec := s.store.lookup(secretID, s.arnPrefix, time.Now())
+	sec := s.lookupLocked(secretID, time.Now())
 	var run *rotationRun
 	if sec != nil {
 		run = sec.rotation.run

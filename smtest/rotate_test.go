@@ -172,6 +172,26 @@ func TestForcedDeleteStopsRotation(t *testing.T) {
 	}
 }
 
+// TestWaitRotationInAnotherRegion rotates a secret created in a served
+// region other than the primary one: WaitRotation and SecretVersions find
+// it by name and by ARN.
+func TestWaitRotationInAnotherRegion(t *testing.T) {
+	tdb, db := sqldbtest.Open(t, testdb.EnginePostgres)
+	srv, _ := newServer(t, smtest.WithRegions("eu-west-1"))
+	eu := srv.ClientFor("eu-west-1")
+	arn := aws.ToString(ok(eu.CreateSecret(t.Context(), &secretsmanager.CreateSecretInput{
+		Name: aws.String("app"), SecretString: aws.String(tdb.SecretJSON())}))(t).ARN)
+	for _, id := range []string{"app", arn} {
+		token := rotate(t, eu, &secretsmanager.RotateSecretInput{SecretId: aws.String("app")})
+		wait(t, srv, id)
+		if got := srv.SecretVersions(id)[token]; !slices.Equal(got, []string{"AWSCURRENT"}) {
+			t.Fatalf("%s: stages of the new version %v", id, got)
+		}
+	}
+	user, password := secretCreds(t, eu, "app", "AWSCURRENT")
+	sqldbtest.Login(t, db, user, password, true)
+}
+
 func TestRotateSecretFailures(t *testing.T) {
 	tdb := testdb.Postgres(t)
 	srv, c := newServer(t)
