@@ -198,14 +198,15 @@ func (r *rotationRulesInput) rules(interval time.Duration) *rotationRules {
 }
 
 func (s *Server) rotateSecret(in *rotateSecretInput, sec *secret, now time.Time) (any, *apiError) {
-	if _, _, err := rotatable(sec); err != nil {
+	r, err := rotatable(sec)
+	if err != nil {
 		return nil, newError(codeInvalidRequest, "smtest cannot rotate the secret %s: %v", sec.name, err)
 	}
 	st := &sec.rotation
 	out := versionOutput{ARN: sec.arn, Name: sec.name}
 	if pending, ok := sec.pendingVersion(); ok {
 		if !st.running() {
-			s.startRotationLocked(sec, pending) // "That rotation will be reattempted."
+			s.startRotationLocked(sec, pending, r) // "That rotation will be reattempted."
 		}
 		if in.ClientRequestToken != nil && *in.ClientRequestToken == pending {
 			out.VersionID = pending // the same request again
@@ -235,7 +236,7 @@ func (s *Server) rotateSecret(in *rotateSecretInput, sec *secret, now time.Time)
 		return out, nil
 	}
 	sec.addPendingVersion(token, now)
-	s.startRotationLocked(sec, token)
+	s.startRotationLocked(sec, token, r)
 	out.VersionID = token
 	return out, nil
 }
@@ -243,54 +244,53 @@ func (s *Server) rotateSecret(in *rotateSecretInput, sec *secret, now time.Time)
 // rotatable checks that the emulator can rotate sec: its AWSCURRENT value
 // is a database secret of an engine with a local server, with a username
 // and a password, and for alternating users a masterarn. It returns the
-// database and the strategy: alternating users if the secret has a
-// masterarn, as AWS's templates for it require.
-func rotatable(sec *secret) (*sqldb.DB, rotation.Strategy, error) {
+// rotator for it, without its Client: its database, and its strategy,
+// alternating users if the secret has a masterarn, as AWS's templates for
+// it require.
+func rotatable(sec *secret) (*rotation.Rotator, error) {
 	v := sec.versions[sec.labels[stageCurrent]]
 	if !v.hasValue() || v.str == nil {
-		return nil, 0, errors.New("it has no AWSCURRENT SecretString")
+		return nil, errors.New("it has no AWSCURRENT SecretString")
 	}
 	db, err := sqldb.FromSecret(*v.str)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	var keys map[string]any
 	_ = json.Unmarshal([]byte(*v.str), &keys) // FromSecret parsed it
 	for _, k := range []string{"username", "password"} {
 		if _, ok := keys[k].(string); !ok {
-			return nil, 0, fmt.Errorf("its %q key is missing or not a string", k)
+			return nil, fmt.Errorf("its %q key is missing or not a string", k)
 		}
 	}
-	master, ok := keys["masterarn"]
-	if !ok {
-		return db, rotation.SingleUser, nil
+	r := &rotation.Rotator{DB: db, Strategy: rotation.SingleUser}
+	if master, ok := keys["masterarn"]; ok {
+		if m, isString := master.(string); !isString || m == "" {
+			return nil, errors.New(`its "masterarn" key is not the ARN of the admin secret`)
+		}
+		r.Strategy = rotation.AlternatingUsers
 	}
-	if m, isString := master.(string); !isString || m == "" {
-		return nil, 0, errors.New(`its "masterarn" key is not the ARN of the admin secret`)
-	}
-	return db, rotation.AlternatingUsers, nil
+	return r, nil
 }
 
-// startRotationLocked runs the rotation of sec to version token in the
-// background, through internal/rotation's four steps and the server's own
-// API, like a rotation function would.
-func (s *Server) startRotationLocked(sec *secret, token string) {
+// startRotationLocked runs the rotation of sec to version token with r (as
+// rotatable returned it) in the background, through internal/rotation's
+// four steps and the server's own API, like a rotation function would.
+func (s *Server) startRotationLocked(sec *secret, token string, r *rotation.Rotator) {
 	ctx, cancel := context.WithCancel(s.rotCtx)
 	run := &rotationRun{token: token, cancel: cancel, done: make(chan struct{})}
 	sec.rotation.run = run
-	db, strategy, err := rotatable(sec)
-	if err == nil && s.rotClosed {
-		err = errors.New("the server is closed")
-	}
-	if err != nil {
+	if s.rotClosed {
+		err := errors.New("the server is closed")
 		s.logger.Error("smtest: rotation not started", "secret", sec.name, "version", token, "error", err.Error())
 		s.endRotationLocked(sec, run, err, time.Now())
 		return
 	}
+	r.Client = s.ClientFor(sec.region)
 	s.rotWG.Add(1)
 	go func() {
 		defer s.rotWG.Done()
-		s.rotate(ctx, sec, run, &rotation.Rotator{Client: s.ClientFor(sec.region), DB: db, Strategy: strategy})
+		s.rotate(ctx, sec, run, r)
 	}()
 }
 
@@ -382,7 +382,8 @@ func (s *Server) rotateDue(now time.Time) {
 		if sec.replica != nil || !st.enabled || st.next.IsZero() || now.Before(st.next) || st.running() {
 			continue
 		}
-		if _, _, err := rotatable(sec); err != nil {
+		r, err := rotatable(sec)
+		if err != nil {
 			s.logger.Error("smtest: scheduled rotation skipped", "secret", sec.name, "error", err.Error())
 			st.schedule(now, s.rotateEvery)
 			continue
@@ -392,7 +393,7 @@ func (s *Server) rotateDue(now time.Time) {
 			token = newUUID()
 			sec.addPendingVersion(token, time.UnixMilli(now.UnixMilli()))
 		}
-		s.startRotationLocked(sec, token)
+		s.startRotationLocked(sec, token, r)
 	}
 }
 
