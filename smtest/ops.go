@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
 )
 
 // opFunc runs one operation in region rg: op is its name, body the
@@ -805,7 +807,7 @@ func (s *Server) listSecretVersionIDs(in *listSecretVersionIDsInput, sec *secret
 	all := []versionListEntry{}
 	for _, v := range sec.order {
 		stages := sec.stagesOf(v.id)
-		if len(stages) == 0 && (in.IncludeDeprecated == nil || !*in.IncludeDeprecated) {
+		if len(stages) == 0 && !aws.ToBool(in.IncludeDeprecated) {
 			continue
 		}
 		all = append(all, versionListEntry{
@@ -853,8 +855,8 @@ type listSecretsOutput struct {
 func (s *Server) listSecrets(rg *region, _ string, in *listSecretsInput, now time.Time) (any, *apiError) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	secrets := s.listLocked(rg, in.Filters, in.IncludePlannedDeletion != nil && *in.IncludePlannedDeletion, now)
-	if in.SortOrder != nil && *in.SortOrder == "desc" {
+	secrets := s.listLocked(rg, in.Filters, aws.ToBool(in.IncludePlannedDeletion), now)
+	if aws.ToString(in.SortOrder) == "desc" {
 		slices.Reverse(secrets)
 	}
 	all := []secretListEntry{}
@@ -877,7 +879,7 @@ type deleteSecretInput struct {
 }
 
 func (in *deleteSecretInput) force() bool {
-	return in.ForceDeleteWithoutRecovery != nil && *in.ForceDeleteWithoutRecovery
+	return aws.ToBool(in.ForceDeleteWithoutRecovery)
 }
 
 func (in *deleteSecretInput) validate(val *validation) *apiError {

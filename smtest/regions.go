@@ -366,7 +366,7 @@ func validateRegion(val *validation, member string, r *string) {
 // serve.
 func (s *Server) checkReplicaRegions(primary string, in *replicaInput) *apiError {
 	for _, r := range in.AddReplicaRegions {
-		name := deref(r.Region)
+		name := aws.ToString(r.Region)
 		switch {
 		case name == "":
 			return required("addReplicaRegions.member.region")
@@ -386,7 +386,7 @@ func (s *Server) checkReplicaRegions(primary string, in *replicaInput) *apiError
 // name gets a Failed replica, unless ForceOverwriteReplicaSecret, which
 // removes that secret (but never a primary that has replicas itself).
 func (s *Server) replicateLocked(primary *secret, in *replicaInput, now time.Time) {
-	force := in.ForceOverwriteReplicaSecret != nil && *in.ForceOverwriteReplicaSecret
+	force := aws.ToBool(in.ForceOverwriteReplicaSecret)
 	for _, r := range in.AddReplicaRegions {
 		rg := s.regions.get(*r.Region)
 		if i := slices.IndexFunc(primary.replicas, func(ri *replicaInfo) bool { return ri.region == rg.name }); i >= 0 {
@@ -395,7 +395,7 @@ func (s *Server) replicateLocked(primary *secret, in *replicaInput, now time.Tim
 			}
 			primary.replicas = slices.Delete(primary.replicas, i, i+1) // a failed replication, tried again
 		}
-		ri := &replicaInfo{region: rg.name, kmsKeyID: deref(r.KmsKeyID), primary: primary,
+		ri := &replicaInfo{region: rg.name, kmsKeyID: aws.ToString(r.KmsKeyID), primary: primary,
 			status: replicaInSync, message: msgReplicaSucceeded}
 		if old := rg.store.lookup(primary.name, rg.arnPrefix, now); old != nil {
 			if !force || len(old.replicas) > 0 {

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+
 	"github.com/secretsql/secretsql/internal/rotation"
 	"github.com/secretsql/secretsql/internal/rotation/sqldb"
 )
@@ -190,7 +192,7 @@ func (r *rotationRulesInput) interval() (time.Duration, *apiError) {
 // rules returns the rotation rules as DescribeSecret shows them; a rate in
 // whole days is also shown as AutomaticallyAfterDays.
 func (r *rotationRulesInput) rules(interval time.Duration) *rotationRules {
-	out := &rotationRules{Duration: deref(r.Duration), ScheduleExpression: deref(r.ScheduleExpression)}
+	out := &rotationRules{Duration: aws.ToString(r.Duration), ScheduleExpression: aws.ToString(r.ScheduleExpression)}
 	if days := int64(interval / (24 * time.Hour)); days > 0 && interval%(24*time.Hour) == 0 {
 		out.AutomaticallyAfterDays = &days
 	}
@@ -208,7 +210,7 @@ func (s *Server) rotateSecret(in *rotateSecretInput, sec *secret, now time.Time)
 		if !st.running() {
 			s.startRotationLocked(sec, pending, r) // "That rotation will be reattempted."
 		}
-		if in.ClientRequestToken != nil && *in.ClientRequestToken == pending {
+		if aws.ToString(in.ClientRequestToken) == pending {
 			out.VersionID = pending // the same request again
 			return out, nil
 		}

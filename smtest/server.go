@@ -588,29 +588,23 @@ func (s *Server) record(op, region string, body []byte, now time.Time) *Call {
 	var f requestFields
 	_ = json.Unmarshal(body, &f)
 	c := &Call{Time: now, Operation: op, Region: region, SecretIDs: f.SecretIDList}
-	str := func(p *string) string {
-		if p == nil {
-			return ""
-		}
-		return *p
-	}
 	switch op {
 	case "CreateSecret":
-		c.SecretID = str(f.Name)
+		c.SecretID = aws.ToString(f.Name)
 		c.SecretName = c.SecretID
-		c.VersionID = str(f.ClientRequestToken)
+		c.VersionID = aws.ToString(f.ClientRequestToken)
 	case "PutSecretValue", "UpdateSecret", "RotateSecret":
-		c.SecretID = str(f.SecretID)
-		c.VersionID = str(f.ClientRequestToken)
+		c.SecretID = aws.ToString(f.SecretID)
+		c.VersionID = aws.ToString(f.ClientRequestToken)
 		c.VersionStage = strings.Join(f.VersionStages, ",")
 	case "UpdateSecretVersionStage":
-		c.SecretID = str(f.SecretID)
-		c.VersionID = str(f.MoveToVersionID)
-		c.VersionStage = str(f.VersionStage)
+		c.SecretID = aws.ToString(f.SecretID)
+		c.VersionID = aws.ToString(f.MoveToVersionID)
+		c.VersionStage = aws.ToString(f.VersionStage)
 	default:
-		c.SecretID = str(f.SecretID)
-		c.VersionID = str(f.VersionID)
-		c.VersionStage = str(f.VersionStage)
+		c.SecretID = aws.ToString(f.SecretID)
+		c.VersionID = aws.ToString(f.VersionID)
+		c.VersionStage = aws.ToString(f.VersionStage)
 	}
 	if c.SecretID != "" && op != "CreateSecret" {
 		s.mu.Lock()
