@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/secretsql/secretsql/internal/rotation"
 )
 
 // opFunc runs one operation in region rg: op is its name, body the
@@ -211,7 +213,7 @@ func readVersion(sec *secret, versionID, stage *string, now time.Time) (*version
 				"Secrets Manager can't find the specified secret value for VersionId: %s and staging label: %s", *versionID, *stage)
 		}
 	default:
-		label := stageCurrent
+		label := rotation.StageCurrent
 		if stage != nil {
 			label = *stage
 		}
@@ -302,7 +304,7 @@ func (s *Server) putValueLocked(sec *secret, in *valueInput, now time.Time) (ver
 func (s *Server) putVersionLocked(sec *secret, token *string, str *string, bin []byte, stages []string, now time.Time) (*version, *apiError) {
 	id := newUUID()
 	if len(stages) == 0 {
-		stages = []string{stageCurrent}
+		stages = []string{rotation.StageCurrent}
 	}
 	if token != nil {
 		id = *token
@@ -764,7 +766,7 @@ func moveStage(sec *secret, label string, moveTo, removeFrom *string) *apiError 
 		}
 		sec.attachLabel(label, *moveTo)
 	case removeFrom != nil:
-		if label == stageCurrent {
+		if label == rotation.StageCurrent {
 			return newError(codeInvalidParameter,
 				"You can only move staging label AWSCURRENT to a different secret version. It can't be completely removed.")
 		}

@@ -93,8 +93,8 @@ func (st *rotationState) schedule(from time.Time, every time.Duration) {
 // pendingVersion returns the version that carries AWSPENDING without
 // AWSCURRENT: a rotation that is in progress, or that failed.
 func (sec *secret) pendingVersion() (string, bool) {
-	id, ok := sec.labels[stagePending]
-	return id, ok && id != sec.labels[stageCurrent]
+	id, ok := sec.labels[rotation.StagePending]
+	return id, ok && id != sec.labels[rotation.StageCurrent]
 }
 
 // ---- RotateSecret ----
@@ -250,7 +250,7 @@ func (s *Server) rotateSecret(in *rotateSecretInput, sec *secret, now time.Time)
 // alternating users if the secret has a masterarn, as AWS's templates for
 // it require.
 func rotatable(sec *secret) (*rotation.Rotator, error) {
-	v := sec.versions[sec.labels[stageCurrent]]
+	v := sec.versions[sec.labels[rotation.StageCurrent]]
 	if !v.hasValue() || v.str == nil {
 		return nil, errors.New("it has no AWSCURRENT SecretString")
 	}
@@ -316,7 +316,6 @@ func (s *Server) rotate(ctx context.Context, sec *secret, run *rotationRun, r *r
 	log.Info("smtest: rotation started", "strategy", r.Strategy.String())
 	res, err := r.RotateVersion(ctx, sec.arn, run.token)
 	if err != nil {
-		err = fmt.Errorf("%s failed: %w", step, err)
 		log.Error("smtest: rotation failed; AWSPENDING stays on the version", "step", string(step), "error", err.Error())
 	} else {
 		log.Info("smtest: rotation finished", "previous_version", res.PreviousVersionID, "user", res.Username)

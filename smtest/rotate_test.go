@@ -199,7 +199,7 @@ func TestRotateSecretFailures(t *testing.T) {
 	srv.CreateSecret("app", tdb.SecretJSONFor(tdb.User, "not-the-password"))
 	token := rotate(t, c, &secretsmanager.RotateSecretInput{SecretId: aws.String("app")})
 	err := srv.WaitRotation(t.Context(), "app")
-	if err == nil || !strings.Contains(err.Error(), "setSecret failed") || !strings.Contains(err.Error(), "cannot log in with AWSCURRENT") {
+	if err == nil || !strings.Contains(err.Error(), "setSecret of") || !strings.Contains(err.Error(), "cannot log in with AWSCURRENT") {
 		t.Fatalf("rotation error %v, want a setSecret failure that says why", err)
 	}
 	// AWSPENDING stays on the new version, which createSecret filled.
@@ -221,7 +221,7 @@ func TestRotateSecretFailures(t *testing.T) {
 	// an empty version, which GetSecretValue does not find.
 	srv.FailNext("PutSecretValue", 1, "InternalServiceError")
 	token = rotate(t, c, &secretsmanager.RotateSecretInput{SecretId: aws.String("app")})
-	if err := srv.WaitRotation(t.Context(), "app"); err == nil || !strings.Contains(err.Error(), "createSecret failed") {
+	if err := srv.WaitRotation(t.Context(), "app"); err == nil || !strings.Contains(err.Error(), "createSecret of") {
 		t.Fatalf("rotation error %v, want a createSecret failure", err)
 	}
 	if d := describe(t, c, "app"); !slices.Equal(d.VersionIdsToStages[token], []string{"AWSPENDING"}) {
