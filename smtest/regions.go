@@ -1,6 +1,7 @@
 package smtest
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -19,13 +20,17 @@ import (
 // a client configured for another region but the same endpoint sends.
 // Requests signed for a region the server does not serve are refused with
 // InvalidSignatureException. Region names must look like AWS's
-// ("eu-west-1"); Start fails otherwise.
+// ("eu-west-1"); Start fails otherwise, with ErrInvalidRegion.
 func WithRegions(regions ...string) Option {
 	return func(o *options) { o.regions = append(o.regions, regions...) }
 }
 
 // regionPattern is the pattern of a region code in the API reference.
 var regionPattern = regexp.MustCompile(`^([a-z]+-)+\d+$`)
+
+// ErrInvalidRegion is what Start's error wraps when a region name given to
+// WithRegion or WithRegions does not look like AWS's ("eu-west-1").
+var ErrInvalidRegion = errors.New("smtest: invalid region")
 
 // region is one region the server serves: its own secrets, replicas
 // included, in its own store.
@@ -51,7 +56,7 @@ func newRegionSet(primary, accountID string, extra []string) (*regionSet, error)
 	rs := &regionSet{byName: map[string]*region{}, outages: map[string]bool{}}
 	for i, name := range append([]string{primary}, extra...) {
 		if !regionPattern.MatchString(name) {
-			return nil, fmt.Errorf("smtest: invalid region %q", name)
+			return nil, fmt.Errorf("%w %q", ErrInvalidRegion, name)
 		}
 		if rs.byName[name] != nil {
 			continue

@@ -14,7 +14,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -85,6 +84,9 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		smtest.WithLogger(logger), smtest.WithRotationWindow(f.rotationWindow), smtest.WithRotateEvery(f.rotEvery))
 	if err != nil {
 		fmt.Fprintln(stderr, "secretsql emulator:", err)
+		if errors.Is(err, smtest.ErrInvalidRegion) {
+			return exitUsage // --region or --regions; a region code looks like eu-west-1
+		}
 		return exitUnreachable
 	}
 	defer srv.Close()
@@ -145,7 +147,8 @@ func parseArgs(fs *flag.FlagSet, args []string, n int, wrong string, stderr io.W
 }
 
 // check validates the flags: keys (random unless given, never the
-// published defaults) and the listen address.
+// published defaults) and the listen addresses. smtest.Start checks the
+// regions.
 func (f *emulatorFlags) check() error {
 	switch {
 	case (f.accessKey == "") != (f.secretKey == ""):
@@ -154,11 +157,6 @@ func (f *emulatorFlags) check() error {
 		return errors.New("the published test keys of package smtest are refused: choose other keys, or leave --access-key and --secret-key out for random ones")
 	case f.accessKey == "":
 		f.accessKey, f.secretKey = randomKeys()
-	}
-	for _, r := range f.extraRegions() {
-		if !regionCode.MatchString(r) {
-			return fmt.Errorf("--regions: %q is not a region code (like eu-west-1)", r)
-		}
 	}
 	for _, a := range []struct{ flag, addr string }{{"--addr", f.addr}, {"--agent", f.agent}} {
 		if a.flag == "--agent" && a.addr == "" {
@@ -174,10 +172,6 @@ func (f *emulatorFlags) check() error {
 	}
 	return nil
 }
-
-// regionCode is the pattern of a region code in the Secrets Manager API
-// reference.
-var regionCode = regexp.MustCompile(`^([a-z]+-)+\d+$`)
 
 // extraRegions is the list of --regions.
 func (f *emulatorFlags) extraRegions() []string {

@@ -278,7 +278,7 @@ func TestEmulatorAgentAndRegions(t *testing.T) {
 	}
 
 	// Bad flags are usage errors.
-	for _, args := range [][]string{{"--regions", "west"}, {"--agent", "0.0.0.0:0"}, {"--agent", "nope"}} {
+	for _, args := range [][]string{{"--regions", "west"}, {"--region", "west"}, {"--agent", "0.0.0.0:0"}, {"--agent", "nope"}} {
 		r := cli(t, nil, append([]string{"emulator", "--addr", "127.0.0.1:0"}, args...)...)
 		wantCode(t, r, exitUsage)
 	}
