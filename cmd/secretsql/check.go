@@ -119,17 +119,9 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.StringVar(&f.endpoint, "endpoint", "", "Secrets Manager endpoint URL (the DSN key endpoint)")
 	fs.BoolVar(&f.json, "json", false, "print one JSON object instead of text")
 	fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "bound for the whole check")
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
-	}
-	if len(pos) != 1 {
-		fmt.Fprintln(stderr, "secretsql check: need exactly one secret id (name or ARN)")
-		fs.Usage()
-		return exitUsage
+	pos, code, ok := parseArgs(fs, args, 1, "need exactly one secret id (name or ARN)", stderr)
+	if !ok {
+		return code
 	}
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()

@@ -127,25 +127,6 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	return exitOK
 }
 
-// parseArgs parses a command's flags, which may come before and after its
-// n positional arguments, and returns the latter. When ok is false the
-// command must exit with code: after -h, or after telling a usage error
-// (wrong is what to say when the number of arguments is not n).
-func parseArgs(fs *flag.FlagSet, args []string, n int, wrong string, stderr io.Writer) (pos []string, code int, ok bool) {
-	pos, err := parseInterspersed(fs, args)
-	switch {
-	case errors.Is(err, flag.ErrHelp):
-		return nil, exitOK, false
-	case err != nil:
-		return nil, exitUsage, false
-	case len(pos) != n:
-		fmt.Fprintf(stderr, "%s: %s\n", fs.Name(), wrong)
-		fs.Usage()
-		return nil, exitUsage, false
-	}
-	return pos, exitOK, true
-}
-
 // check validates the flags: keys (random unless given, never the
 // published defaults) and the listen addresses. smtest.Start checks the
 // regions.

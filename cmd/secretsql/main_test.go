@@ -280,6 +280,11 @@ func TestUsage(t *testing.T) {
 			t.Errorf("secretsql %q: exit %d, want %d", args, r.code, exitUsage)
 		}
 	}
+	for _, cmd := range []string{"check", "emulator", "rotate", "version"} {
+		if r := cli(t, nil, cmd, "-h"); r.code != exitOK {
+			t.Errorf("secretsql %s -h: exit %d, want %d", cmd, r.code, exitOK)
+		}
+	}
 	newEmulator(t)
 	r := cli(t, nil, "check", "app/db", "--engine", "nosuchengine")
 	wantCode(t, r, exitUsage)
