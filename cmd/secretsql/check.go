@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -587,28 +588,33 @@ func engineNames() []string {
 	return names
 }
 
+// preferredEngine names the engine for the secret "engine" values that
+// several engines accept (mysql and mariadb accept the same ones) and that
+// name none of them: Aurora MySQL's.
+var preferredEngine = map[string]string{"aurora": "mysql", "aurora-mysql": "mysql"}
+
 // engineFor maps a secret's "engine" value to the registered engine that
-// accepts it, preferring the engine of that name, then one whose name is in
-// it ("aurora-mysql": mysql), then the first by name.
+// accepts it: the engine of that name, else the one preferredEngine names,
+// else the only one, or the first by name, that accepts it; "" if none does.
 func engineFor(secretEngine string) string {
-	var best string
-	rank := 0
+	if secretEngine == "" {
+		return ""
+	}
+	var accepting []string
 	for _, e := range secretsql.Engines() {
-		if secretEngine == "" || !e.AcceptsSecretEngine(secretEngine) {
-			continue
-		}
-		r := 1
-		switch {
-		case e.Name() == secretEngine:
-			r = 3
-		case strings.Contains(secretEngine, e.Name()):
-			r = 2
-		}
-		if r > rank {
-			best, rank = e.Name(), r
+		if e.AcceptsSecretEngine(secretEngine) {
+			accepting = append(accepting, e.Name())
 		}
 	}
-	return best
+	for _, name := range []string{secretEngine, preferredEngine[secretEngine]} {
+		if slices.Contains(accepting, name) {
+			return name
+		}
+	}
+	if len(accepting) == 0 {
+		return ""
+	}
+	return accepting[0]
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

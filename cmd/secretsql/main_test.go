@@ -196,6 +196,22 @@ func TestCheckUnsupportedEngine(t *testing.T) {
 	wantContains(t, r, `"db2" is not supported`)
 }
 
+// TestEngineFor: every secret "engine" value maps to one engine, whatever
+// else accepts it.
+func TestEngineFor(t *testing.T) {
+	for _, tc := range []struct{ secretEngine, engine string }{
+		{"mysql", "mysql"}, {"aurora", "mysql"}, {"aurora-mysql", "mysql"}, {"mariadb", "mariadb"},
+		{"postgres", "postgres"}, {"postgresql", "postgres"}, {"aurora-postgresql", "postgres"},
+		{"redshift", "redshift"}, {"redshift-serverless", "redshift"},
+		{"oracle", "oracle"}, {"oracle-ee", "oracle"}, {"sqlserver", "sqlserver"}, {"sqlserver-se", "sqlserver"},
+		{"db2", ""}, {"", ""},
+	} {
+		if got := engineFor(tc.secretEngine); got != tc.engine {
+			t.Errorf("engineFor(%q) = %q, want %q", tc.secretEngine, got, tc.engine)
+		}
+	}
+}
+
 // TestCheckFileSource: check reads a mounted file, infers the engine from
 // it, connects, and says that the file served.
 func TestCheckFileSource(t *testing.T) {
