@@ -213,16 +213,21 @@ func TestEngineFor(t *testing.T) {
 }
 
 // TestCheckFileSource: check reads a mounted file, infers the engine from
-// it, connects, and says that the file served.
+// it (after a read with another engine than the secret's, for MariaDB),
+// connects, and says that the file served.
 func TestCheckFileSource(t *testing.T) {
-	db := testdb.Postgres(t)
-	path := filepath.Join(t.TempDir(), "prod_db")
-	if err := os.WriteFile(path, []byte(db.SecretJSON()), 0o600); err != nil {
-		t.Fatal(err)
+	for _, engine := range testdb.Engines() {
+		t.Run(engine, func(t *testing.T) {
+			db := testdb.Open(t, engine)
+			path := filepath.Join(t.TempDir(), "prod_db")
+			if err := os.WriteFile(path, []byte(db.SecretJSON()), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			r := cli(t, []string{db.Password}, "check", "file:"+path)
+			wantCode(t, r, exitOK)
+			wantContains(t, r, "source     file", "fetch      file AWSCURRENT", "OK: connected to "+engine)
+		})
 	}
-	r := cli(t, []string{db.Password}, "check", "file:"+path)
-	wantCode(t, r, exitOK)
-	wantContains(t, r, "source     file", "fetch      file AWSCURRENT")
 }
 
 // TestCheckNotJSON: a secret that is not JSON is a malformed secret (exit
