@@ -20,22 +20,6 @@ import (
 	"github.com/secretsql/secretsql/smtest"
 )
 
-// withMaster adds the masterarn of alternating users to a secret's JSON.
-func withMaster(secretJSON, arn string) string {
-	return strings.TrimSuffix(secretJSON, "}") + `,"masterarn":"` + arn + `"}`
-}
-
-// secretCreds reads the username and password of a version of the secret.
-func secretCreds(t *testing.T, c *secretsmanager.Client, id, stage string) (user, password string) {
-	t.Helper()
-	out := get(t, c, &secretsmanager.GetSecretValueInput{SecretId: aws.String(id), VersionStage: aws.String(stage)})
-	var s struct{ Username, Password string }
-	if err := json.Unmarshal([]byte(aws.ToString(out.SecretString)), &s); err != nil {
-		t.Fatal(err)
-	}
-	return s.Username, s.Password
-}
-
 func describe(t *testing.T, c *secretsmanager.Client, id string) *secretsmanager.DescribeSecretOutput {
 	t.Helper()
 	return ok(c.DescribeSecret(t.Context(), &secretsmanager.DescribeSecretInput{SecretId: aws.String(id)}))(t)
@@ -62,7 +46,7 @@ func TestRotateSecretRealDatabases(t *testing.T) {
 				srv, c := newServer(t)
 				secret := tdb.SecretJSON()
 				if alternating {
-					secret = withMaster(secret, srv.CreateSecret("admin", tdb.AdminSecretJSON()))
+					secret = sqldbtest.WithMaster(secret, srv.CreateSecret("admin", tdb.AdminSecretJSON()))
 				}
 				srv.CreateSecret("app", secret)
 				first := describe(t, c, "app")
@@ -87,7 +71,7 @@ func TestRotateSecretRealDatabases(t *testing.T) {
 					if d.RotationEnabled == nil || !*d.RotationEnabled || d.LastRotatedDate == nil || d.LastRotatedDate.Before(*first.CreatedDate) {
 						t.Fatalf("RotationEnabled %v, LastRotatedDate %v", d.RotationEnabled, d.LastRotatedDate)
 					}
-					user, password := secretCreds(t, c, "app", "AWSCURRENT")
+					user, password := sqldbtest.SecretCredentials(t, c, "app", "AWSCURRENT")
 					if user != wantUser || password == oldPassword {
 						t.Fatalf("rotation %d: AWSCURRENT user %s, want %s with a new password", i+1, user, wantUser)
 					}
@@ -95,7 +79,7 @@ func TestRotateSecretRealDatabases(t *testing.T) {
 					if user == tdb.User {
 						sqldbtest.Login(t, db, user, tdb.Password, false)
 					}
-					prevUser, prevPassword := secretCreds(t, c, "app", "AWSPREVIOUS")
+					prevUser, prevPassword := sqldbtest.SecretCredentials(t, c, "app", "AWSPREVIOUS")
 					if alternating {
 						// The previous user keeps working until the next rotation.
 						sqldbtest.Login(t, db, prevUser, prevPassword, true)
@@ -124,7 +108,7 @@ func TestRotateSecretInProgressAndCancel(t *testing.T) {
 		return json.Unmarshal([]byte(aws.ToString(out.SecretString)), &p) == nil && db.Login(t.Context(), p.Username, p.Password) == nil
 	})
 	// In the window, AWSCURRENT's password no longer works.
-	user, password := secretCreds(t, c, "app", "AWSCURRENT")
+	user, password := sqldbtest.SecretCredentials(t, c, "app", "AWSCURRENT")
 	sqldbtest.Login(t, db, user, password, false)
 
 	// The same request again is answered with the same version; another one
@@ -188,7 +172,7 @@ func TestWaitRotationInAnotherRegion(t *testing.T) {
 			t.Fatalf("%s: stages of the new version %v", id, got)
 		}
 	}
-	user, password := secretCreds(t, eu, "app", "AWSCURRENT")
+	user, password := sqldbtest.SecretCredentials(t, eu, "app", "AWSCURRENT")
 	sqldbtest.Login(t, db, user, password, true)
 }
 
@@ -336,11 +320,11 @@ func TestRotateEvery(t *testing.T) {
 	waitFor(t, time.Minute, func() bool { return rotated() >= 2 })
 	ok(c.CancelRotateSecret(t.Context(), &secretsmanager.CancelRotateSecretInput{SecretId: aws.String("app")}))(t)
 	_ = srv.WaitRotation(t.Context(), "app") // a rotation the cancel stopped may fail
-	user, password := secretCreds(t, c, "app", "AWSCURRENT")
+	user, password := sqldbtest.SecretCredentials(t, c, "app", "AWSCURRENT")
 	if err := db.Login(t.Context(), user, password); err != nil {
 		// The cancel may have stopped a rotation between setSecret and
 		// finishSecret: then AWSPENDING works.
-		user, password = secretCreds(t, c, "app", "AWSPENDING")
+		user, password = sqldbtest.SecretCredentials(t, c, "app", "AWSPENDING")
 		sqldbtest.Login(t, db, user, password, true)
 	}
 }

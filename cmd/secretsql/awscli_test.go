@@ -210,7 +210,7 @@ func TestAWSCLIRotateSecret(t *testing.T) {
 				want := []string{tdb.User, tdb.User}
 				if strategy == rotation.AlternatingUsers {
 					master := str(s.ok("create-secret", "--name", id+"/admin", "--secret-string", tdb.AdminSecretJSON()), "ARN")
-					secret = strings.TrimSuffix(secret, "}") + `,"masterarn":"` + master + `"}`
+					secret = sqldbtest.WithMaster(secret, master)
 					want[0] = rotation.AltUsername(tdb.User)
 				}
 				s.ok("create-secret", "--name", id, "--secret-string", secret)

@@ -3,10 +3,8 @@ package main
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"net/http"
 	"regexp"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -23,15 +21,7 @@ import (
 // currentCredentials reads the user and password of AWSCURRENT.
 func currentCredentials(t *testing.T, e *emulator, id string) (user, password string) {
 	t.Helper()
-	out, err := e.env.client(http.DefaultTransport).GetSecretValue(t.Context(), &secretsmanager.GetSecretValueInput{SecretId: aws.String(id)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var s struct{ Username, Password string }
-	if err := json.Unmarshal([]byte(aws.ToString(out.SecretString)), &s); err != nil {
-		t.Fatal(err)
-	}
-	return s.Username, s.Password
+	return sqldbtest.SecretCredentials(t, e.env.client(http.DefaultTransport), id, "AWSCURRENT")
 }
 
 var failedLog = regexp.MustCompile(`rotation failed.*secret=dev/bad.*step=setSecret.*cannot log in with AWSCURRENT`)
@@ -160,7 +150,7 @@ func TestApplicationSurvivesRotations(t *testing.T) {
 // application's rotates, on schedule.
 func TestEmulatorRotateEvery(t *testing.T) {
 	tdb, db := sqldbtest.Open(t, testdb.EnginePostgres)
-	app := strings.TrimSuffix(tdb.SecretJSON(), "}") + `,"masterarn":"lab/admin"}`
+	app := sqldbtest.WithMaster(tdb.SecretJSON(), "lab/admin")
 	e := startEmulator(t, "--addr", "127.0.0.1:0", "--rotate-every", "100ms", "--seed", writeSeed(t, map[string]string{
 		"lab/app": app, "lab/admin": tdb.AdminSecretJSON(), "lab/note": `"not a database secret"`,
 	}))
