@@ -158,20 +158,24 @@ func TestEmulatorRotateEvery(t *testing.T) {
 		"# not rotated on schedule: lab/admin: it is an admin secret", "# not rotated on schedule: lab/note:")
 	// Bounded wait for the rotation back to the original user: the clone
 	// first, then the user with a new password.
-	c := e.env.client(http.DefaultTransport)
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
 		user, password := currentCredentials(t, e, "lab/app")
 		if user == tdb.User && password != tdb.Password {
-			sqldbtest.Login(t, db, user, password, true)
 			break
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("no two scheduled rotations within a minute:\n%s", e.errOut)
 		}
 	}
+	// Stop the schedule before logging in, lest the next rotations change
+	// the password meanwhile. A rotation that the cancel interrupts only
+	// changes the other user: AWSCURRENT's credentials keep working.
+	c := e.env.client(http.DefaultTransport)
 	if _, err := c.CancelRotateSecret(t.Context(), &secretsmanager.CancelRotateSecretInput{SecretId: aws.String("lab/app")}); err != nil {
 		t.Fatal(err)
 	}
+	user, password := currentCredentials(t, e, "lab/app")
+	sqldbtest.Login(t, db, user, password, true)
 	admin, err := c.DescribeSecret(t.Context(), &secretsmanager.DescribeSecretInput{SecretId: aws.String("lab/admin")})
 	if err != nil || len(admin.VersionIdsToStages) != 1 || admin.RotationEnabled != nil {
 		t.Fatalf("the admin secret changed: %+v, %v", admin, err)
