@@ -45,15 +45,23 @@ func (e exports) client(transport http.RoundTripper) *secretsmanager.Client {
 	})
 }
 
+// waitFor waits until cond holds, failing the test with what failure says
+// then if it does not within limit.
+func waitFor(t *testing.T, limit time.Duration, cond func() bool, failure func() string) {
+	t.Helper()
+	for deadline := time.Now().Add(limit); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s (waited %s)", failure(), limit)
+		}
+	}
+}
+
 // waitForExports waits (bounded) until the emulator has printed its whole
 // banner and returns the exported variables.
 func waitForExports(t *testing.T, out, errOut *syncBuffer) exports {
 	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(out.String(), "# Ctrl-C to stop"); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no environment printed:\n%s%s", out.String(), errOut.String())
-		}
-	}
+	waitFor(t, 30*time.Second, func() bool { return strings.Contains(out.String(), "# Ctrl-C to stop") },
+		func() string { return "no environment printed:\n" + out.String() + errOut.String() })
 	env := exports{}
 	for _, line := range strings.Split(out.String(), "\n") {
 		if kv, ok := strings.CutPrefix(line, "export "); ok {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"net/http"
 	"regexp"
 	"sync"
@@ -49,14 +50,8 @@ func TestRotateCommand(t *testing.T) {
 	r = cli(t, nil, "rotate", "dev/bad", "--timeout", "1s")
 	wantCode(t, r, exitInternal)
 	wantContains(t, r, "still AWSPENDING")
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
-		if failedLog.MatchString(e.errOut.String()) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the emulator's log does not say why:\n%s", e.errOut)
-		}
-	}
+	waitFor(t, time.Minute, func() bool { return failedLog.MatchString(e.errOut.String()) },
+		func() string { return "the emulator's log does not say why:\n" + e.errOut.String() })
 	r = cli(t, nil, "rotate", "--no-wait", "dev/app")
 	wantCode(t, r, exitOK)
 	wantContains(t, r, "rotation of dev/app started")
@@ -122,11 +117,8 @@ func TestApplicationSurvivesRotations(t *testing.T) {
 	progress := func(n int64) {
 		t.Helper()
 		target := queries.Load() + n
-		for deadline := time.Now().Add(time.Minute); queries.Load() < target; time.Sleep(10 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("the workers made no progress (%d queries)", queries.Load())
-			}
-		}
+		waitFor(t, time.Minute, func() bool { return queries.Load() >= target },
+			func() string { return fmt.Sprintf("the workers made no progress (%d queries)", queries.Load()) })
 	}
 	progress(500)
 	for range 3 {
@@ -158,15 +150,10 @@ func TestEmulatorRotateEvery(t *testing.T) {
 		"# not rotated on schedule: lab/admin: it is an admin secret", "# not rotated on schedule: lab/note:")
 	// Bounded wait for the rotation back to the original user: the clone
 	// first, then the user with a new password.
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+	waitFor(t, time.Minute, func() bool {
 		user, password := currentCredentials(t, e, "lab/app")
-		if user == tdb.User && password != tdb.Password {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no two scheduled rotations within a minute:\n%s", e.errOut)
-		}
-	}
+		return user == tdb.User && password != tdb.Password
+	}, func() string { return "no two scheduled rotations:\n" + e.errOut.String() })
 	// Stop the schedule before logging in, lest the next rotations change
 	// the password meanwhile. A rotation that the cancel interrupts only
 	// changes the other user: AWSCURRENT's credentials keep working.
