@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"slices"
@@ -416,39 +417,41 @@ func waitFor(t *testing.T, limit time.Duration, cond func() bool) {
 }
 
 func TestWithLogger(t *testing.T) {
-	var log logBuffer
-	srv, c := newServer(t, smtest.WithLogger(log.logger()))
+	logger, logged := textLog()
+	srv, c := newServer(t, smtest.WithLogger(logger))
 	_, err := c.GetSecretValue(t.Context(), getIn("nope"))
 	wantErr[*types.ResourceNotFoundException](t, err)
-	waitFor(t, 5*time.Second, func() bool { return strings.Contains(log.String(), "error_code=ResourceNotFoundException") })
-	out := log.String()
+	waitFor(t, 5*time.Second, func() bool { return strings.Contains(logged(), "error_code=ResourceNotFoundException") })
+	out := logged()
 	if !strings.Contains(out, "operation=GetSecretValue") || !strings.Contains(out, "secret_id=nope") || !strings.Contains(out, "status=400") {
 		t.Fatalf("log output %q", out)
 	}
 	_ = srv
 }
 
-// logBuffer collects what a server logs (see logger); it is safe for
-// concurrent use.
-type logBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
+// textLog returns a text logger for WithLogger and a function that returns
+// what it has logged so far.
+func textLog() (*slog.Logger, func() string) {
+	var mu sync.Mutex
+	var buf strings.Builder
+	logged := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return buf.String()
+	}
+	return slog.New(slog.NewTextHandler(lockedWriter{&mu, &buf}, nil)), logged
 }
 
-func (l *logBuffer) Write(p []byte) (int, error) {
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.b.Write(p)
+	return l.w.Write(p)
 }
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// logger is a text logger writing to l, for WithLogger.
-func (l *logBuffer) logger() *slog.Logger { return slog.New(slog.NewTextHandler(l, nil)) }
 
 func TestListenOnAllInterfaces(t *testing.T) {
 	srv, c := newServer(t, smtest.WithAddr("0.0.0.0:0"))

@@ -143,15 +143,15 @@ func TestRotateSecretInProgressAndCancel(t *testing.T) {
 // rather than running on for a secret that is gone.
 func TestForcedDeleteStopsRotation(t *testing.T) {
 	tdb := testdb.Postgres(t)
-	var log logBuffer
-	srv, c := newServer(t, smtest.WithRotationWindow(time.Hour), smtest.WithLogger(log.logger()))
+	logger, logged := textLog()
+	srv, c := newServer(t, smtest.WithRotationWindow(time.Hour), smtest.WithLogger(logger))
 	srv.CreateSecret("app", tdb.SecretJSON())
 	rotate(t, c, &secretsmanager.RotateSecretInput{SecretId: aws.String("app")})
-	waitFor(t, time.Minute, func() bool { return strings.Contains(log.String(), "holding the setSecret→finishSecret window open") })
+	waitFor(t, time.Minute, func() bool { return strings.Contains(logged(), "holding the setSecret→finishSecret window open") })
 
 	ok(c.DeleteSecret(t.Context(), &secretsmanager.DeleteSecretInput{SecretId: aws.String("app"), ForceDeleteWithoutRecovery: aws.Bool(true)}))(t)
-	waitFor(t, time.Minute, func() bool { return strings.Contains(log.String(), "rotation failed") })
-	if out := log.String(); !strings.Contains(out, context.Canceled.Error()) {
+	waitFor(t, time.Minute, func() bool { return strings.Contains(logged(), "rotation failed") })
+	if out := logged(); !strings.Contains(out, context.Canceled.Error()) {
 		t.Fatalf("the rotation did not stop for the deletion:\n%s", out)
 	}
 }
