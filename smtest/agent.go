@@ -24,6 +24,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/secretsql/secretsql/internal/rotation"
 )
 
 // Defaults of the AWS Secrets Manager Agent that NewAgent keeps unless an
@@ -415,8 +417,8 @@ type agentTime time.Time
 
 // MarshalJSON writes the time as a JSON string of epoch seconds.
 func (t agentTime) MarshalJSON() ([]byte, error) {
-	secs := float64(time.Time(t).UnixMilli()) / 1000
-	return strconv.AppendQuote(nil, strconv.FormatFloat(secs, 'f', -1, 64)), nil
+	secs, err := epoch(t).MarshalJSON()
+	return strconv.AppendQuote(nil, string(secs)), err
 }
 
 type agentEntry struct {
@@ -513,7 +515,7 @@ func (a *Agent) isCurrent(ctx context.Context, q agentKey, cached *agentValue) (
 		_, ok := stages[q.versionID]
 		return ok, nil
 	}
-	vid, stage := cached.VersionID, stageCurrent
+	vid, stage := cached.VersionID, rotation.StageCurrent
 	if q.hasVersion {
 		vid = q.versionID
 	}

@@ -419,7 +419,7 @@ func TestAgentConnectionLimit(t *testing.T) {
 	}()
 	// Once the first request waits on Secrets Manager, it holds the only
 	// place.
-	waitFor(t, func() bool { return srv.Calls("GetSecretValue") == 1 })
+	waitFor(t, 5*time.Second, func() bool { return srv.Calls("GetSecretValue") == 1 })
 	wantReply(t, agentGet(t, a, "/v1/db"), 429, "Connection limit exceeded")
 	wantReply(t, agentDo(t.Context(), t, a, "GET", "/ping"), 200, "healthy") // /ping has 2 more places
 	cancel()
@@ -427,7 +427,7 @@ func TestAgentConnectionLimit(t *testing.T) {
 		t.Fatalf("the cancelled request got %d", code)
 	}
 	srv.SetLatency("GetSecretValue", 0)
-	waitFor(t, func() bool { return agentGet(t, a, "/v1/db").status == 200 })
+	waitFor(t, 5*time.Second, func() bool { return agentGet(t, a, "/v1/db").status == 200 })
 }
 
 func TestAgentRegion(t *testing.T) {

@@ -103,7 +103,7 @@ func TestSetLatency(t *testing.T) {
 		t.Fatalf("client waited %v", d)
 	}
 	// The handler notices the client left and stops waiting.
-	waitFor(t, func() bool {
+	waitFor(t, 5*time.Second, func() bool {
 		log := srv.Log()
 		return len(log) == 1 && log[0].ErrorCode == "RequestCanceled"
 	})
@@ -133,7 +133,7 @@ func TestSetLatency(t *testing.T) {
 		_, err := c.GetSecretValue(context.Background(), getIn("db"))
 		done <- err
 	}()
-	waitFor(t, func() bool { return srv.Calls("GetSecretValue") == 4 })
+	waitFor(t, 5*time.Second, func() bool { return srv.Calls("GetSecretValue") == 4 })
 	start = time.Now()
 	srv.Close()
 	if d := time.Since(start); d > 5*time.Second {
@@ -403,36 +403,43 @@ func TestLifecycle(t *testing.T) {
 	srv3.Close()
 }
 
-func waitFor(t *testing.T, cond func() bool) {
+// waitFor waits until cond holds, failing the test if it does not within
+// limit.
+func waitFor(t *testing.T, limit time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(limit)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatal("condition not reached within 5s")
+			t.Fatalf("condition not reached within %s", limit)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
 }
 
 func TestWithLogger(t *testing.T) {
-	var mu sync.Mutex
-	var buf strings.Builder
-	logger := slog.New(slog.NewTextHandler(lockedWriter{&mu, &buf}, nil))
+	logger, logged := textLog()
 	srv, c := newServer(t, smtest.WithLogger(logger))
 	_, err := c.GetSecretValue(t.Context(), getIn("nope"))
 	wantErr[*types.ResourceNotFoundException](t, err)
-	waitFor(t, func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return strings.Contains(buf.String(), "error_code=ResourceNotFoundException")
-	})
-	mu.Lock()
-	out := buf.String()
-	mu.Unlock()
+	waitFor(t, 5*time.Second, func() bool { return strings.Contains(logged(), "error_code=ResourceNotFoundException") })
+	out := logged()
 	if !strings.Contains(out, "operation=GetSecretValue") || !strings.Contains(out, "secret_id=nope") || !strings.Contains(out, "status=400") {
 		t.Fatalf("log output %q", out)
 	}
 	_ = srv
+}
+
+// textLog returns a text logger for WithLogger and a function that returns
+// what it has logged so far.
+func textLog() (*slog.Logger, func() string) {
+	var mu sync.Mutex
+	var buf strings.Builder
+	logged := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return buf.String()
+	}
+	return slog.New(slog.NewTextHandler(lockedWriter{&mu, &buf}, nil)), logged
 }
 
 type lockedWriter struct {

@@ -174,7 +174,9 @@
 // client configured for that region sends to the same endpoint (ClientFor
 // and ConfigFor make one). Each region has its own secrets, ARNs carrying
 // the region; a request signed for a region the server does not serve is
-// InvalidSignatureException. The seeding helpers act in the primary region.
+// InvalidSignatureException. CreateSecret and CreateBinarySecret seed the
+// primary region; PutSecretString, SecretVersions and WaitRotation find a
+// secret in any served region (by name, the primary region's first).
 //
 // ReplicateSecretToRegions (AddReplicaRegions: Region and KmsKeyId;
 // ForceOverwriteReplicaSecret), or CreateSecret with AddReplicaRegions,

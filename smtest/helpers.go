@@ -30,14 +30,15 @@ func (s *Server) seed(name string, str *string, bin []byte) string {
 	now := time.UnixMilli(time.Now().UnixMilli())
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.store.lookup(name, s.arnPrefix, now) != nil {
+	rg := s.regions.primary
+	if rg.store.lookup(name, rg.arnPrefix, now) != nil {
 		panic(fmt.Sprintf("smtest: CreateSecret: secret %q already exists", name))
 	}
-	sec := s.newSecretLocked(s.regions.primary, name, now)
+	sec := s.newSecretLocked(rg, name, now)
 	if _, aerr := s.putVersionLocked(sec, nil, str, bin, nil, now); aerr != nil {
 		panic("smtest: CreateSecret: " + aerr.Error())
 	}
-	s.store.add(sec)
+	rg.store.add(sec)
 	return sec.arn
 }
 
@@ -45,14 +46,15 @@ func (s *Server) seed(name string, str *string, bin []byte) string {
 // returns its version ID. The version gets the given staging labels, by
 // default AWSCURRENT; each label is taken off the version that had it, and
 // moving AWSCURRENT labels the previous current version AWSPREVIOUS, exactly
-// as PutSecretValue does. secretID may be a name, full ARN or partial ARN.
+// as PutSecretValue does. secretID may be a name, full ARN or partial ARN,
+// in any served region (a name is looked up in the primary region first).
 // Like CreateSecret it bypasses the API (no counting, Deny, FailNext, or
 // deletion checks). It panics if the secret does not exist.
 func (s *Server) PutSecretString(secretID, value string, stages ...string) (versionID string) {
 	now := time.UnixMilli(time.Now().UnixMilli())
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sec := s.store.lookup(secretID, s.arnPrefix, now)
+	sec := s.lookupLocked(secretID, now)
 	if sec == nil {
 		panic(fmt.Sprintf("smtest: PutSecretString: no secret %q", secretID))
 	}
@@ -69,12 +71,13 @@ func (s *Server) PutSecretString(secretID, value string, stages ...string) (vers
 // SecretVersions returns the secret's VersionIdsToStages as DescribeSecret
 // reports it: every version that carries at least one staging label, with
 // its labels sorted. Versions without labels (deprecated) are left out. It
-// returns nil if there is no such secret. It is not an API call.
+// returns nil if there is no such secret (secretID as for PutSecretString).
+// It is not an API call.
 func (s *Server) SecretVersions(secretID string) map[string][]string {
 	now := time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sec := s.store.lookup(secretID, s.arnPrefix, now)
+	sec := s.lookupLocked(secretID, now)
 	if sec == nil {
 		return nil
 	}

@@ -6,6 +6,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/secretsql/secretsql/internal/rotation"
 )
 
 // opFunc runs one operation in region rg: op is its name, body the
@@ -209,7 +213,7 @@ func readVersion(sec *secret, versionID, stage *string, now time.Time) (*version
 				"Secrets Manager can't find the specified secret value for VersionId: %s and staging label: %s", *versionID, *stage)
 		}
 	default:
-		label := stageCurrent
+		label := rotation.StageCurrent
 		if stage != nil {
 			label = *stage
 		}
@@ -300,7 +304,7 @@ func (s *Server) putValueLocked(sec *secret, in *valueInput, now time.Time) (ver
 func (s *Server) putVersionLocked(sec *secret, token *string, str *string, bin []byte, stages []string, now time.Time) (*version, *apiError) {
 	id := newUUID()
 	if len(stages) == 0 {
-		stages = []string{stageCurrent}
+		stages = []string{rotation.StageCurrent}
 	}
 	if token != nil {
 		id = *token
@@ -762,7 +766,7 @@ func moveStage(sec *secret, label string, moveTo, removeFrom *string) *apiError 
 		}
 		sec.attachLabel(label, *moveTo)
 	case removeFrom != nil:
-		if label == stageCurrent {
+		if label == rotation.StageCurrent {
 			return newError(codeInvalidParameter,
 				"You can only move staging label AWSCURRENT to a different secret version. It can't be completely removed.")
 		}
@@ -805,7 +809,7 @@ func (s *Server) listSecretVersionIDs(in *listSecretVersionIDsInput, sec *secret
 	all := []versionListEntry{}
 	for _, v := range sec.order {
 		stages := sec.stagesOf(v.id)
-		if len(stages) == 0 && (in.IncludeDeprecated == nil || !*in.IncludeDeprecated) {
+		if len(stages) == 0 && !aws.ToBool(in.IncludeDeprecated) {
 			continue
 		}
 		all = append(all, versionListEntry{
@@ -853,8 +857,8 @@ type listSecretsOutput struct {
 func (s *Server) listSecrets(rg *region, _ string, in *listSecretsInput, now time.Time) (any, *apiError) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	secrets := s.listLocked(rg, in.Filters, in.IncludePlannedDeletion != nil && *in.IncludePlannedDeletion, now)
-	if in.SortOrder != nil && *in.SortOrder == "desc" {
+	secrets := s.listLocked(rg, in.Filters, aws.ToBool(in.IncludePlannedDeletion), now)
+	if aws.ToString(in.SortOrder) == "desc" {
 		slices.Reverse(secrets)
 	}
 	all := []secretListEntry{}
@@ -877,7 +881,7 @@ type deleteSecretInput struct {
 }
 
 func (in *deleteSecretInput) force() bool {
-	return in.ForceDeleteWithoutRecovery != nil && *in.ForceDeleteWithoutRecovery
+	return aws.ToBool(in.ForceDeleteWithoutRecovery)
 }
 
 func (in *deleteSecretInput) validate(val *validation) *apiError {
@@ -904,7 +908,7 @@ func (s *Server) deleteSecret(in *deleteSecretInput, sec *secret, now time.Time)
 		return nil, errHasReplicas(*in.SecretID, sec)
 	}
 	if in.force() {
-		s.storeOf(sec).remove(sec)
+		s.removeLocked(s.regions.get(sec.region), sec)
 		return deleteSecretOutput{ARN: sec.arn, Name: sec.name, DeletionDate: epoch(now)}, nil
 	}
 	if sec.scheduledForDeletion() {

@@ -5,6 +5,8 @@ import (
 	mrand "math/rand/v2"
 	"strings"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
 )
 
 // Character classes of GetRandomPassword, as the API reference lists them.
@@ -38,8 +40,6 @@ type getRandomPasswordOutput struct {
 	RandomPassword string `json:"RandomPassword"`
 }
 
-func isSet(b *bool) bool { return b != nil && *b }
-
 // getRandomPassword draws each character from crypto/rand. With
 // RequireEachIncludedType (the default) the password has at least one
 // character of every class left after the exclusions: lowercase, uppercase,
@@ -49,7 +49,7 @@ func (s *Server) getRandomPassword(_ *region, _ string, in *getRandomPasswordInp
 	if in.PasswordLength != nil {
 		length = int(*in.PasswordLength)
 	}
-	excluded := deref(in.ExcludeCharacters)
+	excluded := aws.ToString(in.ExcludeCharacters)
 	keep := func(chars string, exclude bool) string {
 		if exclude {
 			return ""
@@ -63,16 +63,16 @@ func (s *Server) getRandomPassword(_ *region, _ string, in *getRandomPasswordInp
 	}
 	var required []string
 	for _, class := range []string{
-		keep(lowercaseChars, isSet(in.ExcludeLowercase)),
-		keep(uppercaseChars, isSet(in.ExcludeUppercase)),
-		keep(digitChars, isSet(in.ExcludeNumbers)),
-		keep(punctuationChars, isSet(in.ExcludePunctuation)),
+		keep(lowercaseChars, aws.ToBool(in.ExcludeLowercase)),
+		keep(uppercaseChars, aws.ToBool(in.ExcludeUppercase)),
+		keep(digitChars, aws.ToBool(in.ExcludeNumbers)),
+		keep(punctuationChars, aws.ToBool(in.ExcludePunctuation)),
 	} {
 		if class != "" {
 			required = append(required, class)
 		}
 	}
-	all := strings.Join(required, "") + keep(" ", !isSet(in.IncludeSpace))
+	all := strings.Join(required, "") + keep(" ", !aws.ToBool(in.IncludeSpace))
 	if all == "" {
 		return nil, newError(codeInvalidParameter, "The password can't be generated: every character type is excluded.")
 	}

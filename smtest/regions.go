@@ -1,6 +1,7 @@
 package smtest
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -19,13 +20,17 @@ import (
 // a client configured for another region but the same endpoint sends.
 // Requests signed for a region the server does not serve are refused with
 // InvalidSignatureException. Region names must look like AWS's
-// ("eu-west-1"); Start fails otherwise.
+// ("eu-west-1"); Start fails otherwise, with ErrInvalidRegion.
 func WithRegions(regions ...string) Option {
 	return func(o *options) { o.regions = append(o.regions, regions...) }
 }
 
 // regionPattern is the pattern of a region code in the API reference.
 var regionPattern = regexp.MustCompile(`^([a-z]+-)+\d+$`)
+
+// ErrInvalidRegion is what Start's error wraps when a region name given to
+// WithRegion or WithRegions does not look like AWS's ("eu-west-1").
+var ErrInvalidRegion = errors.New("smtest: invalid region")
 
 // region is one region the server serves: its own secrets, replicas
 // included, in its own store.
@@ -46,20 +51,18 @@ type regionSet struct {
 	outages map[string]bool
 }
 
-// newRegionSet makes the regions of a server whose primary region has
-// store st.
-func newRegionSet(primary, accountID string, st *store, extra []string) (*regionSet, error) {
+// newRegionSet makes the regions of a server: primary, then extra.
+func newRegionSet(primary, accountID string, extra []string) (*regionSet, error) {
 	rs := &regionSet{byName: map[string]*region{}, outages: map[string]bool{}}
 	for i, name := range append([]string{primary}, extra...) {
 		if !regionPattern.MatchString(name) {
-			return nil, fmt.Errorf("smtest: invalid region %q", name)
+			return nil, fmt.Errorf("%w %q", ErrInvalidRegion, name)
 		}
 		if rs.byName[name] != nil {
 			continue
 		}
 		rg := &region{name: name, arnPrefix: arnPrefixFor(name, accountID), store: newStore()}
 		if i == 0 {
-			rg.store = st
 			rs.primary = rg
 		}
 		rs.byName[name] = rg
@@ -193,16 +196,29 @@ func claimedRegion(r *http.Request) string {
 	return ""
 }
 
+// inRegions returns the first of find's answers over the served regions,
+// primary first, that is not the zero value.
+func inRegions[T comparable](rs *regionSet, find func(*region) T) T {
+	var zero T
+	for _, name := range rs.order {
+		if v := find(rs.byName[name]); v != zero {
+			return v
+		}
+	}
+	return zero
+}
+
 // nameOfLocked is store.nameOf over every region: the secret name that id
 // (a name, or a full or partial ARN in any served region) refers to.
 func (s *Server) nameOfLocked(id string) string {
-	for _, name := range s.regions.order {
-		rg := s.regions.byName[name]
-		if n := rg.store.nameOf(id, rg.arnPrefix); n != "" {
-			return n
-		}
-	}
-	return ""
+	return inRegions(s.regions, func(rg *region) string { return rg.store.nameOf(id, rg.arnPrefix) })
+}
+
+// lookupLocked is store.lookup over every region, primary first: the
+// secret that id (a name, or a full or partial ARN in any served region)
+// refers to, nil if none.
+func (s *Server) lookupLocked(id string, now time.Time) *secret {
+	return inRegions(s.regions, func(rg *region) *secret { return rg.store.lookup(id, rg.arnPrefix, now) })
 }
 
 // ---- Replicas ----
@@ -355,7 +371,7 @@ func validateRegion(val *validation, member string, r *string) {
 // serve.
 func (s *Server) checkReplicaRegions(primary string, in *replicaInput) *apiError {
 	for _, r := range in.AddReplicaRegions {
-		name := deref(r.Region)
+		name := aws.ToString(r.Region)
 		switch {
 		case name == "":
 			return required("addReplicaRegions.member.region")
@@ -375,7 +391,7 @@ func (s *Server) checkReplicaRegions(primary string, in *replicaInput) *apiError
 // name gets a Failed replica, unless ForceOverwriteReplicaSecret, which
 // removes that secret (but never a primary that has replicas itself).
 func (s *Server) replicateLocked(primary *secret, in *replicaInput, now time.Time) {
-	force := in.ForceOverwriteReplicaSecret != nil && *in.ForceOverwriteReplicaSecret
+	force := aws.ToBool(in.ForceOverwriteReplicaSecret)
 	for _, r := range in.AddReplicaRegions {
 		rg := s.regions.get(*r.Region)
 		if i := slices.IndexFunc(primary.replicas, func(ri *replicaInfo) bool { return ri.region == rg.name }); i >= 0 {
@@ -384,7 +400,7 @@ func (s *Server) replicateLocked(primary *secret, in *replicaInput, now time.Tim
 			}
 			primary.replicas = slices.Delete(primary.replicas, i, i+1) // a failed replication, tried again
 		}
-		ri := &replicaInfo{region: rg.name, kmsKeyID: deref(r.KmsKeyID), primary: primary,
+		ri := &replicaInfo{region: rg.name, kmsKeyID: aws.ToString(r.KmsKeyID), primary: primary,
 			status: replicaInSync, message: msgReplicaSucceeded}
 		if old := rg.store.lookup(primary.name, rg.arnPrefix, now); old != nil {
 			if !force || len(old.replicas) > 0 {
@@ -413,8 +429,7 @@ func (s *Server) replicateLocked(primary *secret, in *replicaInput, now time.Tim
 // replica is detached from its primary, a rotation in progress stopped.
 func (s *Server) removeLocked(rg *region, sec *secret) {
 	if ri := sec.replica; ri != nil {
-		rg.store.remove(ri.record)
-		ri.primary.replicas = slices.DeleteFunc(ri.primary.replicas, func(x *replicaInfo) bool { return x == ri })
+		s.removeReplicaLocked(ri)
 		return
 	}
 	if sec.rotation.running() {
@@ -423,8 +438,14 @@ func (s *Server) removeLocked(rg *region, sec *secret) {
 	rg.store.remove(sec)
 }
 
-// storeOf returns the store that holds sec, a primary or standalone secret.
-func (s *Server) storeOf(sec *secret) *store { return s.regions.get(sec.region).store }
+// removeReplicaLocked detaches the replica ri from its primary and removes
+// its record, if replication made one, from its region.
+func (s *Server) removeReplicaLocked(ri *replicaInfo) {
+	if ri.record != nil {
+		s.regions.get(ri.region).store.remove(ri.record)
+	}
+	ri.primary.replicas = slices.DeleteFunc(ri.primary.replicas, func(x *replicaInfo) bool { return x == ri })
+}
 
 // ---- ReplicateSecretToRegions ----
 
@@ -484,14 +505,10 @@ func (in *removeRegionsInput) validate(val *validation) *apiError {
 // regions without a replica are ignored.
 func (s *Server) removeRegionsFromReplication(in *removeRegionsInput, sec *secret, now time.Time) (any, *apiError) {
 	for _, ri := range slices.Clone(sec.replicas) {
-		if !slices.Contains(in.RemoveReplicaRegions, ri.region) {
-			continue
+		if slices.Contains(in.RemoveReplicaRegions, ri.region) {
+			s.removeReplicaLocked(ri)
+			sec.lastChanged = now
 		}
-		sec.replicas = slices.DeleteFunc(sec.replicas, func(x *replicaInfo) bool { return x == ri })
-		if ri.record != nil {
-			s.regions.get(ri.region).store.remove(ri.record)
-		}
-		sec.lastChanged = now
 	}
 	return sec.replicationOutput(), nil
 }

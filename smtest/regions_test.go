@@ -278,8 +278,10 @@ func TestRegionRouting(t *testing.T) {
 	// A region the server does not serve is refused like a bad signature.
 	_, err := srv.ClientFor("eu-central-1").GetSecretValue(ctx, getIn("db"))
 	wantCode(t, err, "InvalidSignatureException")
-	if _, err := smtest.Start(smtest.WithRegions("not a region")); err == nil {
-		t.Fatal("Start accepted an invalid region")
+	for _, opt := range []smtest.Option{smtest.WithRegions("not a region"), smtest.WithRegion("west")} {
+		if _, err := smtest.Start(opt); !errors.Is(err, smtest.ErrInvalidRegion) {
+			t.Fatalf("Start with an invalid region: %v, want ErrInvalidRegion", err)
+		}
 	}
 }
 

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+
 	"github.com/secretsql/secretsql/internal/rotation"
 	"github.com/secretsql/secretsql/internal/rotation/sqldb"
 )
@@ -91,8 +93,8 @@ func (st *rotationState) schedule(from time.Time, every time.Duration) {
 // pendingVersion returns the version that carries AWSPENDING without
 // AWSCURRENT: a rotation that is in progress, or that failed.
 func (sec *secret) pendingVersion() (string, bool) {
-	id, ok := sec.labels[stagePending]
-	return id, ok && id != sec.labels[stageCurrent]
+	id, ok := sec.labels[rotation.StagePending]
+	return id, ok && id != sec.labels[rotation.StageCurrent]
 }
 
 // ---- RotateSecret ----
@@ -190,7 +192,7 @@ func (r *rotationRulesInput) interval() (time.Duration, *apiError) {
 // rules returns the rotation rules as DescribeSecret shows them; a rate in
 // whole days is also shown as AutomaticallyAfterDays.
 func (r *rotationRulesInput) rules(interval time.Duration) *rotationRules {
-	out := &rotationRules{Duration: deref(r.Duration), ScheduleExpression: deref(r.ScheduleExpression)}
+	out := &rotationRules{Duration: aws.ToString(r.Duration), ScheduleExpression: aws.ToString(r.ScheduleExpression)}
 	if days := int64(interval / (24 * time.Hour)); days > 0 && interval%(24*time.Hour) == 0 {
 		out.AutomaticallyAfterDays = &days
 	}
@@ -198,16 +200,17 @@ func (r *rotationRulesInput) rules(interval time.Duration) *rotationRules {
 }
 
 func (s *Server) rotateSecret(in *rotateSecretInput, sec *secret, now time.Time) (any, *apiError) {
-	if _, _, err := rotatable(sec); err != nil {
+	r, err := rotatable(sec)
+	if err != nil {
 		return nil, newError(codeInvalidRequest, "smtest cannot rotate the secret %s: %v", sec.name, err)
 	}
 	st := &sec.rotation
 	out := versionOutput{ARN: sec.arn, Name: sec.name}
 	if pending, ok := sec.pendingVersion(); ok {
 		if !st.running() {
-			s.startRotationLocked(sec, pending) // "That rotation will be reattempted."
+			s.startRotationLocked(sec, pending, r) // "That rotation will be reattempted."
 		}
-		if in.ClientRequestToken != nil && *in.ClientRequestToken == pending {
+		if aws.ToString(in.ClientRequestToken) == pending {
 			out.VersionID = pending // the same request again
 			return out, nil
 		}
@@ -235,7 +238,7 @@ func (s *Server) rotateSecret(in *rotateSecretInput, sec *secret, now time.Time)
 		return out, nil
 	}
 	sec.addPendingVersion(token, now)
-	s.startRotationLocked(sec, token)
+	s.startRotationLocked(sec, token, r)
 	out.VersionID = token
 	return out, nil
 }
@@ -243,54 +246,53 @@ func (s *Server) rotateSecret(in *rotateSecretInput, sec *secret, now time.Time)
 // rotatable checks that the emulator can rotate sec: its AWSCURRENT value
 // is a database secret of an engine with a local server, with a username
 // and a password, and for alternating users a masterarn. It returns the
-// database and the strategy: alternating users if the secret has a
-// masterarn, as AWS's templates for it require.
-func rotatable(sec *secret) (*sqldb.DB, rotation.Strategy, error) {
-	v := sec.versions[sec.labels[stageCurrent]]
+// rotator for it, without its Client: its database, and its strategy,
+// alternating users if the secret has a masterarn, as AWS's templates for
+// it require.
+func rotatable(sec *secret) (*rotation.Rotator, error) {
+	v := sec.versions[sec.labels[rotation.StageCurrent]]
 	if !v.hasValue() || v.str == nil {
-		return nil, 0, errors.New("it has no AWSCURRENT SecretString")
+		return nil, errors.New("it has no AWSCURRENT SecretString")
 	}
 	db, err := sqldb.FromSecret(*v.str)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	var keys map[string]any
 	_ = json.Unmarshal([]byte(*v.str), &keys) // FromSecret parsed it
 	for _, k := range []string{"username", "password"} {
 		if _, ok := keys[k].(string); !ok {
-			return nil, 0, fmt.Errorf("its %q key is missing or not a string", k)
+			return nil, fmt.Errorf("its %q key is missing or not a string", k)
 		}
 	}
-	master, ok := keys["masterarn"]
-	if !ok {
-		return db, rotation.SingleUser, nil
+	r := &rotation.Rotator{DB: db, Strategy: rotation.SingleUser}
+	if master, ok := keys["masterarn"]; ok {
+		if m, isString := master.(string); !isString || m == "" {
+			return nil, errors.New(`its "masterarn" key is not the ARN of the admin secret`)
+		}
+		r.Strategy = rotation.AlternatingUsers
 	}
-	if m, isString := master.(string); !isString || m == "" {
-		return nil, 0, errors.New(`its "masterarn" key is not the ARN of the admin secret`)
-	}
-	return db, rotation.AlternatingUsers, nil
+	return r, nil
 }
 
-// startRotationLocked runs the rotation of sec to version token in the
-// background, through internal/rotation's four steps and the server's own
-// API, like a rotation function would.
-func (s *Server) startRotationLocked(sec *secret, token string) {
+// startRotationLocked runs the rotation of sec to version token with r (as
+// rotatable returned it) in the background, through internal/rotation's
+// four steps and the server's own API, like a rotation function would.
+func (s *Server) startRotationLocked(sec *secret, token string, r *rotation.Rotator) {
 	ctx, cancel := context.WithCancel(s.rotCtx)
 	run := &rotationRun{token: token, cancel: cancel, done: make(chan struct{})}
 	sec.rotation.run = run
-	db, strategy, err := rotatable(sec)
-	if err == nil && s.rotClosed {
-		err = errors.New("the server is closed")
-	}
-	if err != nil {
+	if s.rotClosed {
+		err := errors.New("the server is closed")
 		s.logger.Error("smtest: rotation not started", "secret", sec.name, "version", token, "error", err.Error())
 		s.endRotationLocked(sec, run, err, time.Now())
 		return
 	}
+	r.Client = s.ClientFor(sec.region)
 	s.rotWG.Add(1)
 	go func() {
 		defer s.rotWG.Done()
-		s.rotate(ctx, sec, run, &rotation.Rotator{Client: s.ClientFor(sec.region), DB: db, Strategy: strategy})
+		s.rotate(ctx, sec, run, r)
 	}()
 }
 
@@ -314,7 +316,6 @@ func (s *Server) rotate(ctx context.Context, sec *secret, run *rotationRun, r *r
 	log.Info("smtest: rotation started", "strategy", r.Strategy.String())
 	res, err := r.RotateVersion(ctx, sec.arn, run.token)
 	if err != nil {
-		err = fmt.Errorf("%s failed: %w", step, err)
 		log.Error("smtest: rotation failed; AWSPENDING stays on the version", "step", string(step), "error", err.Error())
 	} else {
 		log.Info("smtest: rotation finished", "previous_version", res.PreviousVersionID, "user", res.Username)
@@ -382,7 +383,8 @@ func (s *Server) rotateDue(now time.Time) {
 		if sec.replica != nil || !st.enabled || st.next.IsZero() || now.Before(st.next) || st.running() {
 			continue
 		}
-		if _, _, err := rotatable(sec); err != nil {
+		r, err := rotatable(sec)
+		if err != nil {
 			s.logger.Error("smtest: scheduled rotation skipped", "secret", sec.name, "error", err.Error())
 			st.schedule(now, s.rotateEvery)
 			continue
@@ -392,7 +394,7 @@ func (s *Server) rotateDue(now time.Time) {
 			token = newUUID()
 			sec.addPendingVersion(token, time.UnixMilli(now.UnixMilli()))
 		}
-		s.startRotationLocked(sec, token)
+		s.startRotationLocked(sec, token, r)
 	}
 }
 
@@ -415,10 +417,12 @@ func (s *Server) cancelRotateSecret(_ *secretIDInput, sec *secret, _ time.Time) 
 // WaitRotation waits until the latest rotation of the secret (started by
 // RotateSecret or by the schedule) has ended and returns its error: nil if
 // it succeeded or if the secret was never rotated. secretID may be a name,
-// full ARN or partial ARN. It returns ctx's error if ctx ends first.
+// full ARN or partial ARN, of a secret in any served region (see
+// WithRegions; a name is looked up in the primary region first). It
+// returns ctx's error if ctx ends first.
 func (s *Server) WaitRotation(ctx context.Context, secretID string) error {
 	s.mu.Lock()
-	sec := s.store.lookup(secretID, s.arnPrefix, time.Now())
+	sec := s.lookupLocked(secretID, time.Now())
 	var run *rotationRun
 	if sec != nil {
 		run = sec.rotation.run

@@ -20,22 +20,6 @@ import (
 	"github.com/secretsql/secretsql/smtest"
 )
 
-// withMaster adds the masterarn of alternating users to a secret's JSON.
-func withMaster(secretJSON, arn string) string {
-	return strings.TrimSuffix(secretJSON, "}") + `,"masterarn":"` + arn + `"}`
-}
-
-// secretCreds reads the username and password of a version of the secret.
-func secretCreds(t *testing.T, c *secretsmanager.Client, id, stage string) (user, password string) {
-	t.Helper()
-	out := get(t, c, &secretsmanager.GetSecretValueInput{SecretId: aws.String(id), VersionStage: aws.String(stage)})
-	var s struct{ Username, Password string }
-	if err := json.Unmarshal([]byte(aws.ToString(out.SecretString)), &s); err != nil {
-		t.Fatal(err)
-	}
-	return s.Username, s.Password
-}
-
 func describe(t *testing.T, c *secretsmanager.Client, id string) *secretsmanager.DescribeSecretOutput {
 	t.Helper()
 	return ok(c.DescribeSecret(t.Context(), &secretsmanager.DescribeSecretInput{SecretId: aws.String(id)}))(t)
@@ -62,7 +46,7 @@ func TestRotateSecretRealDatabases(t *testing.T) {
 				srv, c := newServer(t)
 				secret := tdb.SecretJSON()
 				if alternating {
-					secret = withMaster(secret, srv.CreateSecret("admin", tdb.AdminSecretJSON()))
+					secret = sqldbtest.WithMaster(secret, srv.CreateSecret("admin", tdb.AdminSecretJSON()))
 				}
 				srv.CreateSecret("app", secret)
 				first := describe(t, c, "app")
@@ -87,7 +71,7 @@ func TestRotateSecretRealDatabases(t *testing.T) {
 					if d.RotationEnabled == nil || !*d.RotationEnabled || d.LastRotatedDate == nil || d.LastRotatedDate.Before(*first.CreatedDate) {
 						t.Fatalf("RotationEnabled %v, LastRotatedDate %v", d.RotationEnabled, d.LastRotatedDate)
 					}
-					user, password := secretCreds(t, c, "app", "AWSCURRENT")
+					user, password := sqldbtest.SecretCredentials(t, c, "app", "AWSCURRENT")
 					if user != wantUser || password == oldPassword {
 						t.Fatalf("rotation %d: AWSCURRENT user %s, want %s with a new password", i+1, user, wantUser)
 					}
@@ -95,7 +79,7 @@ func TestRotateSecretRealDatabases(t *testing.T) {
 					if user == tdb.User {
 						sqldbtest.Login(t, db, user, tdb.Password, false)
 					}
-					prevUser, prevPassword := secretCreds(t, c, "app", "AWSPREVIOUS")
+					prevUser, prevPassword := sqldbtest.SecretCredentials(t, c, "app", "AWSPREVIOUS")
 					if alternating {
 						// The previous user keeps working until the next rotation.
 						sqldbtest.Login(t, db, prevUser, prevPassword, true)
@@ -115,20 +99,16 @@ func TestRotateSecretInProgressAndCancel(t *testing.T) {
 	rotate(t, c, &secretsmanager.RotateSecretInput{SecretId: aws.String("app"), ClientRequestToken: aws.String(token)})
 
 	// Bounded wait until setSecret is done: the window is open.
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
+	waitFor(t, time.Minute, func() bool {
 		out, err := c.GetSecretValue(t.Context(), &secretsmanager.GetSecretValueInput{SecretId: aws.String("app"), VersionStage: aws.String("AWSPENDING")})
-		if err == nil {
-			var p struct{ Username, Password string }
-			if json.Unmarshal([]byte(aws.ToString(out.SecretString)), &p) == nil && db.Login(t.Context(), p.Username, p.Password) == nil {
-				break
-			}
+		if err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("setSecret not done within a minute")
-		}
-	}
+		var p struct{ Username, Password string }
+		return json.Unmarshal([]byte(aws.ToString(out.SecretString)), &p) == nil && db.Login(t.Context(), p.Username, p.Password) == nil
+	})
 	// In the window, AWSCURRENT's password no longer works.
-	user, password := secretCreds(t, c, "app", "AWSCURRENT")
+	user, password := sqldbtest.SecretCredentials(t, c, "app", "AWSCURRENT")
 	sqldbtest.Login(t, db, user, password, false)
 
 	// The same request again is answered with the same version; another one
@@ -158,6 +138,44 @@ func TestRotateSecretInProgressAndCancel(t *testing.T) {
 	}
 }
 
+// TestForcedDeleteStopsRotation deletes a secret without recovery while its
+// rotation holds the setSecret→finishSecret window open: the rotation stops
+// rather than running on for a secret that is gone.
+func TestForcedDeleteStopsRotation(t *testing.T) {
+	tdb := testdb.Postgres(t)
+	logger, logged := textLog()
+	srv, c := newServer(t, smtest.WithRotationWindow(time.Hour), smtest.WithLogger(logger))
+	srv.CreateSecret("app", tdb.SecretJSON())
+	rotate(t, c, &secretsmanager.RotateSecretInput{SecretId: aws.String("app")})
+	waitFor(t, time.Minute, func() bool { return strings.Contains(logged(), "holding the setSecret→finishSecret window open") })
+
+	ok(c.DeleteSecret(t.Context(), &secretsmanager.DeleteSecretInput{SecretId: aws.String("app"), ForceDeleteWithoutRecovery: aws.Bool(true)}))(t)
+	waitFor(t, time.Minute, func() bool { return strings.Contains(logged(), "rotation failed") })
+	if out := logged(); !strings.Contains(out, context.Canceled.Error()) {
+		t.Fatalf("the rotation did not stop for the deletion:\n%s", out)
+	}
+}
+
+// TestWaitRotationInAnotherRegion rotates a secret created in a served
+// region other than the primary one: WaitRotation and SecretVersions find
+// it by name and by ARN.
+func TestWaitRotationInAnotherRegion(t *testing.T) {
+	tdb, db := sqldbtest.Open(t, testdb.EnginePostgres)
+	srv, _ := newServer(t, smtest.WithRegions("eu-west-1"))
+	eu := srv.ClientFor("eu-west-1")
+	arn := aws.ToString(ok(eu.CreateSecret(t.Context(), &secretsmanager.CreateSecretInput{
+		Name: aws.String("app"), SecretString: aws.String(tdb.SecretJSON())}))(t).ARN)
+	for _, id := range []string{"app", arn} {
+		token := rotate(t, eu, &secretsmanager.RotateSecretInput{SecretId: aws.String("app")})
+		wait(t, srv, id)
+		if got := srv.SecretVersions(id)[token]; !slices.Equal(got, []string{"AWSCURRENT"}) {
+			t.Fatalf("%s: stages of the new version %v", id, got)
+		}
+	}
+	user, password := sqldbtest.SecretCredentials(t, eu, "app", "AWSCURRENT")
+	sqldbtest.Login(t, db, user, password, true)
+}
+
 func TestRotateSecretFailures(t *testing.T) {
 	tdb := testdb.Postgres(t)
 	srv, c := newServer(t)
@@ -165,7 +183,7 @@ func TestRotateSecretFailures(t *testing.T) {
 	srv.CreateSecret("app", tdb.SecretJSONFor(tdb.User, "not-the-password"))
 	token := rotate(t, c, &secretsmanager.RotateSecretInput{SecretId: aws.String("app")})
 	err := srv.WaitRotation(t.Context(), "app")
-	if err == nil || !strings.Contains(err.Error(), "setSecret failed") || !strings.Contains(err.Error(), "cannot log in with AWSCURRENT") {
+	if err == nil || !strings.Contains(err.Error(), "setSecret of") || !strings.Contains(err.Error(), "cannot log in with AWSCURRENT") {
 		t.Fatalf("rotation error %v, want a setSecret failure that says why", err)
 	}
 	// AWSPENDING stays on the new version, which createSecret filled.
@@ -187,7 +205,7 @@ func TestRotateSecretFailures(t *testing.T) {
 	// an empty version, which GetSecretValue does not find.
 	srv.FailNext("PutSecretValue", 1, "InternalServiceError")
 	token = rotate(t, c, &secretsmanager.RotateSecretInput{SecretId: aws.String("app")})
-	if err := srv.WaitRotation(t.Context(), "app"); err == nil || !strings.Contains(err.Error(), "createSecret failed") {
+	if err := srv.WaitRotation(t.Context(), "app"); err == nil || !strings.Contains(err.Error(), "createSecret of") {
 		t.Fatalf("rotation error %v, want a createSecret failure", err)
 	}
 	if d := describe(t, c, "app"); !slices.Equal(d.VersionIdsToStages[token], []string{"AWSPENDING"}) {
@@ -299,18 +317,14 @@ func TestRotateEvery(t *testing.T) {
 		}
 		return n - 1
 	}
-	for deadline := time.Now().Add(time.Minute); rotated() < 2; time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no two scheduled rotations within a minute: %v", describe(t, c, "app").VersionIdsToStages)
-		}
-	}
+	waitFor(t, time.Minute, func() bool { return rotated() >= 2 })
 	ok(c.CancelRotateSecret(t.Context(), &secretsmanager.CancelRotateSecretInput{SecretId: aws.String("app")}))(t)
 	_ = srv.WaitRotation(t.Context(), "app") // a rotation the cancel stopped may fail
-	user, password := secretCreds(t, c, "app", "AWSCURRENT")
+	user, password := sqldbtest.SecretCredentials(t, c, "app", "AWSCURRENT")
 	if err := db.Login(t.Context(), user, password); err != nil {
 		// The cancel may have stopped a rotation between setSecret and
 		// finishSecret: then AWSPENDING works.
-		user, password = secretCreds(t, c, "app", "AWSPENDING")
+		user, password = sqldbtest.SecretCredentials(t, c, "app", "AWSPENDING")
 		sqldbtest.Login(t, db, user, password, true)
 	}
 }

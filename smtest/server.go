@@ -165,13 +165,11 @@ type Server struct {
 	addr            string
 	accessKeyID     string
 	secretAccessKey string
-	arnPrefix       string
 	logger          *slog.Logger
 	signer          *v4.Signer
 	httpClient      *http.Client
 
-	mu      sync.Mutex // guards store, denied and the regions' stores
-	store   *store     // the primary region's
+	mu      sync.Mutex // guards denied and the regions' stores
 	denied  map[string]struct{}
 	regions *regionSet
 
@@ -225,8 +223,7 @@ func Start(opts ...Option) (*Server, error) {
 	if o.logger == nil {
 		o.logger = slog.New(slog.DiscardHandler)
 	}
-	st := newStore()
-	regions, err := newRegionSet(o.region, o.accountID, st, o.regions)
+	regions, err := newRegionSet(o.region, o.accountID, o.regions)
 	if err != nil {
 		return nil, err
 	}
@@ -241,10 +238,8 @@ func Start(opts ...Option) (*Server, error) {
 		URL:             "http://" + dialAddr(ln.Addr()),
 		accessKeyID:     o.accessKeyID,
 		secretAccessKey: o.secretAccessKey,
-		arnPrefix:       regions.primary.arnPrefix,
 		logger:          o.logger,
 		signer:          v4.NewSigner(),
-		store:           st,
 		regions:         regions,
 		denied:          map[string]struct{}{},
 		latency:         map[string]time.Duration{},
@@ -537,7 +532,7 @@ func (s *Server) isDeniedLocked(id string, sec *secret) bool {
 		candidates = append(candidates, name)
 	}
 	if sec != nil {
-		candidates = append(candidates, sec.name, sec.arn, s.arnPrefix+sec.name)
+		candidates = append(candidates, sec.name, sec.arn, s.regions.primary.arnPrefix+sec.name)
 	}
 	for _, c := range candidates {
 		if _, ok := s.denied[c]; ok {
@@ -593,29 +588,23 @@ func (s *Server) record(op, region string, body []byte, now time.Time) *Call {
 	var f requestFields
 	_ = json.Unmarshal(body, &f)
 	c := &Call{Time: now, Operation: op, Region: region, SecretIDs: f.SecretIDList}
-	str := func(p *string) string {
-		if p == nil {
-			return ""
-		}
-		return *p
-	}
 	switch op {
 	case "CreateSecret":
-		c.SecretID = str(f.Name)
+		c.SecretID = aws.ToString(f.Name)
 		c.SecretName = c.SecretID
-		c.VersionID = str(f.ClientRequestToken)
+		c.VersionID = aws.ToString(f.ClientRequestToken)
 	case "PutSecretValue", "UpdateSecret", "RotateSecret":
-		c.SecretID = str(f.SecretID)
-		c.VersionID = str(f.ClientRequestToken)
+		c.SecretID = aws.ToString(f.SecretID)
+		c.VersionID = aws.ToString(f.ClientRequestToken)
 		c.VersionStage = strings.Join(f.VersionStages, ",")
 	case "UpdateSecretVersionStage":
-		c.SecretID = str(f.SecretID)
-		c.VersionID = str(f.MoveToVersionID)
-		c.VersionStage = str(f.VersionStage)
+		c.SecretID = aws.ToString(f.SecretID)
+		c.VersionID = aws.ToString(f.MoveToVersionID)
+		c.VersionStage = aws.ToString(f.VersionStage)
 	default:
-		c.SecretID = str(f.SecretID)
-		c.VersionID = str(f.VersionID)
-		c.VersionStage = str(f.VersionStage)
+		c.SecretID = aws.ToString(f.SecretID)
+		c.VersionID = aws.ToString(f.VersionID)
+		c.VersionStage = aws.ToString(f.VersionStage)
 	}
 	if c.SecretID != "" && op != "CreateSecret" {
 		s.mu.Lock()

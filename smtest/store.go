@@ -9,15 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
-)
 
-// Staging labels. Secrets Manager moves AWSCURRENT and AWSPREVIOUS by
-// itself; AWSPENDING moves only when asked to, or when RotateSecret puts it
-// on the version it creates.
-const (
-	stageCurrent  = "AWSCURRENT"
-	stagePrevious = "AWSPREVIOUS"
-	stagePending  = "AWSPENDING"
+	"github.com/secretsql/secretsql/internal/rotation"
 )
 
 // version is one immutable value of a secret. A version that RotateSecret
@@ -85,8 +78,8 @@ func (sec *secret) versionIDsToStages() map[string][]string {
 func (sec *secret) attachLabel(label, id string) {
 	old, had := sec.labels[label]
 	sec.labels[label] = id
-	if label == stageCurrent && had && old != id {
-		sec.labels[stagePrevious] = old
+	if label == rotation.StageCurrent && had && old != id {
+		sec.labels[rotation.StagePrevious] = old
 	}
 }
 
@@ -96,8 +89,8 @@ func (sec *secret) addVersion(v *version, stages []string, now time.Time) {
 	first := len(sec.versions) == 0
 	sec.versions[v.id] = v
 	sec.order = append(sec.order, v)
-	if first && !slices.Contains(stages, stageCurrent) {
-		stages = append([]string{stageCurrent}, stages...)
+	if first && !slices.Contains(stages, rotation.StageCurrent) {
+		stages = append([]string{rotation.StageCurrent}, stages...)
 	}
 	sec.attachLabels(v.id, stages, now)
 }
@@ -105,11 +98,11 @@ func (sec *secret) addVersion(v *version, stages []string, now time.Time) {
 // attachLabels attaches stages to version id, AWSCURRENT first so that an
 // explicitly requested AWSPREVIOUS wins over the automatic one.
 func (sec *secret) attachLabels(id string, stages []string, now time.Time) {
-	if slices.Contains(stages, stageCurrent) {
-		sec.attachLabel(stageCurrent, id)
+	if slices.Contains(stages, rotation.StageCurrent) {
+		sec.attachLabel(rotation.StageCurrent, id)
 	}
 	for _, st := range stages {
-		if st != stageCurrent {
+		if st != rotation.StageCurrent {
 			sec.attachLabel(st, id)
 		}
 	}
@@ -122,7 +115,7 @@ func (sec *secret) addPendingVersion(id string, now time.Time) {
 	v := &version{id: id, created: now}
 	sec.versions[id] = v
 	sec.order = append(sec.order, v)
-	sec.attachLabel(stagePending, id)
+	sec.attachLabel(rotation.StagePending, id)
 	sec.lastChanged = now
 }
 

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
 )
 
 // Tag limits from the Secrets Manager API reference.
@@ -50,20 +52,13 @@ func checkTagKeys(tags []tagInput) *apiError {
 // setTags adds tags, replacing the value of keys sec already has.
 func (sec *secret) setTags(tags []tagInput) {
 	for _, in := range tags {
-		t := tag{Key: deref(in.Key), Value: deref(in.Value)}
+		t := tag{Key: aws.ToString(in.Key), Value: aws.ToString(in.Value)}
 		if i := slices.IndexFunc(sec.tags, func(old tag) bool { return old.Key == t.Key }); i >= 0 {
 			sec.tags[i] = t
 		} else {
 			sec.tags = append(sec.tags, t)
 		}
 	}
-}
-
-func deref(p *string) string {
-	if p == nil {
-		return ""
-	}
-	return *p
 }
 
 // ---- TagResource and UntagResource ----

@@ -210,7 +210,7 @@ func TestAWSCLIRotateSecret(t *testing.T) {
 				want := []string{tdb.User, tdb.User}
 				if strategy == rotation.AlternatingUsers {
 					master := str(s.ok("create-secret", "--name", id+"/admin", "--secret-string", tdb.AdminSecretJSON()), "ARN")
-					secret = strings.TrimSuffix(secret, "}") + `,"masterarn":"` + master + `"}`
+					secret = sqldbtest.WithMaster(secret, master)
 					want[0] = rotation.AltUsername(tdb.User)
 				}
 				s.ok("create-secret", "--name", id, "--secret-string", secret)
@@ -242,16 +242,15 @@ func TestAWSCLIRotateSecret(t *testing.T) {
 func waitCurrent(t *testing.T, e *emulator, id, version string) {
 	t.Helper()
 	c := e.env.client(http.DefaultTransport)
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+	var stages map[string][]string
+	waitFor(t, time.Minute, func() bool {
 		d, err := c.DescribeSecret(t.Context(), &secretsmanager.DescribeSecretInput{SecretId: aws.String(id)})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if slices.Contains(d.VersionIdsToStages[version], "AWSCURRENT") {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("version %s of %s not AWSCURRENT within a minute: %v\n%s", version, id, d.VersionIdsToStages, e.errOut)
-		}
-	}
+		stages = d.VersionIdsToStages
+		return slices.Contains(stages[version], "AWSCURRENT")
+	}, func() string {
+		return fmt.Sprintf("version %s of %s not AWSCURRENT: %v\n%s", version, id, stages, e.errOut)
+	})
 }

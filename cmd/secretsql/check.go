@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -119,17 +120,9 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.StringVar(&f.endpoint, "endpoint", "", "Secrets Manager endpoint URL (the DSN key endpoint)")
 	fs.BoolVar(&f.json, "json", false, "print one JSON object instead of text")
 	fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "bound for the whole check")
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
-	}
-	if len(pos) != 1 {
-		fmt.Fprintln(stderr, "secretsql check: need exactly one secret id (name or ARN)")
-		fs.Usage()
-		return exitUsage
+	pos, code, ok := parseArgs(fs, args, 1, "need exactly one secret id (name or ARN)", stderr)
+	if !ok {
+		return code
 	}
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
@@ -231,30 +224,18 @@ func (c *checker) run(ctx context.Context) {
 	}
 	rep.Engine, rep.EngineSource = c.f.engine, "flag"
 	if rep.Engine == "" {
-		rep.EngineSource = "secret"
 		se, isJSON := "", false
 		if raw != nil {
 			se, isJSON = secretEngine(raw)
 		}
-		if isJSON {
-			rep.SecretEngine = se
-			switch {
-			case se == "":
-				c.fail(exitUsage, errors.New("the secret has no \"engine\" key (an RDS-managed secret?), so the engine cannot be inferred"),
-					"pass --engine: one of "+strings.Join(engineNames(), ", "))
-				return
-			case engineFor(se) == "":
-				c.fail(exitMalformed, fmt.Errorf("the secret's engine %q is not supported by secretsql", se),
-					"supported engines: "+strings.Join(engineNames(), ", ")+" (Db2 is not supported)")
-				return
-			}
-			rep.Engine = engineFor(se)
-		} else {
-			// The secret could not be read, or is not JSON: let secretsql
-			// read it again and classify the failure (the engine does not
-			// matter for that).
-			rep.Engine = "postgres"
-			rep.EngineSource = ""
+		switch {
+		case !isJSON:
+			// check could not read the secret, or it is not JSON: secretsql
+			// reads it with a placeholder engine, and then either fails
+			// (the engine does not matter for that) or tells its engine.
+			rep.Engine, rep.EngineSource = "postgres", ""
+		case !c.inferEngine(se):
+			return
 		}
 	}
 
@@ -284,7 +265,10 @@ func (c *checker) run(ctx context.Context) {
 	if len(q) > 0 {
 		dsn += "?" + q.Encode()
 	}
-	conn, err := secretsql.NewConnector(rep.Engine, dsn, secretsql.WithAWSConfig(c.awsCfg), secretsql.WithObserver(observer))
+	open := func() (*secretsql.Connector, error) {
+		return secretsql.NewConnector(rep.Engine, dsn, secretsql.WithAWSConfig(c.awsCfg), secretsql.WithObserver(observer))
+	}
+	conn, err := open()
 	if err != nil {
 		c.classify(ctx, err)
 		return
@@ -293,36 +277,29 @@ func (c *checker) run(ctx context.Context) {
 
 	t := time.Now()
 	res, err := conn.Resolve(ctx)
-	if err != nil && !apiSource && rep.EngineSource == "" && errors.Is(err, secretsql.ErrEngineMismatch) && engineFor(res.SecretEngine) != "" {
-		// The engine comes from the secret that secretsql read: open again.
-		conn.Close()
-		rep.Engine, rep.EngineSource = engineFor(res.SecretEngine), "secret"
-		if conn, err = secretsql.NewConnector(rep.Engine, dsn, secretsql.WithAWSConfig(c.awsCfg), secretsql.WithObserver(observer)); err != nil {
-			c.classify(ctx, err)
+	if rep.EngineSource == "" && (err == nil || errors.Is(err, secretsql.ErrEngineMismatch)) {
+		// secretsql read the secret: its engine is the one to use.
+		placeholder := rep.Engine
+		c.fill(res)
+		if !c.inferEngine(res.SecretEngine) {
 			return
 		}
-		defer conn.Close()
-		res, err = conn.Resolve(ctx)
+		if rep.Engine != placeholder {
+			conn.Close()
+			if conn, err = open(); err != nil {
+				c.classify(ctx, err)
+				return
+			}
+			defer conn.Close()
+			res, err = conn.Resolve(ctx)
+		}
 	}
 	rep.Timings.Resolve = ms(time.Since(t))
 	c.fill(res)
 	if raw != nil && aws.ToString(raw.VersionId) == rep.VersionID {
 		rep.Stages = raw.VersionStages
 	}
-	if err == nil && rep.EngineSource == "" && !apiSource {
-		if res.SecretEngine == "" {
-			c.fail(exitUsage, errors.New("the secret has no \"engine\" key, so the engine cannot be inferred"),
-				"pass --engine: one of "+strings.Join(engineNames(), ", "))
-			return
-		}
-		rep.EngineSource = "secret"
-	}
 	if err != nil {
-		if rep.EngineSource == "" && raw == nil && apiSource && !isFetchErr(err) {
-			// The first read failed but this one did not: report what it was.
-			c.fail(exitUnreadable, err, "reading the secret failed once and then worked: retry the check")
-			return
-		}
 		c.classify(ctx, err)
 		return
 	}
@@ -379,6 +356,26 @@ func (c *checker) fill(r secretsql.Resolved) {
 	}
 }
 
+// inferEngine takes the engine from the secret's "engine" key se, as check
+// does without --engine. It fails the check, and returns false, when the
+// secret has no such key or secretsql has no engine for it.
+func (c *checker) inferEngine(se string) bool {
+	c.rep.SecretEngine = se
+	e := engineFor(se)
+	switch {
+	case se == "":
+		c.fail(exitUsage, errors.New("the secret has no \"engine\" key (an RDS-managed secret?), so the engine cannot be inferred"),
+			"pass --engine: one of "+strings.Join(engineNames(), ", "))
+		return false
+	case e == "":
+		c.fail(exitMalformed, fmt.Errorf("the secret's engine %q is not supported by secretsql", se),
+			"supported engines: "+strings.Join(engineNames(), ", ")+" (Db2 is not supported)")
+		return false
+	}
+	c.rep.Engine, c.rep.EngineSource = e, "secret"
+	return true
+}
+
 // region is the region secretsql will use: the DSN key, the ARN's, or the
 // SDK's default chain.
 func (c *checker) region() string {
@@ -389,11 +386,6 @@ func (c *checker) region() string {
 		return a.Region
 	}
 	return c.awsCfg.Region
-}
-
-func isFetchErr(err error) bool {
-	var fe *secretsql.FetchError
-	return errors.As(err, &fe)
 }
 
 // classify sets the exit code and hints for err.
@@ -595,28 +587,33 @@ func engineNames() []string {
 	return names
 }
 
+// preferredEngine names the engine for the secret "engine" values that
+// several engines accept (mysql and mariadb accept the same ones) and that
+// name none of them: Aurora MySQL's.
+var preferredEngine = map[string]string{"aurora": "mysql", "aurora-mysql": "mysql"}
+
 // engineFor maps a secret's "engine" value to the registered engine that
-// accepts it, preferring the engine of that name, then one whose name is in
-// it ("aurora-mysql": mysql), then the first by name.
+// accepts it: the engine of that name, else the one preferredEngine names,
+// else the only one, or the first by name, that accepts it; "" if none does.
 func engineFor(secretEngine string) string {
-	var best string
-	rank := 0
+	if secretEngine == "" {
+		return ""
+	}
+	var accepting []string
 	for _, e := range secretsql.Engines() {
-		if secretEngine == "" || !e.AcceptsSecretEngine(secretEngine) {
-			continue
-		}
-		r := 1
-		switch {
-		case e.Name() == secretEngine:
-			r = 3
-		case strings.Contains(secretEngine, e.Name()):
-			r = 2
-		}
-		if r > rank {
-			best, rank = e.Name(), r
+		if e.AcceptsSecretEngine(secretEngine) {
+			accepting = append(accepting, e.Name())
 		}
 	}
-	return best
+	for _, name := range []string{secretEngine, preferredEngine[secretEngine]} {
+		if slices.Contains(accepting, name) {
+			return name
+		}
+	}
+	if len(accepting) == 0 {
+		return ""
+	}
+	return accepting[0]
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -14,7 +14,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -85,6 +84,9 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		smtest.WithLogger(logger), smtest.WithRotationWindow(f.rotationWindow), smtest.WithRotateEvery(f.rotEvery))
 	if err != nil {
 		fmt.Fprintln(stderr, "secretsql emulator:", err)
+		if errors.Is(err, smtest.ErrInvalidRegion) {
+			return exitUsage // --region or --regions; a region code looks like eu-west-1
+		}
 		return exitUnreachable
 	}
 	defer srv.Close()
@@ -125,27 +127,9 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	return exitOK
 }
 
-// parseArgs parses a command's flags, which may come before and after its
-// n positional arguments, and returns the latter. When ok is false the
-// command must exit with code: after -h, or after telling a usage error
-// (wrong is what to say when the number of arguments is not n).
-func parseArgs(fs *flag.FlagSet, args []string, n int, wrong string, stderr io.Writer) (pos []string, code int, ok bool) {
-	pos, err := parseInterspersed(fs, args)
-	switch {
-	case errors.Is(err, flag.ErrHelp):
-		return nil, exitOK, false
-	case err != nil:
-		return nil, exitUsage, false
-	case len(pos) != n:
-		fmt.Fprintf(stderr, "%s: %s\n", fs.Name(), wrong)
-		fs.Usage()
-		return nil, exitUsage, false
-	}
-	return pos, exitOK, true
-}
-
 // check validates the flags: keys (random unless given, never the
-// published defaults) and the listen address.
+// published defaults) and the listen addresses. smtest.Start checks the
+// regions.
 func (f *emulatorFlags) check() error {
 	switch {
 	case (f.accessKey == "") != (f.secretKey == ""):
@@ -154,11 +138,6 @@ func (f *emulatorFlags) check() error {
 		return errors.New("the published test keys of package smtest are refused: choose other keys, or leave --access-key and --secret-key out for random ones")
 	case f.accessKey == "":
 		f.accessKey, f.secretKey = randomKeys()
-	}
-	for _, r := range f.extraRegions() {
-		if !regionCode.MatchString(r) {
-			return fmt.Errorf("--regions: %q is not a region code (like eu-west-1)", r)
-		}
 	}
 	for _, a := range []struct{ flag, addr string }{{"--addr", f.addr}, {"--agent", f.agent}} {
 		if a.flag == "--agent" && a.addr == "" {
@@ -174,10 +153,6 @@ func (f *emulatorFlags) check() error {
 	}
 	return nil
 }
-
-// regionCode is the pattern of a region code in the Secrets Manager API
-// reference.
-var regionCode = regexp.MustCompile(`^([a-z]+-)+\d+$`)
 
 // extraRegions is the list of --regions.
 func (f *emulatorFlags) extraRegions() []string {

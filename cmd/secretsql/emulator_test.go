@@ -45,15 +45,23 @@ func (e exports) client(transport http.RoundTripper) *secretsmanager.Client {
 	})
 }
 
+// waitFor waits until cond holds, failing the test with what failure says
+// then if it does not within limit.
+func waitFor(t *testing.T, limit time.Duration, cond func() bool, failure func() string) {
+	t.Helper()
+	for deadline := time.Now().Add(limit); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s (waited %s)", failure(), limit)
+		}
+	}
+}
+
 // waitForExports waits (bounded) until the emulator has printed its whole
 // banner and returns the exported variables.
 func waitForExports(t *testing.T, out, errOut *syncBuffer) exports {
 	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(out.String(), "# Ctrl-C to stop"); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no environment printed:\n%s%s", out.String(), errOut.String())
-		}
-	}
+	waitFor(t, 30*time.Second, func() bool { return strings.Contains(out.String(), "# Ctrl-C to stop") },
+		func() string { return "no environment printed:\n" + out.String() + errOut.String() })
 	env := exports{}
 	for _, line := range strings.Split(out.String(), "\n") {
 		if kv, ok := strings.CutPrefix(line, "export "); ok {
@@ -187,25 +195,29 @@ func TestEmulatorRefusals(t *testing.T) {
 	ctx := t.Context()
 	in := &secretsmanager.ListSecretsInput{}
 	for _, tc := range []struct {
-		name   string
-		env    exports
-		tamper tamper
-		code   string
-		status int
+		name    string
+		env     exports
+		tamper  tamper
+		code    string
+		status  int
+		message string // what the refusal says: the rule that refused it
 	}{
-		{"forged Host", e.env, func(r *http.Request) { r.Host = "attacker.example" }, "HostNotAllowedException", http.StatusMisdirectedRequest},
+		{"forged Host", e.env, func(r *http.Request) { r.Host = "attacker.example" }, "HostNotAllowedException", http.StatusMisdirectedRequest,
+			`refuses requests for the host "attacker.example"`},
+		// Taking x-amz-target out of SignedHeaders breaks the signature too:
+		// the message shows that the rule refused it first.
 		{"unsigned X-Amz-Target", e.env, func(r *http.Request) {
 			r.Header.Set("Authorization", strings.Replace(r.Header.Get("Authorization"), ";x-amz-target", "", 1))
-		}, "InvalidSignatureException", http.StatusBadRequest},
+		}, "InvalidSignatureException", http.StatusBadRequest, `'X-Amz-Target' must be a 'SignedHeader'`},
 		{"published default keys", exports{
 			"AWS_REGION": e.env["AWS_REGION"], "AWS_ENDPOINT_URL_SECRETS_MANAGER": e.env["AWS_ENDPOINT_URL_SECRETS_MANAGER"],
 			"AWS_ACCESS_KEY_ID": smtest.DefaultAccessKeyID, "AWS_SECRET_ACCESS_KEY": smtest.DefaultSecretAccessKey,
-		}, func(*http.Request) {}, "UnrecognizedClientException", http.StatusBadRequest},
+		}, func(*http.Request) {}, "UnrecognizedClientException", http.StatusBadRequest, "The security token included in the request is invalid."},
 	} {
 		_, err := tc.env.client(tc.tamper).ListSecrets(ctx, in)
 		var re interface{ HTTPStatusCode() int }
-		if code := apiErrorCode(err); code != tc.code || !errors.As(err, &re) || re.HTTPStatusCode() != tc.status {
-			t.Errorf("%s: %v, want HTTP %d %s", tc.name, err, tc.status, tc.code)
+		if code := apiErrorCode(err); code != tc.code || !errors.As(err, &re) || re.HTTPStatusCode() != tc.status || !strings.Contains(err.Error(), tc.message) {
+			t.Errorf("%s: %v, want HTTP %d %s: %s", tc.name, err, tc.status, tc.code, tc.message)
 			continue
 		}
 		t.Logf("%s: refused: %v", tc.name, err)
@@ -278,7 +290,7 @@ func TestEmulatorAgentAndRegions(t *testing.T) {
 	}
 
 	// Bad flags are usage errors.
-	for _, args := range [][]string{{"--regions", "west"}, {"--agent", "0.0.0.0:0"}, {"--agent", "nope"}} {
+	for _, args := range [][]string{{"--regions", "west"}, {"--region", "west"}, {"--agent", "0.0.0.0:0"}, {"--agent", "nope"}} {
 		r := cli(t, nil, append([]string{"emulator", "--addr", "127.0.0.1:0"}, args...)...)
 		wantCode(t, r, exitUsage)
 	}

@@ -77,6 +77,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -164,14 +165,33 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
+// parseArgs parses a command's flags, which may come before and after its
+// n positional arguments, and returns the latter. When ok is false the
+// command must exit with code: after -h, or after telling a usage error
+// (wrong is what to say when the number of arguments is not n).
+func parseArgs(fs *flag.FlagSet, args []string, n int, wrong string, stderr io.Writer) (pos []string, code int, ok bool) {
+	pos, err := parseInterspersed(fs, args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return nil, exitOK, false
+	case err != nil:
+		return nil, exitUsage, false
+	case len(pos) != n:
+		fmt.Fprintf(stderr, "%s: %s\n", fs.Name(), wrong)
+		fs.Usage()
+		return nil, exitUsage, false
+	}
+	return pos, exitOK, true
+}
+
 func runVersion(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("secretsql version", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	if pos, err := parseInterspersed(fs, args); err != nil || len(pos) > 0 {
-		if err == nil {
-			fmt.Fprintln(stderr, "secretsql version: takes no arguments")
-		}
-		return exitUsage
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: secretsql version\n\nPrints the module version, the Go version and the engines.")
+	}
+	if _, code, ok := parseArgs(fs, args, 0, "takes no arguments", stderr); !ok {
+		return code
 	}
 	version, goVersion := "(unknown)", "(unknown)"
 	if bi, ok := debug.ReadBuildInfo(); ok {

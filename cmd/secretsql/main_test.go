@@ -196,17 +196,38 @@ func TestCheckUnsupportedEngine(t *testing.T) {
 	wantContains(t, r, `"db2" is not supported`)
 }
 
-// TestCheckFileSource: check reads a mounted file, infers the engine from
-// it, connects, and says that the file served.
-func TestCheckFileSource(t *testing.T) {
-	db := testdb.Postgres(t)
-	path := filepath.Join(t.TempDir(), "prod_db")
-	if err := os.WriteFile(path, []byte(db.SecretJSON()), 0o600); err != nil {
-		t.Fatal(err)
+// TestEngineFor: every secret "engine" value maps to one engine, whatever
+// else accepts it.
+func TestEngineFor(t *testing.T) {
+	for _, tc := range []struct{ secretEngine, engine string }{
+		{"mysql", "mysql"}, {"aurora", "mysql"}, {"aurora-mysql", "mysql"}, {"mariadb", "mariadb"},
+		{"postgres", "postgres"}, {"postgresql", "postgres"}, {"aurora-postgresql", "postgres"},
+		{"redshift", "redshift"}, {"redshift-serverless", "redshift"},
+		{"oracle", "oracle"}, {"oracle-ee", "oracle"}, {"sqlserver", "sqlserver"}, {"sqlserver-se", "sqlserver"},
+		{"db2", ""}, {"", ""},
+	} {
+		if got := engineFor(tc.secretEngine); got != tc.engine {
+			t.Errorf("engineFor(%q) = %q, want %q", tc.secretEngine, got, tc.engine)
+		}
 	}
-	r := cli(t, []string{db.Password}, "check", "file:"+path)
-	wantCode(t, r, exitOK)
-	wantContains(t, r, "source     file", "fetch      file AWSCURRENT")
+}
+
+// TestCheckFileSource: check reads a mounted file, infers the engine from
+// it (after a read with another engine than the secret's, for MariaDB),
+// connects, and says that the file served.
+func TestCheckFileSource(t *testing.T) {
+	for _, engine := range testdb.Engines() {
+		t.Run(engine, func(t *testing.T) {
+			db := testdb.Open(t, engine)
+			path := filepath.Join(t.TempDir(), "prod_db")
+			if err := os.WriteFile(path, []byte(db.SecretJSON()), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			r := cli(t, []string{db.Password}, "check", "file:"+path)
+			wantCode(t, r, exitOK)
+			wantContains(t, r, "source     file", "fetch      file AWSCURRENT", "OK: connected to "+engine)
+		})
+	}
 }
 
 // TestCheckNotJSON: a secret that is not JSON is a malformed secret (exit
@@ -278,6 +299,11 @@ func TestUsage(t *testing.T) {
 		r := cli(t, nil, args...)
 		if r.code != exitUsage {
 			t.Errorf("secretsql %q: exit %d, want %d", args, r.code, exitUsage)
+		}
+	}
+	for _, cmd := range []string{"check", "emulator", "rotate", "version"} {
+		if r := cli(t, nil, cmd, "-h"); r.code != exitOK {
+			t.Errorf("secretsql %s -h: exit %d, want %d", cmd, r.code, exitOK)
 		}
 	}
 	newEmulator(t)

@@ -3,10 +3,9 @@ package main
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
+	"fmt"
 	"net/http"
 	"regexp"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -23,15 +22,7 @@ import (
 // currentCredentials reads the user and password of AWSCURRENT.
 func currentCredentials(t *testing.T, e *emulator, id string) (user, password string) {
 	t.Helper()
-	out, err := e.env.client(http.DefaultTransport).GetSecretValue(t.Context(), &secretsmanager.GetSecretValueInput{SecretId: aws.String(id)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var s struct{ Username, Password string }
-	if err := json.Unmarshal([]byte(aws.ToString(out.SecretString)), &s); err != nil {
-		t.Fatal(err)
-	}
-	return s.Username, s.Password
+	return sqldbtest.SecretCredentials(t, e.env.client(http.DefaultTransport), id, "AWSCURRENT")
 }
 
 var failedLog = regexp.MustCompile(`rotation failed.*secret=dev/bad.*step=setSecret.*cannot log in with AWSCURRENT`)
@@ -59,14 +50,8 @@ func TestRotateCommand(t *testing.T) {
 	r = cli(t, nil, "rotate", "dev/bad", "--timeout", "1s")
 	wantCode(t, r, exitInternal)
 	wantContains(t, r, "still AWSPENDING")
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
-		if failedLog.MatchString(e.errOut.String()) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the emulator's log does not say why:\n%s", e.errOut)
-		}
-	}
+	waitFor(t, time.Minute, func() bool { return failedLog.MatchString(e.errOut.String()) },
+		func() string { return "the emulator's log does not say why:\n" + e.errOut.String() })
 	r = cli(t, nil, "rotate", "--no-wait", "dev/app")
 	wantCode(t, r, exitOK)
 	wantContains(t, r, "rotation of dev/app started")
@@ -132,11 +117,8 @@ func TestApplicationSurvivesRotations(t *testing.T) {
 	progress := func(n int64) {
 		t.Helper()
 		target := queries.Load() + n
-		for deadline := time.Now().Add(time.Minute); queries.Load() < target; time.Sleep(10 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("the workers made no progress (%d queries)", queries.Load())
-			}
-		}
+		waitFor(t, time.Minute, func() bool { return queries.Load() >= target },
+			func() string { return fmt.Sprintf("the workers made no progress (%d queries)", queries.Load()) })
 	}
 	progress(500)
 	for range 3 {
@@ -160,7 +142,7 @@ func TestApplicationSurvivesRotations(t *testing.T) {
 // application's rotates, on schedule.
 func TestEmulatorRotateEvery(t *testing.T) {
 	tdb, db := sqldbtest.Open(t, testdb.EnginePostgres)
-	app := strings.TrimSuffix(tdb.SecretJSON(), "}") + `,"masterarn":"lab/admin"}`
+	app := sqldbtest.WithMaster(tdb.SecretJSON(), "lab/admin")
 	e := startEmulator(t, "--addr", "127.0.0.1:0", "--rotate-every", "100ms", "--seed", writeSeed(t, map[string]string{
 		"lab/app": app, "lab/admin": tdb.AdminSecretJSON(), "lab/note": `"not a database secret"`,
 	}))
@@ -168,20 +150,19 @@ func TestEmulatorRotateEvery(t *testing.T) {
 		"# not rotated on schedule: lab/admin: it is an admin secret", "# not rotated on schedule: lab/note:")
 	// Bounded wait for the rotation back to the original user: the clone
 	// first, then the user with a new password.
-	c := e.env.client(http.DefaultTransport)
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+	waitFor(t, time.Minute, func() bool {
 		user, password := currentCredentials(t, e, "lab/app")
-		if user == tdb.User && password != tdb.Password {
-			sqldbtest.Login(t, db, user, password, true)
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no two scheduled rotations within a minute:\n%s", e.errOut)
-		}
-	}
+		return user == tdb.User && password != tdb.Password
+	}, func() string { return "no two scheduled rotations:\n" + e.errOut.String() })
+	// Stop the schedule before logging in, lest the next rotations change
+	// the password meanwhile. A rotation that the cancel interrupts only
+	// changes the other user: AWSCURRENT's credentials keep working.
+	c := e.env.client(http.DefaultTransport)
 	if _, err := c.CancelRotateSecret(t.Context(), &secretsmanager.CancelRotateSecretInput{SecretId: aws.String("lab/app")}); err != nil {
 		t.Fatal(err)
 	}
+	user, password := currentCredentials(t, e, "lab/app")
+	sqldbtest.Login(t, db, user, password, true)
 	admin, err := c.DescribeSecret(t.Context(), &secretsmanager.DescribeSecretInput{SecretId: aws.String("lab/admin")})
 	if err != nil || len(admin.VersionIdsToStages) != 1 || admin.RotationEnabled != nil {
 		t.Fatalf("the admin secret changed: %+v, %v", admin, err)

@@ -5,7 +5,11 @@ package sqldbtest
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/secretsql/secretsql/internal/rotation/sqldb"
 	"github.com/secretsql/secretsql/internal/testdb"
@@ -44,4 +48,26 @@ func Login(t testing.TB, db *sqldb.DB, user, password string, accepted bool) {
 	if err := db.CheckLogin(context.Background(), user, password, accepted); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// WithMaster returns a database secret's JSON with the "masterarn" key of
+// alternating-users rotation added: arn names the admin secret (by ARN, or
+// by name for the emulator).
+func WithMaster(secretJSON, arn string) string {
+	return strings.TrimSuffix(secretJSON, "}") + `,"masterarn":"` + arn + `"}`
+}
+
+// SecretCredentials reads the username and password of the version of the
+// secret id that carries the staging label stage.
+func SecretCredentials(t testing.TB, c *secretsmanager.Client, id, stage string) (user, password string) {
+	t.Helper()
+	out, err := c.GetSecretValue(t.Context(), &secretsmanager.GetSecretValueInput{SecretId: aws.String(id), VersionStage: aws.String(stage)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s struct{ Username, Password string }
+	if err := json.Unmarshal([]byte(aws.ToString(out.SecretString)), &s); err != nil {
+		t.Fatal(err)
+	}
+	return s.Username, s.Password
 }
