@@ -1,12 +1,10 @@
 package main
 
 import (
-	"context"
 	"database/sql"
 	"fmt"
 	"net/http"
 	"regexp"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -84,53 +82,26 @@ func TestApplicationSurvivesRotations(t *testing.T) {
 	db.SetMaxIdleConns(16)
 	db.SetConnMaxLifetime(100 * time.Millisecond) // new logins all the time
 
-	var (
-		queries, failed atomic.Int64
-		mu              sync.Mutex
-		firstErrors     []error
-		wg              sync.WaitGroup
-	)
-	ctx, stop := context.WithCancel(context.Background())
-	defer stop()
-	for range 50 {
-		wg.Go(func() {
-			for ctx.Err() == nil {
-				var one int
-				err := db.QueryRowContext(ctx, "SELECT 1").Scan(&one)
-				if ctx.Err() != nil {
-					return
-				}
-				queries.Add(1)
-				if err != nil {
-					failed.Add(1)
-					mu.Lock()
-					if len(firstErrors) < 5 {
-						firstErrors = append(firstErrors, err)
-					}
-					mu.Unlock()
-				}
-			}
-		})
-	}
+	load := testdb.StartLoad(50, testdb.SelectOne(db))
+	defer load.Stop()
 	// progress waits (bounded) for n more queries: the workers run before,
 	// between and after the rotations.
 	progress := func(n int64) {
 		t.Helper()
-		target := queries.Load() + n
-		waitFor(t, time.Minute, func() bool { return queries.Load() >= target },
-			func() string { return fmt.Sprintf("the workers made no progress (%d queries)", queries.Load()) })
+		target := load.Queries() + n
+		waitFor(t, time.Minute, func() bool { return load.Queries() >= target },
+			func() string { return fmt.Sprintf("the workers made no progress (%d queries)", load.Queries()) })
 	}
 	progress(500)
 	for range 3 {
 		waitCurrent(t, e, "dev/app", str(cliSession.ok("rotate-secret", "--secret-id", "dev/app"), "VersionId"))
 		progress(500)
 	}
-	stop()
-	wg.Wait()
+	failures := load.Stop()
 	t.Logf("%d queries by 50 workers across 3 rotations with a 2 s window: %d failed; secretsql events: %d fetches, %d rejected logins, %d AWSPENDING adopted",
-		queries.Load(), failed.Load(), events[secretsql.EventFetch].Load(), events[secretsql.EventAuthFailed].Load(), events[secretsql.EventPendingAdopted].Load())
-	if failed.Load() != 0 {
-		t.Errorf("%d failed queries, first: %v", failed.Load(), firstErrors)
+		load.Queries(), len(failures), events[secretsql.EventFetch].Load(), events[secretsql.EventAuthFailed].Load(), events[secretsql.EventPendingAdopted].Load())
+	for _, f := range failures[:min(len(failures), 5)] {
+		t.Errorf("query failed (%d in all): %v", len(failures), f.Err)
 	}
 	user, password := currentCredentials(t, e, "dev/app")
 	sqldbtest.Login(t, sdb, user, password, true)

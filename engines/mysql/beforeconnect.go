@@ -49,8 +49,8 @@ import (
 //     keep using the rejected password until the application passes the
 //     error to [Hook.ReportError] (or the refresh interval, 1h by default,
 //     re-reads the secret), and every connect that had started with the old
-//     password fails: measured, 2 to 4 failed queries per rotation with
-//     ReportError (8 workers, 30 ms connection lifetime, 1 s
+//     password fails: measured, 1 to 7 failed queries per rotation with
+//     ReportError (six runs; 8 workers, 30 ms connection lifetime, 1 s
 //     setSecret→finishSecret window, MariaDB). Use Hook.Connector.
 type Hook struct {
 	h *secretsql.Handle

@@ -114,11 +114,9 @@ func TestHookConnects(t *testing.T) {
 }
 
 type loadResult struct {
-	queries    int64
-	failures   []error
-	windowOpen time.Time
-	finished   time.Time
-	versionID  string
+	queries   int64
+	failures  []error
+	versionID string
 }
 
 // rotateUnderLoad runs a single-user rotation with a 1s setSecret→
@@ -128,56 +126,34 @@ func rotateUnderLoad(t *testing.T, f *hookFixture, db *sql.DB, onErr func(contex
 	const workers = 8
 	db.SetMaxOpenConns(workers)
 	db.SetConnMaxLifetime(30 * time.Millisecond)
-	var (
-		res     loadResult
-		mu      sync.Mutex
-		queries atomic.Int64
-	)
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for ctx.Err() == nil {
-				qctx, qcancel := context.WithTimeout(ctx, 10*time.Second)
-				var one int
-				err := db.QueryRowContext(qctx, "SELECT 1").Scan(&one)
-				switch {
-				case err == nil:
-					queries.Add(1)
-				case ctx.Err() == nil:
-					mu.Lock()
-					res.failures = append(res.failures, err)
-					mu.Unlock()
-					if onErr != nil {
-						onErr(qctx, err)
-					}
-				}
-				qcancel()
-			}
-		})
-	}
+	var res loadResult
+	query := testdb.SelectOne(db)
+	load := testdb.StartLoad(workers, func(ctx context.Context) error {
+		err := query(ctx)
+		if err != nil && onErr != nil && ctx.Err() == nil {
+			onErr(ctx, err)
+		}
+		return err
+	})
 	time.Sleep(300 * time.Millisecond)
 	rot := rotation.Rotator{Client: f.sm.Client(), DB: f.db, Hook: func(ctx context.Context, next rotation.Step) error {
-		if next == rotation.TestSecret {
-			res.windowOpen = time.Now()
-		}
 		if next == rotation.FinishSecret {
 			time.Sleep(time.Second)
 		}
 		return nil
 	}}
-	r, err := rot.Rotate(ctx, "app/my")
-	res.finished = time.Now()
+	r, err := rot.Rotate(context.Background(), "app/my")
 	if err == nil {
 		res.versionID = r.VersionID
 		time.Sleep(700 * time.Millisecond)
 	}
-	cancel()
-	wg.Wait()
+	for _, f := range load.Stop() {
+		res.failures = append(res.failures, f.Err)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	res.queries = queries.Load()
+	res.queries = load.Queries()
 	return res
 }
 

@@ -109,8 +109,8 @@ func TestHookRotationUnderLoad(t *testing.T) {
 			t.Logf("pgxpool + Hook (%s), 8 workers, 30ms connection lifetime, 1 s window: %d queries, %d failed acquires, "+
 				"%d logins (%d plaintext), %d rejected, %d retried inside the connect, %d GetSecretValue calls by the hook",
 				tc.params, r.queries, len(r.failures), r.stats.Logins, r.plaintext, r.stats.AuthFailures, r.stats.Retries, r.fetches)
-			for _, err := range r.failures {
-				t.Errorf("failed acquire: %v", err)
+			for _, f := range r.failures {
+				t.Errorf("failed acquire: %v", f.Err)
 			}
 			if tc.wantTLS && r.plaintext != 0 {
 				t.Errorf("%d connections without TLS with %s", r.plaintext, tc.params)
@@ -134,7 +134,7 @@ func TestHookRotationUnderLoad(t *testing.T) {
 
 type poolRun struct {
 	queries, fetches, plaintext int64
-	failures                    []error
+	failures                    []testdb.Failure
 	stats                       HookStats
 }
 
@@ -177,31 +177,10 @@ func rotateUnderPool(t *testing.T, params string) poolRun {
 	}
 	defer pool.Close()
 
-	var (
-		mu       sync.Mutex
-		failures []error
-		queries  atomic.Int64
-	)
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for ctx.Err() == nil {
-				qctx, qcancel := context.WithTimeout(ctx, 10*time.Second)
-				var one int
-				err := pool.QueryRow(qctx, "select 1").Scan(&one)
-				qcancel()
-				switch {
-				case err == nil:
-					queries.Add(1)
-				case ctx.Err() == nil:
-					mu.Lock()
-					failures = append(failures, err)
-					mu.Unlock()
-				}
-			}
-		})
-	}
+	load := testdb.StartLoad(workers, func(ctx context.Context) error {
+		var one int
+		return pool.QueryRow(ctx, "select 1").Scan(&one)
+	})
 	time.Sleep(300 * time.Millisecond)
 	rot := rotation.Rotator{Client: sm.Client(), DB: db, Hook: func(ctx context.Context, next rotation.Step) error {
 		if next == rotation.FinishSecret {
@@ -209,15 +188,13 @@ func rotateUnderPool(t *testing.T, params string) poolRun {
 		}
 		return nil
 	}}
-	res, err := rot.Rotate(ctx, "app/pg")
+	res, err := rot.Rotate(context.Background(), "app/pg")
 	if err != nil {
-		cancel()
-		wg.Wait()
+		load.Stop()
 		t.Fatal(err)
 	}
 	time.Sleep(500 * time.Millisecond)
-	cancel()
-	wg.Wait()
+	run := poolRun{failures: load.Stop(), queries: load.Queries(), fetches: fetches.Load(), plaintext: plaintext.Load(), stats: hook.Stats()}
 	// The pool now logs in with the new version, and the old password no
 	// longer works: the rotation really changed it.
 	if r, err := hook.Resolve(context.Background()); err != nil || r.VersionID != res.VersionID {
@@ -226,9 +203,7 @@ func rotateUnderPool(t *testing.T, params string) poolRun {
 	if err := db.Login(context.Background(), db.User, db.Password); err == nil {
 		t.Error("the old password still logs in: the rotation did not change it")
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	return poolRun{queries: queries.Load(), fetches: fetches.Load(), plaintext: plaintext.Load(), failures: failures, stats: hook.Stats()}
+	return run
 }
 
 // TestStartupSniffer feeds start-ups byte by byte and in chunks: an

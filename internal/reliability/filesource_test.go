@@ -24,7 +24,7 @@ func TestFileSourceRotation(t *testing.T) {
 	m := csitest.New(t, "prod_db", tdb.SecretJSON())
 	var ev events
 	db, c := openChurningPool(t, "file:"+m.Path()+"?ttl=1s", secretsql.WithObserver(ev.observe))
-	l := startQueries(db, 50)
+	l := testdb.StartLoad(50, testdb.SelectOne(db))
 	time.Sleep(300 * time.Millisecond)
 	// A file being written: not JSON yet. The next refreshes refuse it.
 	m.Write(`{"engine":"postgres","host":"127.0.0.1","username":"` + tdb.User + `","pass`)
@@ -39,16 +39,16 @@ func TestFileSourceRotation(t *testing.T) {
 	time.Sleep(1500 * time.Millisecond)
 	var lagFailed int
 	var failures []error
-	for _, f := range l.stop() {
-		if f.start.Before(swapped) {
+	for _, f := range l.Stop() {
+		if f.Start.Before(swapped) {
 			lagFailed++ // started before the file held the new password
 		} else {
-			failures = append(failures, f.err)
+			failures = append(failures, f.Err)
 		}
 	}
 
 	t.Logf("file source, 50 workers: %d queries, %d failed in the lag between the password change and the file swap, "+
-		"%d failed after the swap, %d stale-served events while the file was half-written", l.queries.Load(), lagFailed, len(failures), ev.count(secretsql.EventStaleServed))
+		"%d failed after the swap, %d stale-served events while the file was half-written", l.Queries(), lagFailed, len(failures), ev.count(secretsql.EventStaleServed))
 	for _, err := range failures {
 		t.Errorf("query after the file held the new password: %v", err)
 	}

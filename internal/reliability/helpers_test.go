@@ -9,7 +9,6 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -78,56 +77,6 @@ func deleteSecret(t testing.TB, srv *smtest.Server, name string) {
 	}); err != nil {
 		t.Fatalf("DeleteSecret(%s): %v", name, err)
 	}
-}
-
-// queryLoad runs workers that query db with SELECT 1 until stop, and
-// keeps every failure with the time its query started.
-type queryLoad struct {
-	queries  atomic.Int64
-	mu       sync.Mutex
-	failures []queryFailure
-	wg       sync.WaitGroup
-	cancel   context.CancelFunc
-}
-
-type queryFailure struct {
-	start time.Time
-	err   error
-}
-
-func startQueries(db *sql.DB, workers int) *queryLoad {
-	l := &queryLoad{}
-	ctx, cancel := context.WithCancel(context.Background())
-	l.cancel = cancel
-	for range workers {
-		l.wg.Go(func() {
-			for ctx.Err() == nil {
-				start := time.Now()
-				qctx, qcancel := context.WithTimeout(ctx, 15*time.Second)
-				var one int
-				err := db.QueryRowContext(qctx, "SELECT 1").Scan(&one)
-				qcancel()
-				switch {
-				case err == nil:
-					l.queries.Add(1)
-				case ctx.Err() == nil:
-					l.mu.Lock()
-					l.failures = append(l.failures, queryFailure{start, err})
-					l.mu.Unlock()
-				}
-			}
-		})
-	}
-	return l
-}
-
-// stop ends the load and returns the failures.
-func (l *queryLoad) stop() []queryFailure {
-	l.cancel()
-	l.wg.Wait()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.failures
 }
 
 // openChurningPool opens a sql.DB on a Connector for dsn (no client

@@ -48,7 +48,7 @@ func TestAgentRotation(t *testing.T) {
 	srv.CreateSecret(name, tdb.SecretJSON())
 	var ev events
 	db, _ := openChurningPool(t, name+"?source=agent&agent="+agent.Addr, secretsql.WithObserver(ev.observe))
-	l := startQueries(db, 50)
+	l := testdb.StartLoad(50, testdb.SelectOne(db))
 	time.Sleep(300 * time.Millisecond)
 	sm := &countingSM{SecretsManager: srv.Client()}
 	before := srv.SecretCalls(getOp, name)
@@ -61,16 +61,16 @@ func TestAgentRotation(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if _, err := rot.Rotate(ctx, name); err != nil {
-		l.stop()
+		l.Stop()
 		t.Fatal(err)
 	}
 	time.Sleep(500 * time.Millisecond)
-	failures := l.stop()
+	failures := l.Stop()
 	agentReads := int64(srv.SecretCalls(getOp, name)-before) - sm.gets.Load()
 	t.Logf("agent source, 50 workers, 2 s window: %d queries, %d failed, %d reads by the agent from Secrets Manager during the rotation, %d AWSPENDING adoptions",
-		l.queries.Load(), len(failures), agentReads, ev.count(secretsql.EventPendingAdopted))
+		l.Queries(), len(failures), agentReads, ev.count(secretsql.EventPendingAdopted))
 	for _, f := range failures {
-		t.Errorf("query failed: %v", f.err)
+		t.Errorf("query failed: %v", f.Err)
 	}
 	if agentReads < 1 || agentReads > 2 {
 		t.Errorf("the agent read the secret %d times from Secrets Manager during the rotation, want 1 or 2", agentReads)
