@@ -221,7 +221,13 @@ func (h *Handle) connect(ctx context.Context, a attempter) (driver.Conn, error) 
 		fixTried bool
 	)
 	for n := 1; ; n++ {
-		started := time.Now()
+		// When the login began, so that its success clears only the
+		// rejections recorded before it; with none recorded, a zero time
+		// clears none and the cache hit reads no clock.
+		var started time.Time
+		if h.e.nmarks.Load() > 0 {
+			started = time.Now()
+		}
 		conn, err := a.attempt(ctx, v)
 		if err == nil {
 			h.emit(h.e.accepted(v, started)...)
