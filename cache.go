@@ -230,6 +230,9 @@ func (e *entry) attach(h *Handle) {
 	e.publish()
 }
 
+// release lets go of reader h (see Cache.detach).
+func (e *entry) release(h *Handle) { e.cache.detach(e, h) }
+
 // detach removes h; when no reader is left, the reads in flight are
 // cancelled (their waiters get ErrClosed). It returns the grace period and
 // whether e is now idle.
@@ -597,6 +600,17 @@ func (e *entry) forcedRead(ctx context.Context, h *Handle, label string, mark *r
 		e.mu.Lock()
 		return err
 	}
+}
+
+// loginStart is the start to pass to accepted for a login that begins now,
+// so that its success clears only the rejections recorded before it. With
+// none recorded it is the zero time, which clears none, and a cache-hit
+// connect reads no clock.
+func (e *entry) loginStart() time.Time {
+	if e.nmarks.Load() == 0 {
+		return time.Time{}
+	}
+	return time.Now()
 }
 
 // accepted records that v logged in at a login that began at started: an

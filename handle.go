@@ -188,7 +188,7 @@ func (h *Handle) refresh(ctx context.Context) error {
 func (h *Handle) Close() error {
 	h.closeOnce.Do(func() {
 		h.closed.Store(true)
-		h.e.cache.detach(h.e, h)
+		h.e.release(h)
 	})
 	return nil
 }
@@ -221,13 +221,7 @@ func (h *Handle) connect(ctx context.Context, a attempter) (driver.Conn, error) 
 		fixTried bool
 	)
 	for n := 1; ; n++ {
-		// When the login began, so that its success clears only the
-		// rejections recorded before it; with none recorded, a zero time
-		// clears none and the cache hit reads no clock.
-		var started time.Time
-		if h.e.nmarks.Load() > 0 {
-			started = time.Now()
-		}
+		started := h.e.loginStart()
 		conn, err := a.attempt(ctx, v)
 		if err == nil {
 			h.emit(h.e.accepted(v, started)...)
