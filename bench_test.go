@@ -144,7 +144,7 @@ func BenchmarkParseSecret(b *testing.B) {
 		e := testEngine{name: "fake"}
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := resolve(s, e, &d, "arn", "v1", true); err != nil {
+			if _, err := resolve(s.credential(), e, &d, "arn", "v1", true); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -3,38 +3,42 @@ package secretsql
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/secretsql/secretsql/credential"
 )
 
-// Cache owns cached secret values and the background work that keeps them
-// fresh. Every [Connector], driver and [Handle] reads through one: the
-// process-wide default cache unless [WithCache] names another. A Cache keeps
-// one entry per secret, staging label and reading identity (the AWS
-// principal, region and endpoint of the client): readers share an entry,
-// and so its GetSecretValue calls, only when they read with the same
-// identity, so a value fetched with one principal's credentials is never
-// handed to a reader with another's.
+// Cache owns cached credentials and the background work that keeps them
+// fresh. Every [Connector] and driver reads through one: the process-wide
+// default cache unless [WithCache] names another. A Cache keeps one entry
+// per credential source and reading identity (for Secrets Manager: the
+// secret, the staging label and the AWS principal, region and endpoint of
+// the client): readers share an entry, and so its reads, only when they
+// read with the same identity, so a value fetched with one principal's
+// credentials is never handed to a reader with another's.
 //
 // An entry outlives its last reader for its refresh interval (with no
 // background refresh meanwhile), so that opening and closing a sql.DB per
-// request does not read the secret each time; idle entries are evicted
-// after that, and at most a few hundred are kept. Close a Cache made with
+// request does not read the source each time; idle entries are evicted
+// after that, and at most a few hundred are kept. An evicted entry's
+// source is released (a Vault lease revoked, say). Close a Cache made with
 // NewCache when it is no longer used.
 type Cache struct {
 	mu      sync.Mutex
-	entries map[entryKey]*entry
+	entries map[any]*entry
 	idle    int // entries without a reader
 	closed  bool
-	reads   sync.WaitGroup // reads in flight
+	work    sync.WaitGroup // reads in flight and sources being released
 }
 
 // NewCache returns an empty Cache. Most programs use the default cache and
 // never need one; a Cache of their own isolates a group of Connectors (a
 // tenant, a test) and can be closed.
-func NewCache() *Cache { return &Cache{entries: map[entryKey]*entry{}} }
+func NewCache() *Cache { return &Cache{entries: map[any]*entry{}} }
 
 // defaultCache serves every reader that names no other.
 var defaultCache = NewCache()
@@ -42,9 +46,10 @@ var defaultCache = NewCache()
 // maxIdleEntries bounds the entries kept without a reader.
 const maxIdleEntries = 256
 
-// Close stops every background read of the cache and waits for the reads in
-// flight to end (events they are delivering may still be running). Readers
-// of a closed cache get [ErrClosed]. Close is idempotent.
+// Close stops every background read of the cache, releases every source
+// and waits for the reads in flight and the releases to end (events they
+// are delivering may still be running). Readers of a closed cache get
+// [ErrClosed]. Close is idempotent.
 func (c *Cache) Close() error {
 	c.mu.Lock()
 	if c.closed {
@@ -61,36 +66,46 @@ func (c *Cache) Close() error {
 	for _, e := range entries {
 		e.shut()
 	}
-	c.reads.Wait()
+	c.work.Wait()
 	return nil
 }
 
-// entryKey names an entry: who reads (a source's identity), which secret
-// and which staging label.
-type entryKey struct {
-	who      any
-	secretID string
-	stage    string
-}
-
-// attach returns the entry for src, secretID and stage, creating it if
-// needed, with h as one of its readers.
-func (c *Cache) attach(h *Handle, src source, secretID, stage string) (*entry, error) {
-	key := entryKey{who: src.identity(), secretID: secretID, stage: stage}
+// attach returns the entry for src, creating it if needed, with h as one
+// of its readers. A source equal to a cached one (same identity) is not
+// needed: it is released and the cached one serves h.
+func (c *Cache) attach(h *Handle, src source) (*entry, error) {
+	info := src.describe()
+	var key any = src
+	if info.identity != nil {
+		key = info.identity
+	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.closed {
+		c.mu.Unlock()
+		release(src)
 		return nil, ErrClosed
 	}
 	e := c.entries[key]
 	if e == nil {
-		e = &entry{cache: c, key: key, src: src, flights: map[string]*flight{}, marks: map[string]rejection{}}
+		e = &entry{cache: c, key: key, src: src, info: info,
+			versions: map[string]*version{}, marks: map[string]rejection{}, forced: map[string]time.Time{}}
 		c.entries[key] = e
 	} else if e.idle() {
 		c.idle--
 	}
 	e.attach(h)
+	c.mu.Unlock()
+	if e.src != src && !sameSource(e.src, src) {
+		release(src)
+	}
 	return e, nil
+}
+
+// release lets a source go of what it holds.
+func release(src source) {
+	if cl, ok := src.(closer); ok {
+		cl.close()
+	}
 }
 
 // detach removes reader h from e. An entry left without readers stops its
@@ -136,16 +151,24 @@ func (c *Cache) remove(e *entry) {
 	e.shut()
 }
 
-// version is one fetched value of a secret. It is immutable.
+// version is one credential a source handed out. It is immutable.
 type version struct {
 	id        string
-	arn       string
-	stage     string // the label it was read by
-	value     secretValue
-	err       error // the value cannot be parsed (a *SecretError)
+	f         fetched
 	fetchedAt time.Time
-	jitter    float64 // refresh after jitter × the refresh interval, 0.9 ≤ jitter < 1
+	until     time.Time    // not handed out from then on (zero: no expiry)
+	jitter    float64      // refresh after jitter × the refresh interval, 0.9 ≤ jitter < 1
+	loggedIn  *atomic.Bool // a login with it succeeded (shared by re-reads of the version)
 }
+
+// usable reports whether v may be handed out at now.
+func (v *version) usable(now time.Time) bool { return v.until.IsZero() || now.Before(v.until) }
+
+// The kinds of reads of an entry: at most one of each is in flight.
+const (
+	plainRead  = iota // the current credential (first read, background refresh, Refresh)
+	forcedRead        // after a rejected login: a newer credential
+)
 
 // flight is one read that any number of callers wait on.
 type flight struct {
@@ -162,28 +185,15 @@ type flight struct {
 // view is what a connect needs of an entry, published after every change so
 // that a cache hit takes no lock (and does not read the clock).
 type view struct {
-	use  *version // effective()
-	idle bool     // no refresh to start: none is due, or one is in flight
+	use  *version
+	idle bool // no refresh to start and not expiring: the hit needs nothing else
 }
 
 // rejection records when the database rejected a version.
 type rejection struct{ first, last time.Time }
 
-// readMark records the last forced read of a label.
-type readMark struct{ start, end time.Time }
-
-// entry is the state of one secret for one reading identity: the versions
-// known, what the database said of them, the reads in flight and the rate
-// limits. Only the methods in this file touch its fields.
-type entry struct {
-	cache *Cache
-	key   entryKey
-	src   source
-
-	nmarks atomic.Int32         // len(marks), for the lock-free fast path of accepted
-	view   atomic.Pointer[view] // for the lock-free fast path of current; nil: take the lock
-
-	mu      sync.Mutex
+// lifecycle is who reads an entry and how long it lives.
+type lifecycle struct {
 	readers []*Handle
 	ctx     context.Context // reads run in it; cancelled when the entry goes idle
 	cancel  context.CancelFunc
@@ -191,40 +201,65 @@ type entry struct {
 	grace   time.Duration
 	idleAt  time.Time
 	evict   *time.Timer
+}
 
-	cur       *version             // the latest value of key.stage
-	pend      *version             // the latest AWSPENDING answer (nil: none)
-	adopted   *version             // an AWSPENDING version that logged in …
-	adoptedOn string               // … while cur had this VersionId
-	marks     map[string]rejection // by VersionId, for cur, pend and adopted only
-	flights   map[string]*flight   // by label
-	pendRead  readMark             // forced reads of AWSPENDING …
-	curRead   readMark             // … and of key.stage
+// schedule is when the entry's credential is refreshed and when it
+// expires.
+type schedule struct {
+	due     bool        // a background refresh is due
+	expired bool        // the credential may no longer be handed out
+	timer   *time.Timer // sets due
+	expiry  *time.Timer // sets expired
+	fails   int         // consecutive failed background refreshes
+	next    time.Time   // no background refresh before
+}
 
-	due         bool        // a background refresh is due
-	dueTimer    *time.Timer // sets due
-	refreshFail int         // consecutive failed background refreshes
-	nextRefresh time.Time   // no background refresh before
-	coldErr     error       // the last failed first read …
-	coldUntil   time.Time   // … answered to callers until then …
-	coldTimeout time.Duration
-	coldFail    int
+// coldState is the last failed read while no usable credential is cached:
+// it answers the callers of the next moments.
+type coldState struct {
+	err     error
+	until   time.Time
+	timeout time.Duration
+	fails   int
+}
+
+// entry is the state of one source for one reading identity: the
+// credential in use, what the database said of it, the reads in flight and
+// the rate limit of forced reads. It knows nothing of what the source reads
+// (labels, files, tokens, leases). Only the methods in this file touch its
+// fields.
+type entry struct {
+	cache *Cache
+	key   any
+	src   source
+	info  sourceInfo
+
+	nmarks atomic.Int32         // len(marks), for the lock-free fast path of accepted
+	view   atomic.Pointer[view] // for the lock-free fast path of current; nil: take the lock
+
+	mu       sync.Mutex
+	life     lifecycle
+	cur      *version
+	versions map[string]*version  // the last few handed out, by id (cur's included)
+	marks    map[string]rejection // by version id
+	forced   map[string]time.Time // the start of the last forced read after a rejection of each version
+	flights  [2]*flight           // by kind of read
+	sched    schedule
+	cold     coldState
 }
 
 func (e *entry) attach(h *Handle) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.readers = append(e.readers, h)
-	if h.set.ttl > e.grace {
-		e.grace = h.set.ttl
+	e.life.readers = append(e.life.readers, h)
+	e.life.grace = max(e.life.grace, h.set.ttl)
+	if e.life.evict != nil {
+		e.life.evict.Stop()
+		e.life.evict = nil
 	}
-	if e.evict != nil {
-		e.evict.Stop()
-		e.evict = nil
-	}
-	if e.ctx == nil { // new, or idle until now: a fresh start
-		e.ctx, e.cancel = context.WithCancel(context.Background())
-		e.coldErr, e.coldFail = nil, 0
+	if e.life.ctx == nil { // new, or idle until now: a fresh start
+		e.life.ctx, e.life.cancel = context.WithCancel(context.Background())
+		e.cold = coldState{}
 	}
 	e.armRefresh() // the refresh interval may be shorter now
 	e.publish()
@@ -239,44 +274,50 @@ func (e *entry) release(h *Handle) { e.cache.detach(e, h) }
 func (e *entry) detach(h *Handle) (time.Duration, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	for i, r := range e.readers {
+	for i, r := range e.life.readers {
 		if r == h {
-			e.readers = append(e.readers[:i], e.readers[i+1:]...)
+			e.life.readers = append(e.life.readers[:i], e.life.readers[i+1:]...)
 			break
 		}
 	}
-	if len(e.readers) > 0 {
+	if len(e.life.readers) > 0 {
 		e.armRefresh() // the refresh interval may be longer now
 		e.publish()
 		return 0, false
 	}
-	if e.ctx == nil {
+	if e.life.ctx == nil {
 		return 0, false
 	}
 	e.stopReads()
-	e.idleAt = time.Now()
-	return e.grace, true
+	e.life.idleAt = time.Now()
+	return e.life.grace, true
 }
 
 // stopReads cancels the reads in flight; a new reader starts new ones.
 // e.mu must be held.
 func (e *entry) stopReads() {
-	if e.cancel != nil {
-		e.cancel()
+	if e.life.cancel != nil {
+		e.life.cancel()
 	}
-	e.ctx, e.cancel = nil, nil
-	clear(e.flights)
-	if e.dueTimer != nil {
-		e.dueTimer.Stop()
-	}
+	e.life.ctx, e.life.cancel = nil, nil
+	e.flights = [2]*flight{}
+	e.stopTimers()
 	e.publish()
+}
+
+func (e *entry) stopTimers() {
+	for _, t := range []*time.Timer{e.sched.timer, e.sched.expiry} {
+		if t != nil {
+			t.Stop()
+		}
+	}
 }
 
 // refreshInterval is the shortest of the readers' refresh intervals. e.mu
 // must be held.
 func (e *entry) refreshInterval() time.Duration {
 	var d time.Duration
-	for i, r := range e.readers {
+	for i, r := range e.life.readers {
 		if i == 0 || r.set.ttl < d {
 			d = r.set.ttl
 		}
@@ -284,163 +325,150 @@ func (e *entry) refreshInterval() time.Duration {
 	return d
 }
 
-// armRefresh makes a background refresh due when the current value is
-// older than the refresh interval (at a random 90–100% of it) and the
-// backoff after a failed refresh has passed. e.mu must be held.
+// armRefresh makes a background refresh due at the earlier of the refresh
+// interval (at a random 90–100% of it) and, for a credential that expires,
+// 80–90% of its usable life, once the backoff after a failed refresh has
+// passed; and it marks the credential expired when its usable life ends.
+// e.mu must be held.
 func (e *entry) armRefresh() {
-	if e.dueTimer != nil {
-		e.dueTimer.Stop()
-	}
-	e.due = false
-	if e.cur == nil || e.ctx == nil || e.shutOff || len(e.readers) == 0 {
+	e.stopTimers()
+	e.sched.due, e.sched.expired = false, false
+	cur := e.cur
+	if cur == nil || e.life.ctx == nil || e.life.shutOff || len(e.life.readers) == 0 {
 		return
 	}
-	at := e.cur.fetchedAt.Add(time.Duration(float64(e.refreshInterval()) * e.cur.jitter))
-	if at.Before(e.nextRefresh) {
-		at = e.nextRefresh
+	at := cur.fetchedAt.Add(time.Duration(float64(e.refreshInterval()) * cur.jitter))
+	if !cur.until.IsZero() {
+		if ahead := cur.fetchedAt.Add(time.Duration(float64(cur.until.Sub(cur.fetchedAt)) * (cur.jitter - 0.1))); ahead.Before(at) {
+			at = ahead
+		}
+		e.sched.expiry = e.fireAt(cur.until, func() **time.Timer { return &e.sched.expiry }, &e.sched.expired)
 	}
+	if at.Before(e.sched.next) {
+		at = e.sched.next
+	}
+	e.sched.timer = e.fireAt(at, func() **time.Timer { return &e.sched.timer }, &e.sched.due)
+}
+
+// fireAt returns a timer that sets flag at t if it is still the one armed
+// in slot then. e.mu must be held (the timer reads slot under it).
+func (e *entry) fireAt(at time.Time, slot func() **time.Timer, flag *bool) *time.Timer {
 	var t *time.Timer
 	t = time.AfterFunc(time.Until(at), func() {
 		e.mu.Lock()
 		defer e.mu.Unlock()
-		if e.dueTimer == t {
-			e.due = true
+		if *slot() == t {
+			*flag = true
 			e.publish()
 		}
 	})
-	e.dueTimer = t
+	return t
 }
 
 func (e *entry) idle() bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return len(e.readers) == 0
+	return len(e.life.readers) == 0
 }
 
 func (e *entry) idleSince() time.Time {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.idleAt
+	return e.life.idleAt
 }
 
 func (e *entry) evictAfter(d time.Duration, fn func()) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.evict = time.AfterFunc(d, fn)
+	e.life.evict = time.AfterFunc(d, fn)
 }
 
-// shut ends the entry for good: reads stop and its readers get ErrClosed.
+// shut ends the entry for good: reads stop, its readers get ErrClosed, and
+// its source is released (the cache's Close waits for it).
 func (e *entry) shut() {
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.shutOff = true
+	e.life.shutOff = true
 	e.stopReads() // publishes
-	if e.evict != nil {
-		e.evict.Stop()
+	if e.life.evict != nil {
+		e.life.evict.Stop()
 	}
+	e.cache.work.Add(1)
+	e.mu.Unlock()
+	defer e.cache.work.Done()
+	release(e.src)
 }
 
 // closedFor reports whether h may no longer use e. e.mu must be held.
-func (e *entry) closedFor(h *Handle) bool { return e.shutOff || e.ctx == nil || h.closed.Load() }
-
-// effective is the version connects should use now. e.mu must be held.
-//
-// That is AWSCURRENT's, unless an AWSPENDING version logged in while
-// AWSCURRENT still had the value it has now (a rotation between setSecret
-// and finishSecret), or the database rejected that version and AWSPENDING
-// holds another one that it did not reject more recently.
-func (e *entry) effective() *version {
-	cur := e.cur
-	if cur == nil {
-		return nil
-	}
-	best := cur
-	if e.adopted != nil && e.adoptedOn == cur.id {
-		best = e.adopted
-	}
-	p := e.pend
-	if p == nil || p.id == best.id || p.id == cur.id {
-		return best
-	}
-	bestRej, ok := e.marks[best.id]
-	if !ok {
-		return best
-	}
-	if pRej, ok := e.marks[p.id]; ok && !pRej.last.Before(bestRej.last) {
-		return best
-	}
-	return p
+func (e *entry) closedFor(h *Handle) bool {
+	return e.life.shutOff || e.life.ctx == nil || h.closed.Load()
 }
 
 // publish makes the entry's state visible to the lock-free fast path of
 // current. e.mu must be held.
 func (e *entry) publish() {
-	if e.cur == nil || e.shutOff || e.ctx == nil {
+	if e.cur == nil || e.life.shutOff || e.life.ctx == nil || e.sched.expired {
 		e.view.Store(nil)
 		return
 	}
-	e.view.Store(&view{use: e.effective(), idle: !e.due || e.flights[e.key.stage] != nil})
+	e.view.Store(&view{use: e.cur, idle: !e.sched.due || e.flights[plainRead] != nil})
 }
 
-// lookup finds a version the entry knows by its id. e.mu must be held.
-func (e *entry) lookup(id string) *version {
-	for _, v := range []*version{e.cur, e.pend, e.adopted} {
-		if v != nil && v.id == id {
-			return v
-		}
+// find looks up a version handed out lately by its id.
+func (e *entry) find(id string) *version {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.versions[id]
+}
+
+// peek returns the version in use without reading, if it is usable.
+func (e *entry) peek() *version {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.cur != nil && e.cur.usable(time.Now()) {
+		return e.cur
 	}
 	return nil
 }
 
-// find looks up a version by its id.
-func (e *entry) find(id string) *version {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.lookup(id)
-}
-
-// peek returns the version in use without reading.
-func (e *entry) peek() *version {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.effective()
-}
-
 // current returns the version to connect with: the cached one at once
-// (starting one background refresh when it is older than h's refresh
-// interval), or the result of the first read, shared by every caller.
+// (starting one background refresh when one is due), or the result of a
+// read shared by every caller when none is cached or the cached one is no
+// longer usable.
 func (e *entry) current(ctx context.Context, h *Handle) (*version, error) {
 	if w := e.view.Load(); w != nil && w.idle && !h.closed.Load() {
 		return w.use, nil
 	}
 	for {
 		e.mu.Lock()
-		if v := e.effective(); v != nil {
-			if e.due && e.flights[e.key.stage] == nil && !e.closedFor(h) {
-				e.startFlight(ctx, e.key.stage, h, false, true)
-			}
-			e.mu.Unlock()
-			return v, nil
-		}
 		if e.closedFor(h) {
 			e.mu.Unlock()
 			return nil, ErrClosed
 		}
-		// A failed first read answers the callers of the next moments, but
-		// for a caller that would have waited longer than it did.
-		if e.coldErr != nil && time.Now().Before(e.coldUntil) && h.set.fetchTimeout <= e.coldTimeout {
-			err := e.coldErr
+		if v := e.cur; v != nil && v.usable(time.Now()) {
+			if e.sched.due && e.flights[plainRead] == nil {
+				e.startFlight(ctx, h, plainRead, fetchRequest{background: true})
+			}
+			e.mu.Unlock()
+			return v, nil
+		}
+		// A failed read answers the callers of the next moments, but for a
+		// caller that would have waited longer than it did.
+		if e.cold.err != nil && time.Now().Before(e.cold.until) && h.set.fetchTimeout <= e.cold.timeout {
+			err := e.cold.err
 			e.mu.Unlock()
 			return nil, err
 		}
-		f := e.flights[e.key.stage]
+		f := e.flights[plainRead]
 		if f == nil {
-			f = e.startFlight(ctx, e.key.stage, h, false, false)
+			f = e.startFlight(ctx, h, plainRead, fetchRequest{})
 		}
 		e.mu.Unlock()
 		v, err := e.wait(ctx, h, f)
 		if err != nil && f.timeout < h.set.fetchTimeout && errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 			continue // a read with a shorter fetch timeout than h's, started before h came
+		}
+		if err == nil && v == nil {
+			continue // the read ended without a usable credential for h
 		}
 		return v, err
 	}
@@ -457,8 +485,16 @@ func (e *entry) wait(ctx context.Context, h *Handle, f *flight) (*version, error
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	case <-t.C:
-		return nil, classifyFetchError(e.key.secretID, e.key.stage, context.DeadlineExceeded)
+		return nil, e.timeoutError()
 	}
+}
+
+// timeoutError is the error of a caller that waited its fetch timeout.
+func (e *entry) timeoutError() error {
+	if s, ok := e.src.(interface{ timeoutError() error }); ok {
+		return s.timeoutError()
+	}
+	return fmt.Errorf("secretsql: reading credentials from %s: %w", e.info.kind, context.DeadlineExceeded)
 }
 
 // noNewerError says that newer found no credentials other than those
@@ -467,35 +503,28 @@ type noNewerError struct{ fetchErr error }
 
 func (e *noNewerError) Error() string {
 	if e.fetchErr != nil {
-		return "no newer credentials (re-reading the secret failed: " + e.fetchErr.Error() + ")"
+		return "no newer credentials (reading the source failed: " + e.fetchErr.Error() + ")"
 	}
 	return "no newer credentials"
 }
 
 // newerQuery is what a reader asks newer for.
 type newerQuery struct {
-	failed  *version        // the version the database rejected (or could not use)
-	tried   map[string]bool // the versions this caller saw rejected, failed's included (nil: only failed)
-	pending bool            // read AWSPENDING too
-	wait    bool            // wait out the minimum refresh interval when the last read predates the rejection
+	failed *version        // the version the database rejected (or could not use)
+	tried  map[string]bool // the versions this caller saw rejected, failed's included (nil: only failed)
+	wait   bool            // wait out the minimum interval when the last forced read predates the rejection
+	broken bool            // failed's value cannot be used (not a rejected login)
 }
 
 // newer finds credentials to try after the database rejected q.failed's:
-//  1. a version the entry has read or adopted meanwhile (no call);
-//  2. if q.pending: AWSPENDING — during a rotation's setSecret→finishSecret
-//     window it holds the password the database now expects;
-//  3. a fresh read of the entry's label.
+// a version read meanwhile (no read), else a forced read of the source
+// (which knows where to look: AWSPENDING, a changed file, a new token).
 //
-// Reads are shared by concurrent callers and made at most once per minimum
-// refresh interval per label. A read made since the caller's first
+// Forced reads are shared by concurrent callers and made at most once per
+// minimum interval of the source. A read made since the caller's first
 // rejection answers for it: when the interval forbids a new one, newer goes
 // on with that answer; when the last read is older (a rotation began
 // since), it waits for the interval within ctx if q.wait.
-//
-// AWSPENDING comes first because a rotation moves AWSCURRENT before it takes
-// AWSPENDING off: if AWSPENDING is gone, a later read of AWSCURRENT sees the
-// new version. In the other order finishSecret can fall between the reads,
-// which then both miss the new version.
 //
 // It returns a *noNewerError when it found nothing but the versions tried.
 func (e *entry) newer(ctx context.Context, h *Handle, q newerQuery) (*version, error) {
@@ -507,7 +536,7 @@ func (e *entry) newer(ctx context.Context, h *Handle, q newerQuery) (*version, e
 		}
 	}
 	fresh := func() *version {
-		if v := e.effective(); v != nil && v.id != q.failed.id && !q.tried[v.id] {
+		if v := e.cur; v != nil && v.id != q.failed.id && !q.tried[v.id] && v.usable(time.Now()) {
 			return v
 		}
 		return nil
@@ -516,39 +545,28 @@ func (e *entry) newer(ctx context.Context, h *Handle, q newerQuery) (*version, e
 		e.mu.Unlock()
 		return v, nil
 	}
-	var fetchErr error
-	if q.pending {
-		err := e.forcedRead(ctx, h, StagePending, &e.pendRead, since, q.wait)
-		if err != nil && !errors.Is(err, ErrSecretNotFound) {
-			if ctx.Err() != nil || errors.Is(err, ErrClosed) {
-				e.mu.Unlock()
-				return nil, err
-			}
-			fetchErr = err
+	// The source may hold a better credential already (Secrets Manager:
+	// an AWSPENDING version read before).
+	if st, ok := e.src.(steerer); ok && !q.broken {
+		if f, ok := st.rejected(q.failed.id); ok {
+			e.steer(f)
 		}
 		if v := fresh(); v != nil {
 			e.mu.Unlock()
 			return v, nil
 		}
-		// AWSCURRENT must be read after that AWSPENDING answer came back.
-		if e.pendRead.end.After(since) {
-			since = e.pendRead.end
-		}
 	}
-	err := e.forcedRead(ctx, h, e.key.stage, &e.curRead, since, q.wait)
+	err := e.forcedRead(ctx, h, q.failed.id, since, q.wait, q.broken)
 	if err != nil && (ctx.Err() != nil || errors.Is(err, ErrClosed)) {
 		e.mu.Unlock()
 		return nil, err
-	}
-	if err != nil {
-		fetchErr = err
 	}
 	v := fresh()
 	e.mu.Unlock()
 	if v != nil {
 		return v, nil
 	}
-	return nil, &noNewerError{fetchErr: fetchErr}
+	return nil, &noNewerError{fetchErr: err}
 }
 
 // reject records that the database rejected v and returns when it first
@@ -560,7 +578,7 @@ func (e *entry) reject(v *version) time.Time {
 		m.first = now
 	}
 	m.last = now
-	if e.lookup(v.id) != nil {
+	if e.versions[v.id] != nil {
 		e.marks[v.id] = m
 		e.nmarks.Store(int32(len(e.marks)))
 		e.publish()
@@ -568,19 +586,22 @@ func (e *entry) reject(v *version) time.Time {
 	return m.first
 }
 
-// forcedRead reads label now, shares a read in flight, or lets the last
-// read (at mark) answer when it was made since `since` or the minimum
-// refresh interval forbids another and !wait. e.mu must be held; it is
-// released while waiting and reacquired. The error is the read's.
-func (e *entry) forcedRead(ctx context.Context, h *Handle, label string, mark *readMark, since time.Time, wait bool) error {
+// forcedRead reads the source for a version newer than rejected, shares a
+// forced read in flight, or lets the last one after a rejection of the same
+// version answer when it was made since `since` or the minimum interval
+// forbids another and !wait. e.mu
+// must be held; it is released while waiting and reacquired. The error is
+// the read's.
+func (e *entry) forcedRead(ctx context.Context, h *Handle, rejected string, since time.Time, wait, broken bool) error {
 	for {
 		if e.closedFor(h) {
 			return ErrClosed
 		}
-		f := e.flights[label]
+		f := e.flights[forcedRead]
 		if f == nil {
-			d := h.set.minRefresh - time.Since(mark.start)
-			if d > 0 && (!wait || !mark.start.Before(since)) {
+			last := e.forced[rejected]
+			d := e.info.minInterval - time.Since(last)
+			if d > 0 && (!wait || !last.Before(since)) {
 				return nil // the last read answers for this rejection
 			}
 			if d > 0 {
@@ -592,8 +613,8 @@ func (e *entry) forcedRead(ctx context.Context, h *Handle, label string, mark *r
 				}
 				continue
 			}
-			mark.start = time.Now()
-			f = e.startFlight(ctx, label, h, true, false)
+			e.forced[rejected] = time.Now()
+			f = e.startFlight(ctx, h, forcedRead, fetchRequest{rejected: rejected, fresh: true, broken: broken, since: since, wait: wait})
 		}
 		e.mu.Unlock()
 		_, err := e.wait(ctx, h, f)
@@ -613,63 +634,108 @@ func (e *entry) loginStart() time.Time {
 	return time.Now()
 }
 
-// accepted records that v logged in at a login that began at started: an
-// AWSPENDING version is then used until AWSCURRENT changes, and a
+// accepted records that v logged in at a login that began at started: a
 // rejection of v before started is forgotten (one after it is newer news
-// than this login's). It returns the event of an adoption, for the caller
-// to deliver outside the lock.
+// than this login's), and the source hears of the first login of each
+// version and of logins after rejections. It returns the source's events,
+// for the caller to deliver outside the lock.
 func (e *entry) accepted(v *version, started time.Time) []Event {
-	if v.stage == e.key.stage && e.nmarks.Load() == 0 {
+	if e.nmarks.Load() == 0 && v.loggedIn.Load() {
 		return nil // the common case, without the lock
 	}
 	e.mu.Lock()
-	if m, ok := e.marks[v.id]; ok && m.last.Before(started) {
+	m, marked := e.marks[v.id]
+	if marked && m.last.Before(started) {
 		delete(e.marks, v.id)
 		e.nmarks.Store(int32(len(e.marks)))
 	}
-	var evs []Event
-	if v.stage == StagePending && e.cur != nil && v.id != e.cur.id && e.lookup(v.id) != nil &&
-		!(e.adopted != nil && e.adopted.id == v.id && e.adoptedOn == e.cur.id) {
-		e.adopted, e.adoptedOn = v, e.cur.id
-		evs = append(evs, Event{Kind: EventPendingAdopted, SecretID: e.key.secretID, Stage: StagePending, VersionID: v.id})
-	}
-	e.publish()
+	first := !v.loggedIn.Swap(true)
 	e.mu.Unlock()
+	a, ok := e.src.(acceptor)
+	if !ok || !(first || marked) {
+		return nil
+	}
+	evs, f, changed := a.accepted(v.f, started)
+	if changed {
+		e.mu.Lock()
+		e.steer(f)
+		e.mu.Unlock()
+	}
 	return evs
 }
 
-// refresh reads the entry's label now (or shares a read in flight).
+// steer makes f, which the source chose among what it holds, the version
+// in use (the one handed out before if it was). e.mu must be held.
+func (e *entry) steer(f fetched) {
+	if e.cur != nil && e.cur.id == f.cred.Version {
+		return
+	}
+	v := e.versions[f.cred.Version]
+	if v == nil {
+		v = newVersion(f)
+	}
+	e.keep(v)
+	e.armRefresh()
+	e.publish()
+}
+
+// keep makes v the version in use and remembers it, forgetting the oldest
+// other versions (and what was recorded of them) beyond maxVersions. e.mu
+// must be held.
+func (e *entry) keep(v *version) {
+	if old := e.versions[v.id]; old != nil && old != v {
+		v.loggedIn = old.loggedIn
+	}
+	e.cur = v
+	e.versions[v.id] = v
+	for len(e.versions) > maxVersions {
+		var oldest *version
+		for _, o := range e.versions {
+			if o != e.cur && (oldest == nil || o.fetchedAt.Before(oldest.fetchedAt)) {
+				oldest = o
+			}
+		}
+		delete(e.versions, oldest.id)
+		delete(e.marks, oldest.id)
+		delete(e.forced, oldest.id)
+	}
+	e.nmarks.Store(int32(len(e.marks)))
+}
+
+// maxVersions bounds the versions an entry remembers: during a rotation at
+// most the old, the pending and the new one are in use.
+const maxVersions = 4
+
+// refresh reads the source now (or shares a read in flight).
 func (e *entry) refresh(ctx context.Context, h *Handle) error {
 	e.mu.Lock()
 	if e.closedFor(h) {
 		e.mu.Unlock()
 		return ErrClosed
 	}
-	f := e.flights[e.key.stage]
-	if f == nil {
-		e.curRead.start = time.Now()
-		f = e.startFlight(ctx, e.key.stage, h, true, false)
+	f := e.flights[plainRead]
+	if f == nil || f.background {
+		f = e.startFlight(ctx, h, plainRead, fetchRequest{fresh: true})
 	}
 	e.mu.Unlock()
 	_, err := e.wait(ctx, h, f)
 	return err
 }
 
-// startFlight starts one read of label for h, on behalf of the caller
-// whose context is ctx (a background refresh is on behalf of nobody). e.mu
-// must be held.
-func (e *entry) startFlight(ctx context.Context, label string, h *Handle, fresh, background bool) *flight {
-	f := &flight{done: make(chan struct{}), starter: h, background: background, backoff: h.set.minRefresh}
-	if !background {
+// startFlight starts one read for h, on behalf of the caller whose context
+// is ctx (a background refresh is on behalf of nobody). e.mu must be held.
+func (e *entry) startFlight(ctx context.Context, h *Handle, kind int, r fetchRequest) *flight {
+	f := &flight{done: make(chan struct{}), starter: h, background: r.background, backoff: h.set.minRefresh}
+	if !r.background {
 		f.caller = ctx
 	}
-	for _, r := range e.readers {
-		f.timeout = max(f.timeout, r.set.fetchTimeout)
+	for _, rd := range e.life.readers {
+		f.timeout = max(f.timeout, rd.set.fetchTimeout)
 	}
-	e.flights[label] = f
+	e.flights[kind] = f
 	e.publish()
-	e.cache.reads.Add(1)
-	go e.run(e.ctx, f, label, fresh)
+	e.cache.work.Add(1)
+	go e.run(e.life.ctx, f, kind, r)
 	return f
 }
 
@@ -677,114 +743,92 @@ func (e *entry) startFlight(ctx context.Context, label string, h *Handle, fresh,
 // entry's context (cancelled only when the entry goes idle or shuts),
 // bounded by the longest fetch timeout of the entry's readers — never a
 // caller's context.
-func (e *entry) run(ctx context.Context, f *flight, label string, fresh bool) {
+func (e *entry) run(ctx context.Context, f *flight, kind int, r fetchRequest) {
+	var (
+		evMu sync.Mutex
+		evs  []Event
+	)
+	r.report = func(ev Event) {
+		ev.Context = f.caller
+		evMu.Lock()
+		evs = append(evs, ev)
+		evMu.Unlock()
+	}
 	rctx, cancel := context.WithTimeout(ctx, f.timeout)
-	start := time.Now()
-	sv, err := e.src.read(rctx, readRequest{secretID: e.key.secretID, stage: label, fresh: fresh, background: f.background})
+	ft, err := e.src.fetch(rctx, r)
 	cancel()
-	took := time.Since(start)
-	ev := Event{Kind: EventFetch, SecretID: e.key.secretID, Stage: label, Duration: took, Region: sv.region, Context: f.caller}
+	evMu.Lock()
+	out := evs
+	evs = nil
+	evMu.Unlock()
 	var v *version
 	switch {
 	case ctx.Err() != nil:
-		err = ErrClosed
+		err, out = ErrClosed, nil
 	case err == nil:
-		v = newVersion(sv, label, e.key.secretID)
-		ev.VersionID = v.id
-	default:
-		ev.Kind, ev.Err = EventFetchFailed, err
-	}
-	evs := []Event{ev}
-	if err == nil && sv.failoverFrom != nil {
-		evs = append(evs, Event{Kind: EventFailover, SecretID: e.key.secretID, Stage: label, VersionID: ev.VersionID,
-			Region: sv.region, Duration: took, Err: sv.failoverFrom, Context: f.caller})
-	}
-	if errors.Is(err, ErrClosed) {
-		evs = nil
+		v = newVersion(ft)
 	}
 
 	e.mu.Lock()
-	if e.flights[label] == f {
-		delete(e.flights, label)
+	if e.flights[kind] == f {
+		e.flights[kind] = nil
 	}
-	evs = append(evs, e.settle(f, label, v, err)...)
+	out = append(out, e.settle(f, v, err)...)
 	e.publish()
 	f.v, f.err = v, err
+	if v != nil {
+		f.v = e.cur // a re-read of the version in use keeps its state
+	}
 	e.mu.Unlock()
-	e.cache.reads.Done()
+	e.cache.work.Done()
 	// The reader that started the read hears of it (once, however many
 	// share it) before its waiters use it: outside every lock and after
 	// Done, so that even Cache.Close may be called from an observer.
-	f.starter.emit(evs...)
+	f.starter.emit(out...)
 	close(f.done)
 }
 
 // settle updates the entry with the result of a read. e.mu must be held.
-func (e *entry) settle(f *flight, label string, v *version, err error) []Event {
+func (e *entry) settle(f *flight, v *version, err error) []Event {
 	now := time.Now()
-	if label == StagePending && label != e.key.stage {
-		e.pendRead.end = now
-		switch {
-		case err == nil:
-			e.pend = v
-		case errors.Is(err, ErrSecretNotFound):
-			e.pend = nil
-		}
-		e.prune()
-		return nil
-	}
 	if err == nil {
-		e.cur = v
-		e.coldErr, e.coldFail = nil, 0
-		e.refreshFail = 0
-		e.prune()
+		e.keep(v)
+		e.cold = coldState{}
+		e.sched.fails, e.sched.next = 0, time.Time{}
 		e.armRefresh()
 		return nil
 	}
 	closed := errors.Is(err, ErrClosed)
-	if e.cur == nil && !f.background && !closed {
-		e.coldFail++
-		e.coldErr, e.coldTimeout = err, f.timeout
-		e.coldUntil = now.Add(backoff(f.backoff, e.coldFail, 30*time.Second))
+	if (e.cur == nil || !e.cur.usable(now)) && !f.background && !closed {
+		e.cold.fails++
+		e.cold.err, e.cold.timeout = err, f.timeout
+		e.cold.until = now.Add(backoff(f.backoff, e.cold.fails, 30*time.Second))
 	}
 	if !f.background || closed {
 		return nil
 	}
-	e.refreshFail++
-	e.nextRefresh = now.Add(backoff(f.backoff, e.refreshFail, 5*time.Minute))
+	e.sched.fails++
+	e.sched.next = now.Add(backoff(f.backoff, e.sched.fails, 5*time.Minute))
 	e.armRefresh()
-	var id string
+	var ev Event
+	ev.Kind, ev.Err = EventStaleServed, err
 	if e.cur != nil {
-		id = e.cur.id
+		ev.Stage, ev.VersionID = e.cur.f.stage, e.cur.id
 	}
-	return []Event{{Kind: EventStaleServed, SecretID: e.key.secretID, Stage: e.key.stage, VersionID: id, Err: err}}
+	return []Event{ev}
 }
 
-// prune forgets rejections of versions the entry no longer holds. e.mu
-// must be held.
-func (e *entry) prune() {
-	for id := range e.marks {
-		if e.lookup(id) == nil {
-			delete(e.marks, id)
-		}
-	}
-	e.nmarks.Store(int32(len(e.marks)))
-}
-
-// newVersion makes a version of what a source read.
-func newVersion(sv sourceValue, label, secretID string) *version {
-	v := &version{
-		id:        sv.versionID,
-		arn:       sv.arn,
-		stage:     label,
-		fetchedAt: time.Now(),
+// newVersion makes a version of what a source handed out.
+func newVersion(f fetched) *version {
+	now := time.Now()
+	return &version{
+		id:        f.cred.Version,
+		f:         f,
+		fetchedAt: now,
+		until:     credential.UsableUntil(f.cred, now),
 		jitter:    0.9 + rand.Float64()/10,
+		loggedIn:  new(atomic.Bool),
 	}
-	if v.arn == "" {
-		v.arn = secretID
-	}
-	v.value, v.err = parseSecret(sv.value, v.arn, v.id)
-	return v
 }
 
 // backoff is base·2^(n-1) with ±25% jitter, capped at limit.

@@ -33,7 +33,7 @@ type fakeSource struct {
 	seq      int
 }
 
-var _ source = (*fakeSource)(nil)
+var _ secretReader = (*fakeSource)(nil)
 
 func newFakeSource(who any) *fakeSource {
 	return &fakeSource{who: who, values: map[string]string{}, labels: map[string]string{}, calls: map[string]int{}, failures: map[string]error{}}
@@ -112,7 +112,7 @@ func newCacheBed(t *testing.T) *cacheBed {
 }
 
 // connector opens a Connector on secret "s" of src.
-func (b *cacheBed) connector(src source, opts ...Option) *Connector {
+func (b *cacheBed) connector(src secretReader, opts ...Option) *Connector {
 	b.t.Helper()
 	c, err := b.open(src, "s", opts...)
 	if err != nil {
@@ -122,7 +122,7 @@ func (b *cacheBed) connector(src source, opts ...Option) *Connector {
 	return c
 }
 
-func (b *cacheBed) open(src source, dsn string, opts ...Option) (*Connector, error) {
+func (b *cacheBed) open(src secretReader, dsn string, opts ...Option) (*Connector, error) {
 	d, err := parseDSN(dsn)
 	if err != nil {
 		return nil, err
@@ -135,7 +135,7 @@ func (b *cacheBed) open(src source, dsn string, opts ...Option) (*Connector, err
 	if err != nil {
 		return nil, err
 	}
-	h, err := attachHandle(b.eng, &d, &cfg, src)
+	h, err := attachHandle(b.eng, &d, &cfg, smSourceFor(&d, &cfg, src))
 	if err != nil {
 		return nil, err
 	}
@@ -253,13 +253,13 @@ func TestShortFetchTimeoutDoesNotPoison(t *testing.T) {
 				// The read outlives the hasty caller's 1 ms: it runs with
 				// the patient's timeout, held at the gate meanwhile.
 				time.Sleep(20 * time.Millisecond)
-				if !hasty.h.e.inFlight(StageCurrent) {
+				if !hasty.h.e.inFlight() {
 					t.Fatal("the shared read ended with the hasty caller's timeout")
 				}
 			}
 			if patient == nil {
 				// Once the hasty read has failed (its 1 ms is over).
-				for hasty.h.e.inFlight(StageCurrent) {
+				for hasty.h.e.inFlight() {
 					time.Sleep(time.Millisecond)
 				}
 				patient = b.connector(src)
@@ -578,11 +578,11 @@ func waitNoGoroutines(t *testing.T, frame string) {
 	t.Fatalf("goroutines running %s remain:\n%s", frame, stacks)
 }
 
-// inFlight reports whether a read of label is in flight.
-func (e *entry) inFlight(label string) bool {
+// inFlight reports whether a plain read is in flight.
+func (e *entry) inFlight() bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.flights[label] != nil
+	return e.flights[plainRead] != nil
 }
 
 // TestSharedReadReportedOnce: an observer shared by three Connectors of one

@@ -62,7 +62,7 @@ func NewConnector(engine, dsn string, opts ...Option) (*Connector, error) {
 }
 
 func newConnector(e Engine, drv driver.Driver, dsn string, cfg *config) (*Connector, error) {
-	d, err := parseDSN(dsn)
+	d, err := parseDSNWith(dsn, cfg.source != nil)
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +153,7 @@ func (c *Connector) findNative(id string) (native, bool) {
 // fixSecretError names the secret and the version in an engine's
 // *SecretError.
 func fixSecretError(se *SecretError, v *version) {
-	se.SecretARN, se.VersionID = v.arn, v.id
+	se.SecretARN, se.VersionID = v.f.arn, v.id
 	if se.Kind == nil {
 		se.Kind = ErrMalformedSecret
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws/arn"
+	"github.com/secretsql/secretsql/credential"
 )
 
 // Staging labels of Secrets Manager.
@@ -38,7 +39,10 @@ const (
 // Every other key is passed to the native driver unchanged.
 type dsnConfig struct {
 	secretID       string
-	file           string // the path of a file: secret id
+	file           string     // the path of a file: secret id
+	scheme         string     // a scheme registered with credential.RegisterScheme …
+	opaque         string     // … what follows "scheme:" …
+	schemeQuery    url.Values // … and the scheme's own keys
 	region         string
 	endpoint       string
 	host           string
@@ -68,16 +72,35 @@ func dsnErr(key, reason string, err error) error {
 
 // parseDSN parses `<secret-id>[?query]`. It never sees a password, so its
 // errors may quote what they reject.
-func parseDSN(dsn string) (dsnConfig, error) {
+func parseDSN(dsn string) (dsnConfig, error) { return parseDSNWith(dsn, false) }
+
+// parseDSNWith parses a DSN; with custom (a source given by WithSource) the
+// DSN names no secret: it is empty or only `?key=value&…`.
+func parseDSNWith(dsn string, custom bool) (dsnConfig, error) {
 	var d dsnConfig
 	id, query, _ := strings.Cut(strings.TrimSpace(dsn), "?")
-	if path, ok := filePath(id); ok {
+	scheme := schemeOf(id)
+	switch {
+	case custom:
+		if id != "" {
+			return d, dsnErr("", "with WithSource the DSN names no secret: give only ?key=value&…", nil)
+		}
+	case scheme == "file":
+		path, _ := filePath(id)
 		if !filepath.IsAbs(path) || strings.ContainsRune(path, 0) {
 			return d, dsnErr("", strconv.Quote(id)+" is not a file: secret id with an absolute path (file:/mnt/secrets-store/name)", nil)
 		}
 		d.file = filepath.Clean(path)
-	} else if err := validateSecretID(id); err != nil {
-		return d, err
+	case scheme != "":
+		if _, _, ok := credential.Lookup(scheme); !ok {
+			return d, dsnErr("", "unknown DSN scheme "+strconv.Quote(scheme)+
+				" (a secret name or ARN, file:, or a scheme of an imported package such as vault:)", nil)
+		}
+		d.scheme, d.opaque = scheme, id[len(scheme)+1:]
+	default:
+		if err := validateSecretID(id); err != nil {
+			return d, err
+		}
 	}
 	d.secretID = id
 	vals, err := url.ParseQuery(query)
@@ -157,6 +180,9 @@ func parseDSN(dsn string) (dsnConfig, error) {
 			d.failoverRegion = v
 		}
 	}
+	if d.scheme != "" {
+		d.schemeQuery = splitSchemeQuery(d.scheme, d.params)
+	}
 	if err := d.checkSource(); err != nil {
 		return d, err
 	}
@@ -169,6 +195,14 @@ func parseDSN(dsn string) (dsnConfig, error) {
 
 // checkSource refuses keys that the secret's source does not use.
 func (d *dsnConfig) checkSource() error {
+	if d.scheme != "" || d.secretID == "" {
+		for k, v := range map[string]string{"region": d.region, "endpoint": d.endpoint, "source": d.source, "agent": d.agent,
+			"failover_region": d.failoverRegion, "stage": d.stage} {
+			if v != "" {
+				return dsnErr(k, k+" applies to Secrets Manager secrets only", nil)
+			}
+		}
+	}
 	switch {
 	case d.file != "":
 		for k, v := range map[string]string{"region": d.region, "endpoint": d.endpoint, "source": d.source, "agent": d.agent,

@@ -5,9 +5,10 @@ import (
 	"fmt"
 	"net/url"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/secretsql/secretsql/credential"
 )
 
 // DriverPrefix is prepended to an engine's name to form the name under which
@@ -63,59 +64,13 @@ type Prepared interface {
 	Connector(c Credentials) (driver.Connector, error)
 }
 
-// Credentials is what secretsql resolves from a secret and the DSN overrides
-// before it builds a native connector. The password is kept behind a
-// pointer and read with [Credentials.Password]: no fmt verb, slog handler or
-// encoding/json ever shows it, even when Credentials sits in an unexported
-// field of another struct (fmt then prints the pointer's address).
-type Credentials struct {
-	Host     string // the database host name or IP address
-	Port     int    // the database port
-	Username string // the login user
-	Database string // the database (the service name for Oracle)
-
-	password *string
-}
-
-// Password returns the login password.
-func (c Credentials) Password() string {
-	if c.password == nil {
-		return ""
-	}
-	return *c.password
-}
-
-// WithPassword returns a copy of c with the login password set to pw.
-func (c Credentials) WithPassword(pw string) Credentials {
-	c.password = &pw
-	return c
-}
-
-// String describes the credentials without the password.
-func (c Credentials) String() string {
-	return fmt.Sprintf("{Host:%s Port:%d Username:%s Password:%s Database:%s}",
-		c.Host, c.Port, c.Username, redactedIf(c.Password()), c.Database)
-}
-
-// Format implements fmt.Formatter so that every verb, including %v, %+v,
-// %#v, %s and %q, prints the redacted form of String.
-func (c Credentials) Format(f fmt.State, verb rune) {
-	s := c.String()
-	switch {
-	case verb == 'v' && f.Flag('#'):
-		s = "secretsql.Credentials" + s
-	case verb == 'q':
-		s = strconv.Quote(s)
-	}
-	_, _ = f.Write([]byte(s))
-}
-
-func redactedIf(s string) string {
-	if s == "" {
-		return ""
-	}
-	return "[REDACTED]"
-}
+// Credentials is what secretsql resolves from a credential source and the
+// DSN overrides before it builds a native connector: a
+// [credential.Credential], whose password is kept behind a pointer and read
+// with Password, so that no fmt verb, slog handler or encoding/json ever
+// shows it, even when Credentials sits in an unexported field of another
+// struct.
+type Credentials = credential.Credential
 
 var (
 	enginesMu sync.RWMutex

@@ -153,7 +153,7 @@ func FuzzParseSecret(f *testing.F) {
 			t.Fatalf("parseSecret(%q): port %d", raw, s.port)
 		}
 		d := dsnConfig{host: host, dbname: dbname, hasDB: dbname != ""}
-		c, err := resolve(s, e, &d, arn, ver, true)
+		c, err := resolve(s.credential(), e, &d, arn, ver, true)
 		if err != nil {
 			checkSecretError(t, err, arn, ver, ErrMissingKey, ErrEngineMismatch, ErrMalformedSecret)
 			return
@@ -199,7 +199,7 @@ func FuzzSecretErrorRedaction(f *testing.F) {
 		const arn, ver = "arn:aws:secretsmanager:us-east-1:123456789012:secret:fuzz-AbCdEf", "v-fuzz"
 		s, err := parseSecret([]byte(raw), arn, ver)
 		if err == nil {
-			_, err = resolve(s, e, &dsnConfig{}, arn, ver, true)
+			_, err = resolve(s.credential(), e, &dsnConfig{}, arn, ver, true)
 		}
 		if err == nil {
 			return

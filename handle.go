@@ -42,16 +42,16 @@ var _ io.Closer = (*Handle)(nil)
 // are rejected logins ([Engine.IsAuthError]); it need not be registered. No
 // secret is read until the first call that needs one.
 func NewHandle(engine Engine, dsn string, opts ...Option) (*Handle, error) {
-	d, err := parseDSN(dsn)
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	d, err := parseDSNWith(dsn, cfg.source != nil)
 	if err != nil {
 		return nil, err
 	}
 	for k := range d.params {
 		return nil, &DSNError{Key: k, Reason: "a Handle takes only the secretsql keys (region, endpoint, stage, ttl, host, port, dbname): put driver parameters in the pool's configuration"}
-	}
-	cfg, err := newConfig(opts)
-	if err != nil {
-		return nil, err
 	}
 	return openHandle(engine, &d, &cfg)
 }
@@ -68,15 +68,17 @@ func openHandle(engine Engine, d *dsnConfig, cfg *config) (*Handle, error) {
 
 // attachHandle attaches a new Handle reading through src.
 func attachHandle(engine Engine, d *dsnConfig, cfg *config, src source) (*Handle, error) {
-	var err error
-	info := src.describe()
-	set, stage := cfg.settingsFor(d, info)
-	h := &Handle{eng: engine, set: set, dsn: *d, stage: stage, info: info}
+	set, stage := cfg.settingsFor(d, src.describe())
+	if _, ok := src.(*smSource); !ok {
+		stage = ""
+	}
+	h := &Handle{eng: engine, set: set, dsn: *d, stage: stage, info: src.describe()}
 	c := cfg.cache
 	if c == nil {
 		c = defaultCache
 	}
-	if h.e, err = c.attach(h, src, d.secretID, stage); err != nil {
+	var err error
+	if h.e, err = c.attach(h, src); err != nil {
 		return nil, err
 	}
 	return h, nil
@@ -113,21 +115,21 @@ func (h *Handle) Rejected(ctx context.Context, versionID string, attempt int) (R
 	if failed == nil { // an old version, or none read yet: what is in use now
 		return h.Credentials(ctx)
 	}
-	h.emit(Event{Kind: EventAuthFailed, SecretID: h.dsn.secretID, Stage: failed.stage, VersionID: failed.id, Context: ctx})
+	h.emit(Event{Kind: EventAuthFailed, Stage: failed.f.stage, VersionID: failed.id, Context: ctx})
 	// With no attempt left, the reads are still made (rate-limited, shared)
 	// for the next connects, but this one does not wait for the interval.
-	q := newerQuery{failed: failed, pending: h.set.pendingOK, wait: attempt < h.set.maxAttempts}
+	q := newerQuery{failed: failed, wait: attempt < h.set.maxAttempts}
 	next, err := h.e.newer(ctx, h, q)
 	var nn *noNewerError
 	if errors.As(err, &nn) {
-		return Resolved{}, &AuthError{Engine: h.eng.Name(), SecretARN: failed.arn, VersionID: failed.id, Attempts: attempt,
+		return Resolved{}, &AuthError{Engine: h.eng.Name(), SecretARN: h.arnOf(failed), VersionID: failed.id, Attempts: attempt,
 			Err: errNoNewer, FetchErr: nn.fetchErr}
 	}
 	if err != nil {
 		return Resolved{}, err
 	}
 	if attempt >= h.set.maxAttempts {
-		return Resolved{}, &AuthError{Engine: h.eng.Name(), SecretARN: failed.arn, VersionID: failed.id, Attempts: attempt, Err: errNoNewer}
+		return Resolved{}, &AuthError{Engine: h.eng.Name(), SecretARN: h.arnOf(failed), VersionID: failed.id, Attempts: attempt, Err: errNoNewer}
 	}
 	return h.resolved(next, false)
 }
@@ -236,7 +238,7 @@ func (h *Handle) connect(ctx context.Context, a attempter) (driver.Conn, error) 
 				return nil, err
 			}
 			fixTried = true
-			next, nerr := h.e.newer(ctx, h, newerQuery{failed: v})
+			next, nerr := h.e.newer(ctx, h, newerQuery{failed: v, broken: true})
 			if nerr != nil {
 				return nil, err
 			}
@@ -250,12 +252,12 @@ func (h *Handle) connect(ctx context.Context, a attempter) (driver.Conn, error) 
 			tried = map[string]bool{}
 		}
 		tried[v.id] = true
-		h.emit(Event{Kind: EventAuthFailed, SecretID: h.dsn.secretID, Stage: v.stage, VersionID: v.id, Err: err, Context: ctx})
-		authErr := &AuthError{Engine: h.eng.Name(), SecretARN: v.arn, VersionID: v.id, Attempts: n, Err: err, FetchErr: fetchErr}
+		h.emit(Event{Kind: EventAuthFailed, Stage: v.f.stage, VersionID: v.id, Err: err, Context: ctx})
+		authErr := &AuthError{Engine: h.eng.Name(), SecretARN: h.arnOf(v), VersionID: v.id, Attempts: n, Err: err, FetchErr: fetchErr}
 		if n >= h.set.maxAttempts || ctx.Err() != nil {
 			return nil, authErr
 		}
-		next, nerr := h.e.newer(ctx, h, newerQuery{failed: v, tried: tried, pending: h.set.pendingOK, wait: true})
+		next, nerr := h.e.newer(ctx, h, newerQuery{failed: v, tried: tried, wait: true})
 		var nn *noNewerError
 		switch {
 		case errors.As(nerr, &nn):
@@ -281,14 +283,23 @@ func (h *Handle) connect(ctx context.Context, a attempter) (driver.Conn, error) 
 // resolved describes version v, with the Connector's rules if complete
 // (see resolve).
 func (h *Handle) resolved(v *version, complete bool) (Resolved, error) {
-	r := Resolved{Engine: h.eng.Name(), SecretID: h.dsn.secretID, SecretARN: v.arn, VersionID: v.id, Stage: v.stage,
-		SecretEngine: v.value.engine, Region: h.info.region, Endpoint: h.info.endpoint}
-	if v.err != nil {
-		return r, v.err
+	r := Resolved{Engine: h.eng.Name(), SecretID: h.dsn.secretID, SecretARN: h.arnOf(v), VersionID: v.id, Stage: v.f.stage,
+		SecretEngine: v.f.cred.Engine, Region: h.info.region, Endpoint: h.info.endpoint}
+	if v.f.err != nil {
+		return r, v.f.err
 	}
-	creds, err := resolve(v.value, h.eng, &h.dsn, v.arn, v.id, complete)
+	creds, err := resolve(v.f.cred, h.eng, &h.dsn, r.SecretARN, v.id, complete)
 	r.Credentials = creds
 	return r, err
+}
+
+// arnOf names the credential's origin in errors: the secret's ARN, else
+// the DSN's id.
+func (h *Handle) arnOf(v *version) string {
+	if v.f.arn != "" {
+		return v.f.arn
+	}
+	return h.dsn.secretID
 }
 
 // emit logs events and passes them to the observer.
@@ -301,6 +312,9 @@ func (h *Handle) emit(evs ...Event) {
 // emitOne logs one event and passes it to the observer.
 func (h *Handle) emitOne(ev Event) {
 	ev.Engine = h.eng.Name()
+	if ev.SecretID == "" {
+		ev.SecretID = h.dsn.secretID
+	}
 	if ev.Source == "" {
 		ev.Source = h.info.kind
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/secretsql/secretsql/credential"
 )
 
 // Defaults of the options.
@@ -31,6 +32,7 @@ type GetSecretValueAPI interface {
 type Option func(*config) error
 
 type config struct {
+	source     credential.Source
 	awsConfig  *aws.Config
 	client     GetSecretValueAPI
 	cache      *Cache
@@ -123,6 +125,21 @@ func WithClient(client GetSecretValueAPI) Option {
 			return optErr("WithClient", "nil client")
 		}
 		c.client = client
+		return nil
+	}
+}
+
+// WithSource makes the Connector read its credentials from src, a source
+// of the caller's own, instead of the source a DSN names: the DSN is then
+// empty or holds only keys (`?host=…&sslmode=…`). Connectors given the same
+// src share its cached credentials; src is closed (if it is an io.Closer)
+// when the cache lets go of it. See package credential.
+func WithSource(src credential.Source) Option {
+	return func(c *config) error {
+		if src == nil {
+			return optErr("WithSource", "nil source")
+		}
+		c.source = src
 		return nil
 	}
 }

@@ -2,8 +2,10 @@ package secretsql
 
 import (
 	"bytes"
+
 	"encoding/json"
 	"errors"
+	"github.com/secretsql/secretsql/credential"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -18,6 +20,15 @@ type secretValue struct {
 	username string
 	password string
 	dbname   string
+}
+
+// credential is the secret's credential (without a Version).
+func (s secretValue) credential() credential.Credential {
+	c := credential.Credential{Username: s.username, Host: s.host, Port: s.port, Database: s.dbname, Engine: s.engine}
+	if s.password != "" {
+		c = c.WithPassword(s.password)
+	}
+	return c
 }
 
 // parseSecret decodes a secret value. Its errors name the secret and the key
@@ -97,22 +108,22 @@ func parsePort(v json.RawMessage) (int, error) {
 // also requires a host and applies the engine's default port and database,
 // as a Connector needs; without, what the secret lacks stays empty, as a
 // Handle's credentials (the pool's configuration has the rest).
-func resolve(s secretValue, e Engine, d *dsnConfig, secretARN, versionID string, complete bool) (Credentials, error) {
+func resolve(s credential.Credential, e Engine, d *dsnConfig, secretARN, versionID string, complete bool) (Credentials, error) {
 	fault := func(key, reason string, kind error) error {
 		return &SecretError{SecretARN: secretARN, VersionID: versionID, Key: key, Reason: reason, Kind: kind}
 	}
-	if s.engine != "" && !e.AcceptsSecretEngine(s.engine) {
-		return Credentials{}, fault("engine", "the secret is for engine "+strconv.Quote(s.engine)+
+	if s.Engine != "" && !e.AcceptsSecretEngine(s.Engine) {
+		return Credentials{}, fault("engine", "the secret is for engine "+strconv.Quote(s.Engine)+
 			" but was opened with driver "+strconv.Quote(DriverPrefix+e.Name()), ErrEngineMismatch)
 	}
-	c := Credentials{Host: s.host, Port: s.port, Username: s.username, Database: s.dbname}
+	c := Credentials{Host: s.Host, Port: s.Port, Username: s.Username, Database: s.Database}
 	if c.Username == "" {
 		return Credentials{}, fault("username", "missing or empty", ErrMissingKey)
 	}
-	if s.password == "" {
+	if s.Password() == "" {
 		return Credentials{}, fault("password", "missing or empty", ErrMissingKey)
 	}
-	c = c.WithPassword(s.password)
+	c = c.WithPassword(s.Password())
 	if d.host != "" {
 		c.Host = d.host
 	} else if c.Host != "" && !validHost(c.Host) {

@@ -55,11 +55,11 @@ func TestParseSecret(t *testing.T) {
 func TestResolve(t *testing.T) {
 	e := testEngine{name: "pgtest"}
 	s := secretValue{engine: "postgres", host: "h", username: "u", password: "p"}
-	c, err := resolve(s, e, &dsnConfig{}, "arn", "v", true)
+	c, err := resolve(s.credential(), e, &dsnConfig{}, "arn", "v", true)
 	if err != nil || c.String() != (Credentials{Host: "h", Port: 5432, Username: "u", Database: "defaultdb"}).WithPassword("p").String() || c.Password() != "p" {
 		t.Fatalf("defaults: %v %v", c, err)
 	}
-	c, err = resolve(secretValue{username: "u", password: "p"}, e, &dsnConfig{host: "x", port: 1, dbname: "db", hasDB: true}, "arn", "v", true)
+	c, err = resolve(secretValue{username: "u", password: "p"}.credential(), e, &dsnConfig{host: "x", port: 1, dbname: "db", hasDB: true}, "arn", "v", true)
 	if err != nil || c.String() != (Credentials{Host: "x", Port: 1, Username: "u", Database: "db"}).WithPassword("p").String() || c.Password() != "p" {
 		t.Fatalf("overrides: %v %v", c, err)
 	}
@@ -73,7 +73,7 @@ func TestResolve(t *testing.T) {
 		{secretValue{host: "h", username: "u"}, ErrMissingKey, "password"},
 		{secretValue{username: "u", password: "p"}, ErrMissingKey, "host"},
 	} {
-		_, err := resolve(tt.s, e, &dsnConfig{}, "arn:x", "v9", true)
+		_, err := resolve(tt.s.credential(), e, &dsnConfig{}, "arn:x", "v9", true)
 		var se *SecretError
 		if !errors.Is(err, tt.kind) || !errors.As(err, &se) || se.Key != tt.key {
 			t.Errorf("resolve(%+v) = %v, want %v on %q", tt.s, err, tt.kind, tt.key)

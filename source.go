@@ -3,76 +3,123 @@ package secretsql
 import (
 	"context"
 	"time"
+
+	"github.com/secretsql/secretsql/credential"
 )
 
-// A source reads versions of secrets: the seam between the cache and the
-// ways a secret reaches the process (the GetSecretValue API today). The
-// cache calls read on behalf of every connect waiting for the value, with a
-// context bounded by the fetch timeout, and classifies nothing itself: a
-// source returns the typed errors of this package ([*FetchError]).
+// source is the cache's side of the credential seam ([credential.Source]
+// is the public side, adapted by publicSource). The cache calls fetch on
+// behalf of every connect waiting for the result, with a context bounded
+// by the longest fetch timeout among them, and knows nothing of what a
+// source reads: staging labels, files, tokens and leases are each
+// source's own business.
 type source interface {
-	// identity is a comparable value that names who reads: two sources
-	// with equal identities may share cached values, two with different
-	// identities never do. It includes everything that changes what a read
-	// returns (the AWS principal, the region, the endpoint).
-	identity() any
-
-	// read returns the version of secretID that carries the staging
-	// label stage (a source without labels has one version at a time).
-	// fresh asks a source with a cache of its own to skip it (a read after
-	// the database rejected the credentials).
-	read(ctx context.Context, r readRequest) (sourceValue, error)
-
-	// describe tells where reads go, for Resolved and errors.
+	// describe tells the cache who reads (the identity that scopes cache
+	// entries), how often the source may be read, and what to put in
+	// events and Resolved.
 	describe() sourceInfo
+
+	// fetch reads a credential: the current one, or, when r.rejected is
+	// set, one newer than the version the database rejected (returning
+	// that version again means there is none).
+	fetch(ctx context.Context, r fetchRequest) (fetched, error)
 }
 
-// readRequest is what the cache asks a source for.
-type readRequest struct {
-	secretID   string
-	stage      string
-	fresh      bool // skip the source's own cache (after a rejected login)
-	background bool // a refresh while a cached value is in use
+// acceptor is a source that wants to know which credentials logged in:
+// accepted is called, outside the cache's locks, at the first login of
+// each version and at a login after a rejection of it, with the time the
+// login began. It returns the events to deliver and, if changed, the
+// credential to use from now on (one the source holds already).
+type acceptor interface {
+	accepted(f fetched, started time.Time) (evs []Event, use fetched, changed bool)
 }
 
-// sourceValue is one version of a secret as a source returns it.
-type sourceValue struct {
-	arn       string // the secret's ARN, "" if the source does not know it
-	versionID string // the version's id
-	value     []byte // SecretString (or SecretBinary)
+// steerer is a source that may hold a better credential than the one the
+// database rejected without reading anything (Secrets Manager: an
+// AWSPENDING version read before). rejected records the rejection and
+// returns that credential, if any. The cache calls it with its entry's
+// lock held: it must not call back into the cache.
+type steerer interface {
+	rejected(id string) (fetched, bool)
+}
 
-	region       string // the region that served it, if not the source's own (a failover) …
-	failoverFrom error  // … and why the primary region did not
+// closer is a source that holds something to release (an HTTP transport,
+// a lease): close is called once, when the cache drops the source — its
+// entry evicted or the cache closed — or at once when a new reader's
+// source was not needed because an equal one is cached.
+type closer interface {
+	close()
+}
+
+// fetchRequest is what the cache asks a source for.
+type fetchRequest struct {
+	rejected   string      // the version the database rejected; "" for a plain read
+	background bool        // a refresh while a cached credential is in use
+	fresh      bool        // skip any cache of the source's own (Connector.Refresh, a forced read)
+	broken     bool        // rejected's value cannot be used: look for a fix, not for a rotation
+	since      time.Time   // a forced read: when the starter's connect first met a rejection …
+	wait       bool        // … and whether it may wait for a rate limit to pass
+	report     func(Event) // the source reports each read it makes (EventFetch, EventFetchFailed, EventFailover)
+}
+
+// fetched is one credential as a source returns it, with where it came
+// from.
+type fetched struct {
+	cred   credential.Credential
+	stage  string // the staging label it was read by ("" for sources without labels)
+	arn    string // the secret's ARN (or the source's name for the credential)
+	region string // the AWS region that served it, if not the source's own (a failover)
+	err    error  // the value cannot be used (a *SecretError naming the version): connects fail with it
 }
 
 // sourceInfo describes a source.
 type sourceInfo struct {
-	kind     string        // "secretsmanager", "agent" or "file", for events
-	region   string        // the AWS region read, "" if none
-	endpoint string        // "" for the SDK's default endpoint
-	noStages bool          // no staging labels: no AWSPENDING to read (a file)
-	ttl      time.Duration // the refresh interval unless the DSN or an option sets one; 0 for the default
+	kind     string // "secretsmanager", "agent", "file", …, for events
+	identity any    // comparable; equal identities share one cache entry (nil: the source itself)
+	region   string // the AWS region read, "" if none
+	endpoint string // "" for the SDK's default endpoint
+	noStages bool   // no staging labels: no AWSPENDING to read (a file)
+
+	ttl         time.Duration // the refresh interval unless the DSN or an option sets one; 0 for the default
+	minInterval time.Duration // the least time between forced reads; 0: none (a local read)
 }
 
-// newSource builds the source a DSN names: a file, the agent, or the
-// GetSecretValue API (the default), with a failover region if the DSN
-// gives one.
+// newSource builds the source a DSN or the options name: a source of the
+// caller's own (WithSource), one of a registered DSN scheme, a file, or a
+// Secrets Manager secret read through the agent or the GetSecretValue API
+// (the default), with a failover region if the DSN gives one.
 func newSource(d *dsnConfig, cfg *config) (source, error) {
-	if d.file != "" {
+	switch {
+	case cfg.source != nil:
+		return newPublicSource(cfg.source), nil
+	case d.file != "":
 		return &fileSource{path: d.file}, nil
+	case d.scheme != "":
+		return openScheme(d)
 	}
-	var primary source
+	var r secretReader
 	if d.source == "agent" {
-		primary = newAgentSource(d)
+		r = newAgentSource(d)
 	} else {
 		api, err := newAPISource(d, cfg)
 		if err != nil {
 			return nil, err
 		}
-		primary = api
+		r = api
 	}
-	if d.failoverRegion == "" {
-		return primary, nil
+	if d.failoverRegion != "" {
+		fo, err := newFailoverSource(r, d, cfg)
+		if err != nil {
+			return nil, err
+		}
+		r = fo
 	}
-	return newFailoverSource(primary, d, cfg)
+	return smSourceFor(d, cfg, r), nil
+}
+
+// smSourceFor makes the Secrets Manager source of a DSN that reads
+// through r.
+func smSourceFor(d *dsnConfig, cfg *config, r secretReader) *smSource {
+	set, stage := cfg.settingsFor(d, r.describe())
+	return newSMSource(r, d.secretID, stage, set.pendingOK, set.minRefresh)
 }

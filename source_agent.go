@@ -35,7 +35,7 @@ type agentSource struct {
 // with its own credentials).
 type agentIdentity struct{ addr string }
 
-var _ source = (*agentSource)(nil)
+var _ secretReader = (*agentSource)(nil)
 
 // defaultAgentPort is the agent's and the Lambda extension's default.
 const defaultAgentPort = "2773"

@@ -32,7 +32,7 @@ type apiIdentity struct {
 	endpoint  string
 }
 
-var _ source = (*apiSource)(nil)
+var _ secretReader = (*apiSource)(nil)
 
 func (s *apiSource) identity() any { return s.id }
 

@@ -17,7 +17,7 @@ import (
 // refresh keeps serving the cached value instead. Every read tries the
 // primary first, so reads go back to it as soon as it answers.
 type failoverSource struct {
-	primary   source
+	primary   secretReader
 	secondary *apiSource
 	region    string // the failover region
 	secretID  string // the secret's id in the failover region
@@ -26,12 +26,12 @@ type failoverSource struct {
 // failoverIdentity: both regions' readers.
 type failoverIdentity struct{ primary, secondary any }
 
-var _ source = (*failoverSource)(nil)
+var _ secretReader = (*failoverSource)(nil)
 
 // newFailoverSource reads primary, and the GetSecretValue API in the DSN's
 // failover region (with the same client options: the agent cannot read
 // another region).
-func newFailoverSource(primary source, d *dsnConfig, cfg *config) (*failoverSource, error) {
+func newFailoverSource(primary secretReader, d *dsnConfig, cfg *config) (*failoverSource, error) {
 	d2 := *d
 	d2.region, d2.secretID = d.failoverRegion, replicaID(d.secretID, d.failoverRegion)
 	secondary, err := newAPISource(&d2, cfg)
