@@ -157,6 +157,7 @@ type version struct {
 	f         fetched
 	fetchedAt time.Time
 	until     time.Time    // not handed out from then on (zero: no expiry)
+	reread    bool         // a re-read of a version with the same expiry: refresh at until, not ahead
 	jitter    float64      // refresh after jitter × the refresh interval, 0.9 ≤ jitter < 1
 	loggedIn  *atomic.Bool // a login with it succeeded (shared by re-reads of the version)
 }
@@ -339,7 +340,11 @@ func (e *entry) armRefresh() {
 	}
 	at := cur.fetchedAt.Add(time.Duration(float64(e.refreshInterval()) * cur.jitter))
 	if !cur.until.IsZero() {
-		if ahead := cur.fetchedAt.Add(time.Duration(float64(cur.until.Sub(cur.fetchedAt)) * (cur.jitter - 0.1))); ahead.Before(at) {
+		ahead := cur.fetchedAt.Add(time.Duration(float64(cur.until.Sub(cur.fetchedAt)) * (cur.jitter - 0.1)))
+		if cur.reread {
+			ahead = cur.until // the source had nothing newer ahead of the expiry: ask again at its end
+		}
+		if ahead.Before(at) {
 			at = ahead
 		}
 		e.sched.expiry = e.fireAt(cur.until, func() **time.Timer { return &e.sched.expiry }, &e.sched.expired)
@@ -467,8 +472,14 @@ func (e *entry) current(ctx context.Context, h *Handle) (*version, error) {
 		if err != nil && f.timeout < h.set.fetchTimeout && errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 			continue // a read with a shorter fetch timeout than h's, started before h came
 		}
-		if err == nil && v == nil {
-			continue // the read ended without a usable credential for h
+		if err == nil && !v.usable(time.Now()) {
+			// The source has nothing newer than a credential at the end of
+			// its life (a password that rotates at its expiry): wait for
+			// the expiry, then ask again.
+			if !sleep(ctx, min(time.Until(v.f.cred.Expiry), time.Second)+time.Millisecond) {
+				return nil, ctx.Err()
+			}
+			continue
 		}
 		return v, err
 	}
@@ -685,6 +696,9 @@ func (e *entry) steer(f fetched) {
 func (e *entry) keep(v *version) {
 	if old := e.versions[v.id]; old != nil && old != v {
 		v.loggedIn = old.loggedIn
+		if old.f.cred.Expiry.Equal(v.f.cred.Expiry) && !old.until.IsZero() {
+			v.until, v.reread = old.until, true // its usable life does not start again
+		}
 	}
 	e.cur = v
 	e.versions[v.id] = v
