@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -23,13 +24,34 @@ type apiSource struct {
 	id       apiIdentity
 }
 
-// apiIdentity scopes cached values to the AWS principal that read them: the
-// credentials provider of the client (equal providers sign as the same
-// principal), or the client itself when the provider cannot be compared.
+// apiIdentity scopes cached values to who reads them and where: the AWS
+// principal (the credentials provider of the client: equal providers sign
+// as the same principal; the client itself when the provider cannot be
+// compared), the region, the base endpoint, and target: every other client
+// setting that can send a request elsewhere (see clientTarget).
 type apiIdentity struct {
 	principal any
 	region    string
 	endpoint  string
+	target    any
+}
+
+// configTarget is the target of a client built from an aws.Config: the
+// settings besides the region and the base endpoint that decide where its
+// requests go, or that can change what comes back. Each is held by pointer
+// identity (pointerIdentity) — an equal value read from another place is
+// not the same place — so two Connectors of one aws.Config compare equal,
+// and two configurations built apart never do.
+type configTarget struct {
+	resolver       any // the client's EndpointResolverV2; nil for the SDK's default
+	resolverV1     any // aws.Config.EndpointResolver (deprecated, still honoured)
+	resolverV1Opts any // aws.Config.EndpointResolverWithOptions (same)
+	httpClient     any // aws.Config.HTTPClient: a transport may dial anywhere
+	apiOptions     any // aws.Config.APIOptions: middleware may rewrite a request
+	serviceOptions any // aws.Config.ServiceOptions: may set any client option
+	interceptors   any // aws.Config.Interceptors: may rewrite a request
+	fips           aws.FIPSEndpointState
+	dualStack      aws.DualStackEndpointState
 }
 
 var _ secretReader = (*apiSource)(nil)
@@ -87,6 +109,7 @@ func newAPISource(d *dsnConfig, cfg *config) (*apiSource, error) {
 	case cfg.awsConfig != nil:
 		s.client = secretsmanager.NewFromConfig(*cfg.awsConfig, override)
 		s.id.principal = principalOf(cfg.awsConfig.Credentials, s.client)
+		s.id.target = configTargetOf(cfg.awsConfig, s.client.(*secretsmanager.Client))
 	default:
 		awsCfg, err := defaultAWSConfig()
 		if err != nil {
@@ -94,13 +117,21 @@ func newAPISource(d *dsnConfig, cfg *config) (*apiSource, error) {
 		}
 		s.client = secretsmanager.NewFromConfig(awsCfg, override)
 		s.id.principal = principalOf(awsCfg.Credentials, s.client)
+		s.id.target = configTargetOf(&awsCfg, s.client.(*secretsmanager.Client))
 	}
 	if sm, ok := s.client.(*secretsmanager.Client); ok {
 		o := sm.Options()
 		override(&o)
 		s.id.region, s.id.endpoint = o.Region, aws.ToString(o.BaseEndpoint)
 		if cfg.client != nil {
+			// A ready client shares with itself only: its endpoint
+			// resolver, HTTP client, API options and interceptors are
+			// its own copies (the SDK wraps even the HTTP client of
+			// the aws.Config it was built from in a new one per
+			// client), so nothing shows that another client sends its
+			// requests to the same place.
 			s.id.principal = principalOf(o.Credentials, sm)
+			s.id.target = sm
 		}
 	} else {
 		s.id.region, s.id.endpoint = region, endpoint
@@ -110,6 +141,89 @@ func newAPISource(d *dsnConfig, cfg *config) (*apiSource, error) {
 		return nil, &DSNError{Key: "region", Reason: "no AWS region: use a full secret ARN, add region=… to the DSN, or set AWS_REGION"}
 	}
 	return s, nil
+}
+
+// configTargetOf returns the configTarget of client, built from cfg.
+func configTargetOf(cfg *aws.Config, client *secretsmanager.Client) configTarget {
+	o := client.Options()
+	t := configTarget{
+		resolverV1:     pointerIdentity(cfg.EndpointResolver),
+		resolverV1Opts: pointerIdentity(cfg.EndpointResolverWithOptions),
+		httpClient:     pointerIdentity(cfg.HTTPClient),
+		apiOptions:     sliceIdentity(cfg.APIOptions),
+		serviceOptions: sliceIdentity(cfg.ServiceOptions),
+		interceptors:   interceptorsIdentity(cfg),
+		fips:           o.EndpointOptions.UseFIPSEndpoint,
+		dualStack:      o.EndpointOptions.UseDualStackEndpoint,
+	}
+	// The SDK gives every client a new default resolver (a stateless
+	// empty struct): any two resolve alike.
+	if reflect.TypeOf(o.EndpointResolverV2) != defaultResolverType {
+		t.resolver = pointerIdentity(o.EndpointResolverV2)
+	}
+	return t
+}
+
+var defaultResolverType = reflect.TypeOf(secretsmanager.NewDefaultEndpointResolverV2())
+
+// pointerIdentity returns v if it is nil or a pointer (compared by
+// identity, and kept alive by the identity that holds it), else a new
+// value equal to no other: a value held in an interface may be a func or
+// a struct with state behind it, so equal values need not act alike.
+func pointerIdentity(v any) any {
+	if v == nil {
+		return nil
+	}
+	switch reflect.TypeOf(v).Kind() {
+	case reflect.Pointer, reflect.Chan, reflect.UnsafePointer:
+		return v
+	}
+	return new(byte)
+}
+
+// sliceID is the identity of a non-empty slice: its first element's
+// address (which keeps the array alive, so that the address cannot be
+// reused) and its length.
+type sliceID[T any] struct {
+	first *T
+	n     int
+}
+
+// sliceIdentity returns nil for an empty slice, else its sliceID: copies of
+// one aws.Config hold the same array, configurations appended to apart do
+// not. Not seen: an element overwritten in place after a client was built
+// (two configurations appended to from one base with room to spare share
+// the array, and the second append changes the first configuration too: an
+// aliasing bug of the program that redirects its other clients as well).
+func sliceIdentity[T any](s []T) any {
+	if len(s) == 0 {
+		return nil
+	}
+	return sliceID[T]{first: &s[0], n: len(s)}
+}
+
+// interceptorsIdentity returns nil for an aws.Config without
+// interceptors, else the identity of each non-empty hook slice, found by
+// reflection so that a hook added to smithy-go is not missed.
+func interceptorsIdentity(cfg *aws.Config) any {
+	v := reflect.ValueOf(&cfg.Interceptors).Elem()
+	var id any
+	for i := v.NumField() - 1; i >= 0; i-- {
+		if f := v.Field(i); f.Kind() == reflect.Slice && f.Len() > 0 {
+			id = hookID{field: i, first: f.Index(0).Addr().Interface(), n: f.Len(), next: id}
+		}
+	}
+	return id
+}
+
+// hookID is the identity of one non-empty hook slice of an
+// InterceptorRegistry (the address of its first element and its length),
+// and of the next ones.
+type hookID struct {
+	field int
+	first any
+	n     int
+	next  any
 }
 
 // principalOf returns v as the identity of a reader when it can be compared
