@@ -282,8 +282,12 @@
 // the version it left gets AWSPREVIOUS. The first version of a secret always
 // gets AWSCURRENT. A version may carry only AWSPENDING. Versions left with
 // no label are kept as deprecated versions (ListSecretVersionIds with
-// IncludeDeprecated lists them, GetSecretValue by VersionId reads them);
-// they are never cleaned up.
+// IncludeDeprecated lists them, GetSecretValue by VersionId reads them)
+// until a secret has more than MaxVersions (100) versions: then the oldest
+// deprecated ones are removed, as Secrets Manager removes outdated versions
+// beyond 100 (without its 24-hour grace: the emulator's memory stays
+// bounded however fast versions are put). A labelled version is never
+// removed.
 //
 // UpdateSecretVersionStage moves only the label it names. In particular the
 // finishSecret step of a rotation (moving AWSCURRENT to the AWSPENDING
