@@ -45,6 +45,13 @@
 // HostNotAllowedException), so that a web page cannot reach the server by
 // DNS rebinding. `secretsql emulator` does both.
 //
+// Connections are bounded, for the server and the agent alike: a request's
+// header must arrive within 10 s (64 KiB at most) and its body within 10 s
+// more (1 MiB at most: a longer one is answered SerializationException and
+// its connection closed; a late one 408 Request Timeout), and a keep-alive
+// connection idle for 30 s is closed (the clients of Client and Config
+// close theirs after 15 s).
+//
 // # Operations
 //
 // These operations follow the semantics of the Secrets Manager API

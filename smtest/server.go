@@ -1,6 +1,7 @@
 package smtest
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -29,8 +30,8 @@ const (
 	DefaultSecretAccessKey = "smtest-secret"
 )
 
-// maxBodyBytes bounds a request body. Secret values are at most 64 KiB, and
-// a BatchGetSecretValue request names at most 20 secrets.
+// maxBodyBytes bounds a request body (see bodyFirst). Secret values are at
+// most 64 KiB, and a BatchGetSecretValue request names at most 20 secrets.
 const maxBodyBytes = 1 << 20
 
 // Option configures a Server created by NewServer or Start.
@@ -49,6 +50,7 @@ type options struct {
 	allowedHosts    []string
 	rotationWindow  time.Duration
 	rotateEvery     time.Duration
+	limits          connLimits // zero: defaultLimits
 }
 
 // WithAddr makes the server listen on addr (for example "127.0.0.1:4566")
@@ -252,10 +254,14 @@ func Start(opts ...Option) (*Server, error) {
 		s.allowedHosts = allowedHosts(ln.Addr(), o.allowedHosts)
 	}
 	s.idle = sync.NewCond(&s.lifeMu)
-	s.ep = endpoint{addr: s.addr, handler: s}
+	s.ep = endpoint{addr: s.addr, handler: s, limits: o.limits}
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.Proxy = nil // never send emulator traffic through HTTP(S)_PROXY
 	transport.MaxIdleConnsPerHost = 128
+	// Close idle connections before the server does (see idleTimeout): a
+	// request sent on a connection the server is closing would fail, and
+	// these clients never retry.
+	transport.IdleConnTimeout = cmp.Or(o.limits, defaultLimits).idle / 2
 	s.httpClient = &http.Client{Transport: plainBodies{transport}}
 	for _, id := range o.denied {
 		s.denied[id] = struct{}{}
@@ -634,9 +640,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer s.leave()
 	now := time.Now()
 
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
+	body, err := io.ReadAll(r.Body) // in memory already: see bodyFirst
 	if err != nil {
-		return // the client went away
+		return
 	}
 	op, isSM := strings.CutPrefix(r.Header.Get("X-Amz-Target"), "secretsmanager.")
 	if !isSM {
