@@ -128,7 +128,9 @@
 //     creates "<username>_clone" with the privileges of the user (on
 //     PostgreSQL, GRANT user TO clone; on MySQL and MariaDB, the user's
 //     grants), or changes its password; the next rotation goes back to
-//     "<username>".
+//     "<username>". As in AWS's templates, the admin logs in where the
+//     admin secret points (its own port and dbname), which must name the
+//     same host as the secret, and an engine of the same family.
 //
 // No rotation function is needed: RotationLambdaARN is accepted, shown by
 // DescribeSecret and never invoked. As with AWS:

@@ -6,11 +6,13 @@
 //
 // A [*DB] implements [rotation.Database], [rotation.SelfPasswordChanger]
 // (single user: the user, logged in with its working password, changes its
-// own password) and [rotation.AdminCloner] (alternating users: the admin
+// own password), [rotation.AdminCloner] (alternating users: the admin
 // secret's user creates "<name>_clone" with the privileges of "<name>", or
-// sets its password). Passwords and names are never formatted into SQL by
-// this package: PostgreSQL quotes them itself (format with %I and %L), and
-// go-sql-driver/mysql escapes them for the connection's sql_mode.
+// sets its password) and [rotation.Locator] (the admin logs in at the
+// server the admin secret names). Passwords and names are never formatted
+// into SQL by this package: PostgreSQL quotes them itself (format with %I
+// and %L), and go-sql-driver/mysql escapes them for the connection's
+// sql_mode.
 package sqldb
 
 import (
@@ -62,6 +64,7 @@ var (
 	_ rotation.Database            = (*DB)(nil)
 	_ rotation.SelfPasswordChanger = (*DB)(nil)
 	_ rotation.AdminCloner         = (*DB)(nil)
+	_ rotation.Locator             = (*DB)(nil)
 )
 
 // families maps the "engine" values of database secrets to a family and the
@@ -116,6 +119,22 @@ func FromSecret(secretString string) (*DB, error) {
 	if db.Database == "" && (s.Engine == "postgres" || s.Engine == "postgresql" || s.Engine == "aurora-postgresql") {
 		db.Database = "postgres"
 	}
+	return db, nil
+}
+
+// Locate returns the DB that another secret points at (see FromSecret),
+// with d's settings (ConnectTimeout and Allow): for alternating users, the
+// server the admin secret names, where its user logs in. The secret must
+// name an engine of d's family.
+func (d *DB) Locate(secretString string) (rotation.Database, error) {
+	db, err := FromSecret(secretString)
+	if err != nil {
+		return nil, err
+	}
+	if db.Family != d.Family {
+		return nil, fmt.Errorf("sqldb: the secret names a %s engine, not %s", db.Family, d.Family)
+	}
+	db.ConnectTimeout = d.ConnectTimeout
 	return db, nil
 }
 
