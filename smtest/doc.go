@@ -132,6 +132,11 @@
 //     admin secret points (its own port and dbname), which must name the
 //     same host as the secret, and an engine of the same family.
 //
+// A rotation connects only to databases at loopback addresses (checked on
+// the address dialed, after name resolution) unless WithRotationNetworks
+// allows more: a secret naming another address fails its rotation at
+// setSecret with a *sqldb.AddrError, and nothing is sent there.
+//
 // No rotation function is needed: RotationLambdaARN is accepted, shown by
 // DescribeSecret and never invoked. As with AWS:
 //

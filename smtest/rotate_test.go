@@ -4,8 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net"
+	"net/netip"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,6 +19,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/secretsql/secretsql/internal/rotation"
+	"github.com/secretsql/secretsql/internal/rotation/sqldb"
 	"github.com/secretsql/secretsql/internal/rotation/sqldb/sqldbtest"
 	"github.com/secretsql/secretsql/internal/testdb"
 	"github.com/secretsql/secretsql/smtest"
@@ -326,5 +331,99 @@ func TestRotateEvery(t *testing.T) {
 		// finishSecret: then AWSPENDING works.
 		user, password = sqldbtest.SecretCredentials(t, c, "app", "AWSPENDING")
 		sqldbtest.Login(t, db, user, password, true)
+	}
+}
+
+// nonLoopbackIPv4 returns an IPv4 address of this machine that is not a
+// loopback one; the test is skipped if there is none.
+func nonLoopbackIPv4(t *testing.T) netip.Addr {
+	t.Helper()
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range addrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil && p.Addr().Is4() && !p.Addr().IsLoopback() {
+			return p.Addr()
+		}
+	}
+	t.Skip("this machine has no non-loopback IPv4 address")
+	return netip.Addr{}
+}
+
+// countingListener accepts connections on addr and closes them at once,
+// counting them, until the test ends.
+func countingListener(t *testing.T, addr string) (port int, accepted *atomic.Int64) {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted = new(atomic.Int64)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			c.Close()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-done
+	})
+	return ln.Addr().(*net.TCPAddr).Port, accepted
+}
+
+// TestRotationNetworks rotates secrets that point at a non-loopback address
+// of this machine: by default the rotation refuses to connect there
+// (*sqldb.AddrError) and nothing reaches the address; WithRotationNetworks
+// lets it connect.
+func TestRotationNetworks(t *testing.T) {
+	ip := nonLoopbackIPv4(t)
+	port, accepted := countingListener(t, net.JoinHostPort(ip.String(), "0"))
+	remote := fmt.Sprintf(`{"engine":"postgres","host":%q,"port":%d,"username":"app","password":"not a real one"}`, ip, port)
+	for _, tc := range []struct {
+		name   string
+		opts   []smtest.Option
+		secret string
+	}{
+		{name: "default", secret: remote},
+		{name: "another network", opts: []smtest.Option{smtest.WithRotationNetworks(netip.MustParsePrefix("198.51.100.0/24"))}, secret: remote},
+		{name: "allowed", opts: []smtest.Option{smtest.WithRotationNetworks(netip.PrefixFrom(ip, 32))}, secret: remote},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			logger, logged := textLog()
+			srv, c := newServer(t, append(tc.opts, smtest.WithLogger(logger))...)
+			srv.CreateSecret("app", tc.secret)
+			before := accepted.Load()
+			rotate(t, c, &secretsmanager.RotateSecretInput{SecretId: aws.String("app")})
+			err := srv.WaitRotation(t.Context(), "app")
+			if err == nil {
+				t.Fatal("the rotation succeeded against a listener that speaks no PostgreSQL")
+			}
+			reached := accepted.Load() - before
+			t.Logf("%d connection(s) reached %s:%d; rotation error: %v", reached, ip, port, err)
+			var addrErr *sqldb.AddrError
+			if tc.name == "allowed" {
+				if reached == 0 || errors.As(err, &addrErr) {
+					t.Fatalf("allowed network: %d connections reached the database's address, error %v", reached, err)
+				}
+				return
+			}
+			if reached != 0 {
+				t.Fatalf("%d connection(s) reached %s:%d, outside the allowed networks", reached, ip, port)
+			}
+			if !errors.As(err, &addrErr) || addrErr.Addr.Addr() != ip {
+				t.Fatalf("rotation error %v, want a *sqldb.AddrError for %s", err, ip)
+			}
+			if out := logged(); !strings.Contains(out, "WithRotationNetworks (secretsql emulator --rotation-network)") {
+				t.Fatalf("the log does not say how to allow the address:\n%s", out)
+			}
+		})
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -50,6 +51,7 @@ type options struct {
 	allowedHosts    []string
 	rotationWindow  time.Duration
 	rotateEvery     time.Duration
+	rotationNets    []netip.Prefix
 	limits          connLimits // zero: defaultLimits
 }
 
@@ -110,6 +112,22 @@ func WithRotationWindow(d time.Duration) Option { return func(o *options) { o.ro
 // false), instead of on the schedule of its rotation rules: a lab setting
 // for soak runs. NextRotationDate reflects it.
 func WithRotateEvery(d time.Duration) Option { return func(o *options) { o.rotateEvery = d } }
+
+// WithRotationNetworks lets rotations connect to databases in the given
+// networks too. By default a rotation connects only to loopback addresses
+// (127.0.0.0/8, ::1), whatever host a secret names: whoever may call
+// RotateSecret could otherwise make the server connect to any address it
+// reaches. The check applies to the address actually dialed, after the
+// host name is resolved; a refused one fails the rotation's step with a
+// *sqldb.AddrError (internal/rotation/sqldb) before any packet is sent.
+// netip.MustParsePrefix("0.0.0.0/0") and "::/0" allow every address.
+func WithRotationNetworks(networks ...netip.Prefix) Option {
+	return func(o *options) {
+		for _, n := range networks {
+			o.rotationNets = append(o.rotationNets, n.Masked())
+		}
+	}
+}
 
 // Call is one request received by the server, as recorded in Server.Log.
 type Call struct {
@@ -184,6 +202,7 @@ type Server struct {
 	log   []*Call
 
 	allowedHosts   map[string]bool // nil: no Host check
+	rotationNets   []netip.Prefix  // besides loopback
 	rotationWindow time.Duration
 	rotateEvery    time.Duration
 	rotCtx         context.Context // ends when the server closes
@@ -248,6 +267,7 @@ func Start(opts ...Option) (*Server, error) {
 		calls:           map[string]int{},
 		rotationWindow:  o.rotationWindow,
 		rotateEvery:     o.rotateEvery,
+		rotationNets:    slices.Clone(o.rotationNets),
 	}
 	s.rotCtx, s.rotCancel = context.WithCancel(context.Background())
 	if o.hostCheck {

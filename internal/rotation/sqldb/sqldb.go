@@ -22,9 +22,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -58,6 +60,40 @@ type DB struct {
 	// ConnectTimeout bounds each connection attempt; zero means
 	// DefaultConnectTimeout.
 	ConnectTimeout time.Duration
+	// Allow, if set, is asked about the address of every connection before
+	// it is dialed (after the host name is resolved, so it judges the
+	// address actually reached): a connection to an address it refuses, or
+	// to a Unix socket, fails with an [*AddrError] before any packet is
+	// sent. Nil allows every address.
+	Allow func(netip.Addr) bool
+}
+
+// AddrError is the error of a connection that DB.Allow refused.
+type AddrError struct {
+	// Network and Address are what was about to be dialed.
+	Network, Address string
+	// Addr is the refused address, invalid for a Unix socket.
+	Addr netip.AddrPort
+}
+
+// Error says which address was refused.
+func (e *AddrError) Error() string {
+	return fmt.Sprintf("sqldb: connections to %s address %s are not allowed", e.Network, e.Address)
+}
+
+// dial dials an address that d.Allow allows.
+func (d *DB) dial(ctx context.Context, network, address string) (net.Conn, error) {
+	dialer := net.Dialer{KeepAlive: 5 * time.Minute}
+	if d.Allow != nil {
+		dialer.Control = func(network, address string, _ syscall.RawConn) error {
+			ap, err := netip.ParseAddrPort(address)
+			if err != nil || !d.Allow(ap.Addr().Unmap()) {
+				return &AddrError{Network: network, Address: address, Addr: ap}
+			}
+			return nil
+		}
+	}
+	return dialer.DialContext(ctx, network, address)
 }
 
 var (
@@ -134,7 +170,7 @@ func (d *DB) Locate(secretString string) (rotation.Database, error) {
 	if db.Family != d.Family {
 		return nil, fmt.Errorf("sqldb: the secret names a %s engine, not %s", db.Family, d.Family)
 	}
-	db.ConnectTimeout = d.ConnectTimeout
+	db.ConnectTimeout, db.Allow = d.ConnectTimeout, d.Allow
 	return db, nil
 }
 
@@ -160,6 +196,7 @@ func (d *DB) open(ctx context.Context, user, password string) (*sql.DB, error) {
 			return nil, fmt.Errorf("sqldb: %w", err)
 		}
 		cfg.User, cfg.Password, cfg.Database = user, password, d.Database
+		cfg.DialFunc = d.dial
 		pool = stdlib.OpenDB(*cfg)
 	case MySQL:
 		cfg := mysql.NewConfig()
@@ -168,6 +205,7 @@ func (d *DB) open(ctx context.Context, user, password string) (*sql.DB, error) {
 		cfg.Timeout = d.timeout()
 		cfg.TLSConfig = "preferred"
 		cfg.InterpolateParams = true // client-side escaping, aware of NO_BACKSLASH_ESCAPES
+		cfg.DialFunc = d.dial
 		c, err := mysql.NewConnector(cfg)
 		if err != nil {
 			return nil, fmt.Errorf("sqldb: %w", err)
