@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -424,6 +426,92 @@ func TestRotationNetworks(t *testing.T) {
 			if out := logged(); !strings.Contains(out, "WithRotationNetworks (secretsql emulator --rotation-network)") {
 				t.Fatalf("the log does not say how to allow the address:\n%s", out)
 			}
+		})
+	}
+}
+
+// forwarder accepts connections on 127.0.0.1 and forwards each one to
+// target, counting them. It stops, with its connections, when the test
+// ends.
+func forwarder(t *testing.T, target string) (port int, accepted *atomic.Int64) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted = new(atomic.Int64)
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		conns []net.Conn
+	)
+	track := func(c net.Conn) {
+		mu.Lock()
+		conns = append(conns, c)
+		mu.Unlock()
+	}
+	wg.Go(func() {
+		for {
+			in, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			track(in)
+			out, err := net.DialTimeout("tcp", target, 5*time.Second)
+			if err != nil {
+				in.Close()
+				continue
+			}
+			track(out)
+			for _, p := range [][2]net.Conn{{in, out}, {out, in}} {
+				wg.Go(func() {
+					_, _ = io.Copy(p[0], p[1])
+					p[0].Close()
+					p[1].Close()
+				})
+			}
+		}
+	})
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return ln.Addr().(*net.TCPAddr).Port, accepted
+}
+
+// TestRotateSecretAdminSecretPort rotates alternating users whose admin
+// secret names another port of the same host (a forwarder to the
+// database): the admin logs in there, as with AWS's templates, not at the
+// port of the secret being rotated.
+func TestRotateSecretAdminSecretPort(t *testing.T) {
+	for _, engine := range testdb.Engines() {
+		t.Run(engine, func(t *testing.T) {
+			tdb, db := sqldbtest.Open(t, engine)
+			srv, c := newServer(t)
+			var admin testdb.Secret
+			if err := json.Unmarshal([]byte(tdb.AdminSecretJSON()), &admin); err != nil {
+				t.Fatal(err)
+			}
+			port, accepted := forwarder(t, net.JoinHostPort(admin.Host, fmt.Sprint(admin.Port)))
+			admin.Port = port
+			adminJSON, err := json.Marshal(admin)
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv.CreateSecret("app", sqldbtest.WithMaster(tdb.SecretJSON(), srv.CreateSecret("admin", string(adminJSON))))
+			rotate(t, c, &secretsmanager.RotateSecretInput{SecretId: aws.String("app")})
+			wait(t, srv, "app")
+			if accepted.Load() == 0 {
+				t.Fatalf("no connection reached port %d of the admin secret: the admin logged in at port %d of the rotated secret", port, db.Port)
+			}
+			user, password := sqldbtest.SecretCredentials(t, c, "app", "AWSCURRENT")
+			sqldbtest.Login(t, db, user, password, true)
 		})
 	}
 }
