@@ -45,6 +45,13 @@
 // HostNotAllowedException), so that a web page cannot reach the server by
 // DNS rebinding. `secretsql emulator` does both.
 //
+// Connections are bounded, for the server and the agent alike: a request's
+// header must arrive within 10 s (64 KiB at most) and its body within 10 s
+// more (1 MiB at most: a longer one is answered SerializationException and
+// its connection closed; a late one 408 Request Timeout), and a keep-alive
+// connection idle for 30 s is closed (the clients of Client and Config
+// close theirs after 15 s).
+//
 // # Operations
 //
 // These operations follow the semantics of the Secrets Manager API
@@ -121,7 +128,14 @@
 //     creates "<username>_clone" with the privileges of the user (on
 //     PostgreSQL, GRANT user TO clone; on MySQL and MariaDB, the user's
 //     grants), or changes its password; the next rotation goes back to
-//     "<username>".
+//     "<username>". As in AWS's templates, the admin logs in where the
+//     admin secret points (its own port and dbname), which must name the
+//     same host as the secret, and an engine of the same family.
+//
+// A rotation connects only to databases at loopback addresses (checked on
+// the address dialed, after name resolution) unless WithRotationNetworks
+// allows more: a secret naming another address fails its rotation at
+// setSecret with a *sqldb.AddrError, and nothing is sent there.
 //
 // No rotation function is needed: RotationLambdaARN is accepted, shown by
 // DescribeSecret and never invoked. As with AWS:
@@ -282,8 +296,12 @@
 // the version it left gets AWSPREVIOUS. The first version of a secret always
 // gets AWSCURRENT. A version may carry only AWSPENDING. Versions left with
 // no label are kept as deprecated versions (ListSecretVersionIds with
-// IncludeDeprecated lists them, GetSecretValue by VersionId reads them);
-// they are never cleaned up.
+// IncludeDeprecated lists them, GetSecretValue by VersionId reads them)
+// until a secret has more than MaxVersions (100) versions: then the oldest
+// deprecated ones are removed, as Secrets Manager removes outdated versions
+// beyond 100 (without its 24-hour grace: the emulator's memory stays
+// bounded however fast versions are put). A labelled version is never
+// removed.
 //
 // UpdateSecretVersionStage moves only the label it names. In particular the
 // finishSecret step of a rotation (moving AWSCURRENT to the AWSPENDING

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"regexp"
 	"strconv"
 	"time"
@@ -200,7 +201,7 @@ func (r *rotationRulesInput) rules(interval time.Duration) *rotationRules {
 }
 
 func (s *Server) rotateSecret(in *rotateSecretInput, sec *secret, now time.Time) (any, *apiError) {
-	r, err := rotatable(sec)
+	r, err := s.rotatable(sec)
 	if err != nil {
 		return nil, newError(codeInvalidRequest, "smtest cannot rotate the secret %s: %v", sec.name, err)
 	}
@@ -248,8 +249,9 @@ func (s *Server) rotateSecret(in *rotateSecretInput, sec *secret, now time.Time)
 // and a password, and for alternating users a masterarn. It returns the
 // rotator for it, without its Client: its database, and its strategy,
 // alternating users if the secret has a masterarn, as AWS's templates for
-// it require.
-func rotatable(sec *secret) (*rotation.Rotator, error) {
+// it require. Its database connections go only to the addresses
+// allowDatabase allows.
+func (s *Server) rotatable(sec *secret) (*rotation.Rotator, error) {
 	v := sec.versions[sec.labels[rotation.StageCurrent]]
 	if !v.hasValue() || v.str == nil {
 		return nil, errors.New("it has no AWSCURRENT SecretString")
@@ -258,6 +260,7 @@ func rotatable(sec *secret) (*rotation.Rotator, error) {
 	if err != nil {
 		return nil, err
 	}
+	db.Allow = s.allowDatabase
 	var keys map[string]any
 	_ = json.Unmarshal([]byte(*v.str), &keys) // FromSecret parsed it
 	for _, k := range []string{"username", "password"} {
@@ -273,6 +276,21 @@ func rotatable(sec *secret) (*rotation.Rotator, error) {
 		r.Strategy = rotation.AlternatingUsers
 	}
 	return r, nil
+}
+
+// allowDatabase reports whether a rotation may connect to a database at
+// addr: a loopback address, or one in the networks of WithRotationNetworks.
+func (s *Server) allowDatabase(addr netip.Addr) bool {
+	addr = addr.Unmap()
+	if addr.IsLoopback() {
+		return true
+	}
+	for _, n := range s.rotationNets {
+		if n.Contains(addr) {
+			return true
+		}
+	}
+	return false
 }
 
 // startRotationLocked runs the rotation of sec to version token with r (as
@@ -315,9 +333,14 @@ func (s *Server) rotate(ctx context.Context, sec *secret, run *rotationRun, r *r
 	r.Logf = func(format string, args ...any) { log.Info("smtest: " + fmt.Sprintf(format, args...)) }
 	log.Info("smtest: rotation started", "strategy", r.Strategy.String())
 	res, err := r.RotateVersion(ctx, sec.arn, run.token)
-	if err != nil {
+	var addrErr *sqldb.AddrError
+	switch {
+	case errors.As(err, &addrErr):
+		log.Error("smtest: rotation failed; AWSPENDING stays on the version", "step", string(step), "error", err.Error(),
+			"hint", "rotations connect only to loopback databases; allow more networks with WithRotationNetworks (secretsql emulator --rotation-network)")
+	case err != nil:
 		log.Error("smtest: rotation failed; AWSPENDING stays on the version", "step", string(step), "error", err.Error())
-	} else {
+	default:
 		log.Info("smtest: rotation finished", "previous_version", res.PreviousVersionID, "user", res.Username)
 	}
 	s.mu.Lock()
@@ -383,7 +406,7 @@ func (s *Server) rotateDue(now time.Time) {
 		if sec.replica != nil || !st.enabled || st.next.IsZero() || now.Before(st.next) || st.running() {
 			continue
 		}
-		r, err := rotatable(sec)
+		r, err := s.rotatable(sec)
 		if err != nil {
 			s.logger.Error("smtest: scheduled rotation skipped", "secret", sec.name, "error", err.Error())
 			st.schedule(now, s.rotateEvery)

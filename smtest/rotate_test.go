@@ -4,8 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,6 +21,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/secretsql/secretsql/internal/rotation"
+	"github.com/secretsql/secretsql/internal/rotation/sqldb"
 	"github.com/secretsql/secretsql/internal/rotation/sqldb/sqldbtest"
 	"github.com/secretsql/secretsql/internal/testdb"
 	"github.com/secretsql/secretsql/smtest"
@@ -326,5 +333,185 @@ func TestRotateEvery(t *testing.T) {
 		// finishSecret: then AWSPENDING works.
 		user, password = sqldbtest.SecretCredentials(t, c, "app", "AWSPENDING")
 		sqldbtest.Login(t, db, user, password, true)
+	}
+}
+
+// nonLoopbackIPv4 returns an IPv4 address of this machine that is not a
+// loopback one; the test is skipped if there is none.
+func nonLoopbackIPv4(t *testing.T) netip.Addr {
+	t.Helper()
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range addrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil && p.Addr().Is4() && !p.Addr().IsLoopback() {
+			return p.Addr()
+		}
+	}
+	t.Skip("this machine has no non-loopback IPv4 address")
+	return netip.Addr{}
+}
+
+// countingListener accepts connections on addr and closes them at once,
+// counting them, until the test ends.
+func countingListener(t *testing.T, addr string) (port int, accepted *atomic.Int64) {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted = new(atomic.Int64)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			c.Close()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-done
+	})
+	return ln.Addr().(*net.TCPAddr).Port, accepted
+}
+
+// TestRotationNetworks rotates secrets that point at a non-loopback address
+// of this machine: by default the rotation refuses to connect there
+// (*sqldb.AddrError) and nothing reaches the address; WithRotationNetworks
+// lets it connect.
+func TestRotationNetworks(t *testing.T) {
+	ip := nonLoopbackIPv4(t)
+	port, accepted := countingListener(t, net.JoinHostPort(ip.String(), "0"))
+	remote := fmt.Sprintf(`{"engine":"postgres","host":%q,"port":%d,"username":"app","password":"not a real one"}`, ip, port)
+	for _, tc := range []struct {
+		name   string
+		opts   []smtest.Option
+		secret string
+	}{
+		{name: "default", secret: remote},
+		{name: "another network", opts: []smtest.Option{smtest.WithRotationNetworks(netip.MustParsePrefix("198.51.100.0/24"))}, secret: remote},
+		{name: "allowed", opts: []smtest.Option{smtest.WithRotationNetworks(netip.PrefixFrom(ip, 32))}, secret: remote},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			logger, logged := textLog()
+			srv, c := newServer(t, append(tc.opts, smtest.WithLogger(logger))...)
+			srv.CreateSecret("app", tc.secret)
+			before := accepted.Load()
+			rotate(t, c, &secretsmanager.RotateSecretInput{SecretId: aws.String("app")})
+			err := srv.WaitRotation(t.Context(), "app")
+			if err == nil {
+				t.Fatal("the rotation succeeded against a listener that speaks no PostgreSQL")
+			}
+			reached := accepted.Load() - before
+			t.Logf("%d connection(s) reached %s:%d; rotation error: %v", reached, ip, port, err)
+			var addrErr *sqldb.AddrError
+			if tc.name == "allowed" {
+				if reached == 0 || errors.As(err, &addrErr) {
+					t.Fatalf("allowed network: %d connections reached the database's address, error %v", reached, err)
+				}
+				return
+			}
+			if reached != 0 {
+				t.Fatalf("%d connection(s) reached %s:%d, outside the allowed networks", reached, ip, port)
+			}
+			if !errors.As(err, &addrErr) || addrErr.Addr.Addr() != ip {
+				t.Fatalf("rotation error %v, want a *sqldb.AddrError for %s", err, ip)
+			}
+			if out := logged(); !strings.Contains(out, "WithRotationNetworks (secretsql emulator --rotation-network)") {
+				t.Fatalf("the log does not say how to allow the address:\n%s", out)
+			}
+		})
+	}
+}
+
+// forwarder accepts connections on 127.0.0.1 and forwards each one to
+// target, counting them. It stops, with its connections, when the test
+// ends.
+func forwarder(t *testing.T, target string) (port int, accepted *atomic.Int64) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted = new(atomic.Int64)
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		conns []net.Conn
+	)
+	track := func(c net.Conn) {
+		mu.Lock()
+		conns = append(conns, c)
+		mu.Unlock()
+	}
+	wg.Go(func() {
+		for {
+			in, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			track(in)
+			out, err := net.DialTimeout("tcp", target, 5*time.Second)
+			if err != nil {
+				in.Close()
+				continue
+			}
+			track(out)
+			for _, p := range [][2]net.Conn{{in, out}, {out, in}} {
+				wg.Go(func() {
+					_, _ = io.Copy(p[0], p[1])
+					p[0].Close()
+					p[1].Close()
+				})
+			}
+		}
+	})
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return ln.Addr().(*net.TCPAddr).Port, accepted
+}
+
+// TestRotateSecretAdminSecretPort rotates alternating users whose admin
+// secret names another port of the same host (a forwarder to the
+// database): the admin logs in there, as with AWS's templates, not at the
+// port of the secret being rotated.
+func TestRotateSecretAdminSecretPort(t *testing.T) {
+	for _, engine := range testdb.Engines() {
+		t.Run(engine, func(t *testing.T) {
+			tdb, db := sqldbtest.Open(t, engine)
+			srv, c := newServer(t)
+			var admin testdb.Secret
+			if err := json.Unmarshal([]byte(tdb.AdminSecretJSON()), &admin); err != nil {
+				t.Fatal(err)
+			}
+			port, accepted := forwarder(t, net.JoinHostPort(admin.Host, fmt.Sprint(admin.Port)))
+			admin.Port = port
+			adminJSON, err := json.Marshal(admin)
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv.CreateSecret("app", sqldbtest.WithMaster(tdb.SecretJSON(), srv.CreateSecret("admin", string(adminJSON))))
+			rotate(t, c, &secretsmanager.RotateSecretInput{SecretId: aws.String("app")})
+			wait(t, srv, "app")
+			if accepted.Load() == 0 {
+				t.Fatalf("no connection reached port %d of the admin secret: the admin logged in at port %d of the rotated secret", port, db.Port)
+			}
+			user, password := sqldbtest.SecretCredentials(t, c, "app", "AWSCURRENT")
+			sqldbtest.Login(t, db, user, password, true)
+		})
 	}
 }

@@ -1,6 +1,7 @@
 package smtest
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -29,8 +31,8 @@ const (
 	DefaultSecretAccessKey = "smtest-secret"
 )
 
-// maxBodyBytes bounds a request body. Secret values are at most 64 KiB, and
-// a BatchGetSecretValue request names at most 20 secrets.
+// maxBodyBytes bounds a request body (see bodyFirst). Secret values are at
+// most 64 KiB, and a BatchGetSecretValue request names at most 20 secrets.
 const maxBodyBytes = 1 << 20
 
 // Option configures a Server created by NewServer or Start.
@@ -49,6 +51,8 @@ type options struct {
 	allowedHosts    []string
 	rotationWindow  time.Duration
 	rotateEvery     time.Duration
+	rotationNets    []netip.Prefix
+	limits          connLimits // zero: defaultLimits
 }
 
 // WithAddr makes the server listen on addr (for example "127.0.0.1:4566")
@@ -108,6 +112,22 @@ func WithRotationWindow(d time.Duration) Option { return func(o *options) { o.ro
 // false), instead of on the schedule of its rotation rules: a lab setting
 // for soak runs. NextRotationDate reflects it.
 func WithRotateEvery(d time.Duration) Option { return func(o *options) { o.rotateEvery = d } }
+
+// WithRotationNetworks lets rotations connect to databases in the given
+// networks too. By default a rotation connects only to loopback addresses
+// (127.0.0.0/8, ::1), whatever host a secret names: whoever may call
+// RotateSecret could otherwise make the server connect to any address it
+// reaches. The check applies to the address actually dialed, after the
+// host name is resolved; a refused one fails the rotation's step with a
+// *sqldb.AddrError (internal/rotation/sqldb) before any packet is sent.
+// netip.MustParsePrefix("0.0.0.0/0") and "::/0" allow every address.
+func WithRotationNetworks(networks ...netip.Prefix) Option {
+	return func(o *options) {
+		for _, n := range networks {
+			o.rotationNets = append(o.rotationNets, n.Masked())
+		}
+	}
+}
 
 // Call is one request received by the server, as recorded in Server.Log.
 type Call struct {
@@ -182,6 +202,7 @@ type Server struct {
 	log   []*Call
 
 	allowedHosts   map[string]bool // nil: no Host check
+	rotationNets   []netip.Prefix  // besides loopback
 	rotationWindow time.Duration
 	rotateEvery    time.Duration
 	rotCtx         context.Context // ends when the server closes
@@ -246,16 +267,21 @@ func Start(opts ...Option) (*Server, error) {
 		calls:           map[string]int{},
 		rotationWindow:  o.rotationWindow,
 		rotateEvery:     o.rotateEvery,
+		rotationNets:    slices.Clone(o.rotationNets),
 	}
 	s.rotCtx, s.rotCancel = context.WithCancel(context.Background())
 	if o.hostCheck {
 		s.allowedHosts = allowedHosts(ln.Addr(), o.allowedHosts)
 	}
 	s.idle = sync.NewCond(&s.lifeMu)
-	s.ep = endpoint{addr: s.addr, handler: s}
+	s.ep = endpoint{addr: s.addr, handler: s, limits: o.limits}
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.Proxy = nil // never send emulator traffic through HTTP(S)_PROXY
 	transport.MaxIdleConnsPerHost = 128
+	// Close idle connections before the server does (see idleTimeout): a
+	// request sent on a connection the server is closing would fail, and
+	// these clients never retry.
+	transport.IdleConnTimeout = cmp.Or(o.limits, defaultLimits).idle / 2
 	s.httpClient = &http.Client{Transport: plainBodies{transport}}
 	for _, id := range o.denied {
 		s.denied[id] = struct{}{}
@@ -634,9 +660,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer s.leave()
 	now := time.Now()
 
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
+	body, err := io.ReadAll(r.Body) // in memory already: see bodyFirst
 	if err != nil {
-		return // the client went away
+		return
 	}
 	op, isSM := strings.CutPrefix(r.Header.Get("X-Amz-Target"), "secretsmanager.")
 	if !isSM {

@@ -83,6 +83,15 @@ func (sec *secret) attachLabel(label, id string) {
 	}
 }
 
+// MaxVersions is how many versions a secret keeps, as Secrets Manager
+// keeps about 100: when a new version makes more, the oldest versions
+// without a staging label (deprecated) are removed until there are
+// MaxVersions again, or no deprecated version is left. A version that
+// carries a label is never removed. (Secrets Manager also keeps versions
+// younger than 24 hours; the emulator does not wait, so that its memory
+// stays bounded however fast versions are put.)
+const MaxVersions = 100
+
 // addVersion stores a new version and attaches stages to it. The first
 // version of a secret always gets AWSCURRENT.
 func (sec *secret) addVersion(v *version, stages []string, now time.Time) {
@@ -93,6 +102,31 @@ func (sec *secret) addVersion(v *version, stages []string, now time.Time) {
 		stages = append([]string{rotation.StageCurrent}, stages...)
 	}
 	sec.attachLabels(v.id, stages, now)
+	sec.pruneVersions()
+}
+
+// pruneVersions removes the oldest deprecated versions beyond MaxVersions
+// (see MaxVersions).
+func (sec *secret) pruneVersions() {
+	excess := len(sec.order) - MaxVersions
+	if excess <= 0 {
+		return
+	}
+	labelled := make(map[string]bool, len(sec.labels))
+	for _, id := range sec.labels {
+		labelled[id] = true
+	}
+	kept := sec.order[:0]
+	for _, v := range sec.order {
+		if excess > 0 && !labelled[v.id] {
+			delete(sec.versions, v.id)
+			excess--
+			continue
+		}
+		kept = append(kept, v)
+	}
+	clear(sec.order[len(kept):]) // let the removed values be collected
+	sec.order = kept
 }
 
 // attachLabels attaches stages to version id, AWSCURRENT first so that an
@@ -117,6 +151,7 @@ func (sec *secret) addPendingVersion(id string, now time.Time) {
 	sec.order = append(sec.order, v)
 	sec.attachLabel(rotation.StagePending, id)
 	sec.lastChanged = now
+	sec.pruneVersions()
 }
 
 // hasValue reports whether v holds a value (nil has none).

@@ -13,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"sort"
 	"strings"
@@ -31,6 +32,7 @@ type emulatorFlags struct {
 	accessKey, secretKey     string
 	allowRemote, verbose     bool
 	allowHosts               stringList
+	rotationNets             networkList
 	rotationWindow, rotEvery time.Duration
 }
 
@@ -42,6 +44,33 @@ func (l *stringList) String() string { return strings.Join(*l, ",") }
 
 // Set adds a value (flag.Value).
 func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
+
+// networkList is the repeatable --rotation-network flag: networks in CIDR
+// notation, or single addresses.
+type networkList []netip.Prefix
+
+// String joins the networks with commas (flag.Value).
+func (l *networkList) String() string {
+	s := make([]string, len(*l))
+	for i, p := range *l {
+		s[i] = p.String()
+	}
+	return strings.Join(s, ",")
+}
+
+// Set adds a network, or an address as a network of one (flag.Value).
+func (l *networkList) Set(v string) error {
+	p, err := netip.ParsePrefix(v)
+	if err != nil {
+		a, aerr := netip.ParseAddr(v)
+		if aerr != nil {
+			return fmt.Errorf("--rotation-network wants a network such as 10.0.0.0/8 or an address such as 10.1.2.3, not %q", v)
+		}
+		p = netip.PrefixFrom(a, a.BitLen())
+	}
+	*l = append(*l, p)
+	return nil
+}
 
 func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var f emulatorFlags
@@ -56,6 +85,7 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	fs.StringVar(&f.secretKey, "secret-key", "", "its secret access key (default: a random one per start)")
 	fs.BoolVar(&f.allowRemote, "allow-remote", false, "allow an --addr that other machines can reach (plain HTTP: anyone with the keys can read secrets and rotate database passwords)")
 	fs.Var(&f.allowHosts, "allow-host", "also answer requests whose Host header is this `name` (repeatable); by default only the listen address and loopback names are answered")
+	fs.Var(&f.rotationNets, "rotation-network", "let rotations connect to databases in this `network` (CIDR, or an address; repeatable); by default they connect only to loopback addresses, whatever host a secret names (0.0.0.0/0 and ::/0: anywhere)")
 	fs.DurationVar(&f.rotationWindow, "rotation-window", 0, "hold each rotation this long between setSecret and finishSecret (the database has the new password, AWSCURRENT the old one)")
 	fs.DurationVar(&f.rotEvery, "rotate-every", 0, "rotate every secret whose rotation is enabled this often (seeded database secrets get rotation enabled), for soak runs")
 	fs.BoolVar(&f.verbose, "verbose", false, "log every request, not only rotations and failures")
@@ -81,7 +111,8 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	logger := slog.New(requestFilter{slog.NewTextHandler(stderr, nil), f.verbose})
 	srv, err := smtest.Start(smtest.WithAddr(f.addr), smtest.WithRegion(f.region), smtest.WithRegions(f.extraRegions()...),
 		smtest.WithCredentials(f.accessKey, f.secretKey), smtest.WithHostCheck(f.allowHosts...),
-		smtest.WithLogger(logger), smtest.WithRotationWindow(f.rotationWindow), smtest.WithRotateEvery(f.rotEvery))
+		smtest.WithLogger(logger), smtest.WithRotationWindow(f.rotationWindow), smtest.WithRotateEvery(f.rotEvery),
+		smtest.WithRotationNetworks(f.rotationNets...))
 	if err != nil {
 		fmt.Fprintln(stderr, "secretsql emulator:", err)
 		if errors.Is(err, smtest.ErrInvalidRegion) {

@@ -4,12 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -293,5 +297,72 @@ func TestEmulatorAgentAndRegions(t *testing.T) {
 	for _, args := range [][]string{{"--regions", "west"}, {"--region", "west"}, {"--agent", "0.0.0.0:0"}, {"--agent", "nope"}} {
 		r := cli(t, nil, append([]string{"emulator", "--addr", "127.0.0.1:0"}, args...)...)
 		wantCode(t, r, exitUsage)
+	}
+}
+
+// TestEmulatorRotationNetwork rotates a seeded secret that points at a
+// non-loopback address of this machine (a listener that closes every
+// connection): refused unless --rotation-network allows the address.
+func TestEmulatorRotationNetwork(t *testing.T) {
+	for _, bad := range []string{"bogus", "10.0.0.0/33", ""} {
+		r := cli(t, nil, "emulator", "--addr", "127.0.0.1:0", "--rotation-network", bad)
+		wantCode(t, r, exitUsage)
+		wantContains(t, r, "--rotation-network")
+	}
+	var ip netip.Addr
+	if addrs, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range addrs {
+			if p, err := netip.ParsePrefix(a.String()); err == nil && p.Addr().Is4() && !p.Addr().IsLoopback() {
+				ip = p.Addr()
+				break
+			}
+		}
+	}
+	if !ip.IsValid() {
+		t.Skip("this machine has no non-loopback IPv4 address")
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(ip.String(), "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var accepted atomic.Int64
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			c.Close()
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); <-done })
+	port := ln.Addr().(*net.TCPAddr).Port
+	seed := writeSeed(t, map[string]string{"lab/app": fmt.Sprintf(`{"engine":"mysql","host":%q,"port":%d,"username":"app","password":"pw"}`, ip, port)})
+
+	for _, tc := range []struct {
+		args    []string
+		reached bool
+	}{
+		{nil, false},
+		{[]string{"--rotation-network", "198.51.100.0/24", "--rotation-network", ip.String()}, true},
+	} {
+		before := accepted.Load()
+		e := startEmulator(t, append([]string{"--addr", "127.0.0.1:0", "--seed", seed}, tc.args...)...)
+		if _, err := e.env.client(http.DefaultTransport).RotateSecret(t.Context(), &secretsmanager.RotateSecretInput{SecretId: aws.String("lab/app")}); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 30*time.Second, func() bool { return strings.Contains(e.errOut.String(), "rotation failed") },
+			func() string { return "the rotation did not fail:\n" + e.errOut.String() })
+		reached := accepted.Load() - before
+		t.Logf("%v: %d connection(s) reached %s:%d", tc.args, reached, ip, port)
+		if reached > 0 != tc.reached {
+			t.Fatalf("%v: %d connection(s) reached %s:%d, want them %v:\n%s", tc.args, reached, ip, port, map[bool]string{true: "allowed", false: "refused"}[tc.reached], e.errOut)
+		}
+		if !tc.reached && !strings.Contains(e.errOut.String(), "--rotation-network") {
+			t.Fatalf("the log does not say how to allow the address:\n%s", e.errOut)
+		}
 	}
 }

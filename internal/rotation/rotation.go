@@ -28,9 +28,10 @@
 // [SelfPasswordChanger] changes a single user's password as that user,
 // logged in with the credentials that still work (AWSCURRENT, else
 // AWSPREVIOUS), and an [AdminCloner] creates or updates the "_clone" user
-// as the admin secret's user, as AWS's templates do; otherwise a
-// [PasswordSetter] and a [Cloner] act with the Database's own admin
-// rights.
+// as the admin secret's user, as AWS's templates do (at the host, port and
+// database the admin secret names, if the Database is a [Locator]);
+// otherwise a [PasswordSetter] and a [Cloner] act with the Database's own
+// admin rights.
 package rotation
 
 import (
@@ -159,6 +160,18 @@ type AdminCloner interface {
 	// the user to exists with the privileges of the user from and with
 	// password (see [Cloner.CloneUser]).
 	CloneUserAs(ctx context.Context, adminUser, adminPassword, from, to, password string) error
+}
+
+// Locator is implemented by a [Database] that can reach the database
+// another secret points at. The AlternatingUsers strategy uses it for the
+// admin secret (masterarn): the admin's credentials go to the host, port
+// and database the admin secret itself names, as AWS's rotation functions
+// connect with the admin secret's own connection keys, never to those of
+// the secret being rotated. Without it, the admin logs in at the Database.
+type Locator interface {
+	// Locate returns the Database that a secret, given by its
+	// SecretString, points at.
+	Locate(secretString string) (Database, error)
 }
 
 // Rotator rotates database secrets. Its fields are read-only once it is in
@@ -466,20 +479,35 @@ func (r *Rotator) setSecret(ctx context.Context, secretID, token string) error {
 	if mh := master.optStr("host"); mh != current.optStr("host") {
 		return fmt.Errorf("admin secret host %q is not the host %q of the secret", mh, current.optStr("host"))
 	}
-	// The Lambda connects with the admin credentials and runs the CREATE or
-	// ALTER there, as an AdminCloner does (its login is the check of the
-	// admin secret's credentials); a plain Cloner does the change with its
-	// own admin connection, after a check that they do work.
-	if ac, ok := r.DB.(AdminCloner); ok {
+	// The Lambda connects where the admin secret points (its host, port
+	// and database), with its credentials, and runs the CREATE or ALTER
+	// there, as an AdminCloner does (its login is the check of the admin
+	// secret's credentials); a plain Cloner does the change with its own
+	// admin connection, after a check that they do work.
+	admin := r.DB
+	if loc, ok := r.DB.(Locator); ok {
+		raw, err := json.Marshal(master)
+		if err == nil {
+			admin, err = loc.Locate(string(raw))
+		}
+		if err != nil {
+			return fmt.Errorf("admin secret %s: %w", masterARN, err)
+		}
+	}
+	if ac, ok := admin.(AdminCloner); ok {
 		if err := ac.CloneUserAs(ctx, mUser, mPass, cUser, pUser, pPass); err != nil {
 			return fmt.Errorf("as the admin secret's user: %w", err)
 		}
 		return nil
 	}
-	if err := r.DB.Login(ctx, mUser, mPass); err != nil {
+	cl, ok := r.DB.(Cloner)
+	if !ok {
+		return fmt.Errorf("%T, where the admin secret points, cannot create users (no CloneUserAs method)", admin)
+	}
+	if err := admin.Login(ctx, mUser, mPass); err != nil {
 		return fmt.Errorf("cannot log in with the admin secret's credentials: %w", err)
 	}
-	return r.DB.(Cloner).CloneUser(ctx, cUser, pUser, pPass)
+	return cl.CloneUser(ctx, cUser, pUser, pPass)
 }
 
 // testSecret logs in with the AWSPENDING credentials.

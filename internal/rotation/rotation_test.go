@@ -4,11 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"maps"
+	"net"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -640,4 +644,103 @@ func TestStrategyString(t *testing.T) {
 	if s := rotation.Strategy(9).String(); s != "Strategy(9)" {
 		t.Error(s)
 	}
+}
+
+// forwarder accepts connections on 127.0.0.1 and forwards each one to
+// target, counting them. It stops, with its connections, when the test
+// ends.
+func forwarder(t *testing.T, target string) (port int, accepted *atomic.Int64) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted = new(atomic.Int64)
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		conns []net.Conn
+	)
+	track := func(c net.Conn) {
+		mu.Lock()
+		conns = append(conns, c)
+		mu.Unlock()
+	}
+	wg.Go(func() {
+		for {
+			in, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			track(in)
+			out, err := net.DialTimeout("tcp", target, 5*time.Second)
+			if err != nil {
+				in.Close()
+				continue
+			}
+			track(out)
+			for _, p := range [][2]net.Conn{{in, out}, {out, in}} {
+				wg.Go(func() {
+					_, _ = io.Copy(p[0], p[1])
+					p[0].Close()
+					p[1].Close()
+				})
+			}
+		}
+	})
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return ln.Addr().(*net.TCPAddr).Port, accepted
+}
+
+// TestAdminSecretLocation rotates alternating users whose admin secret
+// names another port of the same host (a forwarder to the server) and, on
+// PostgreSQL, another database: the admin's login goes there, as AWS's
+// rotation functions connect with the admin secret's own host, port and
+// database, and never to the port of the secret being rotated.
+func TestAdminSecretLocation(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, engine string) {
+		b := newBed(t, engine, rotation.AlternatingUsers)
+		db, err := sqldb.FromSecret(b.db.SecretJSON())
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.rot.DB = db
+		var admin testdb.Secret
+		if err := json.Unmarshal([]byte(b.db.AdminSecretJSON()), &admin); err != nil {
+			t.Fatal(err)
+		}
+		port, accepted := forwarder(t, net.JoinHostPort(admin.Host, strconv.Itoa(admin.Port)))
+		admin.Port = port
+		if engine == testdb.EnginePostgres {
+			admin.DBName = "postgres"
+		}
+		value, err := json.Marshal(admin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.client.PutSecretValue(t.Context(), &secretsmanager.PutSecretValueInput{
+			SecretId: aws.String(b.masterARN), SecretString: aws.String(string(value)),
+		}); err != nil {
+			t.Fatal(err)
+		}
+		v0 := b.get(t, rotation.StageCurrent)
+		res, err := b.rot.Rotate(t.Context(), b.arn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := accepted.Load(); n == 0 {
+			t.Fatalf("no connection reached port %d of the admin secret: the admin logged in at the rotated secret's port %d", port, db.Port)
+		}
+		v1 := b.checkResult(t, res, v0)
+		b.mustLogin(t, v1, "AWSCURRENT")
+	})
 }

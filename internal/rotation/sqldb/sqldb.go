@@ -6,11 +6,13 @@
 //
 // A [*DB] implements [rotation.Database], [rotation.SelfPasswordChanger]
 // (single user: the user, logged in with its working password, changes its
-// own password) and [rotation.AdminCloner] (alternating users: the admin
+// own password), [rotation.AdminCloner] (alternating users: the admin
 // secret's user creates "<name>_clone" with the privileges of "<name>", or
-// sets its password). Passwords and names are never formatted into SQL by
-// this package: PostgreSQL quotes them itself (format with %I and %L), and
-// go-sql-driver/mysql escapes them for the connection's sql_mode.
+// sets its password) and [rotation.Locator] (the admin logs in at the
+// server the admin secret names). Passwords and names are never formatted
+// into SQL by this package: PostgreSQL quotes them itself (format with %I
+// and %L), and go-sql-driver/mysql escapes them for the connection's
+// sql_mode.
 package sqldb
 
 import (
@@ -20,9 +22,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -56,12 +60,47 @@ type DB struct {
 	// ConnectTimeout bounds each connection attempt; zero means
 	// DefaultConnectTimeout.
 	ConnectTimeout time.Duration
+	// Allow, if set, is asked about the address of every connection before
+	// it is dialed (after the host name is resolved, so it judges the
+	// address actually reached): a connection to an address it refuses, or
+	// to a Unix socket, fails with an [*AddrError] before any packet is
+	// sent. Nil allows every address.
+	Allow func(netip.Addr) bool
+}
+
+// AddrError is the error of a connection that DB.Allow refused.
+type AddrError struct {
+	// Network and Address are what was about to be dialed.
+	Network, Address string
+	// Addr is the refused address, invalid for a Unix socket.
+	Addr netip.AddrPort
+}
+
+// Error says which address was refused.
+func (e *AddrError) Error() string {
+	return fmt.Sprintf("sqldb: connections to %s address %s are not allowed", e.Network, e.Address)
+}
+
+// dial dials an address that d.Allow allows.
+func (d *DB) dial(ctx context.Context, network, address string) (net.Conn, error) {
+	dialer := net.Dialer{KeepAlive: 5 * time.Minute}
+	if d.Allow != nil {
+		dialer.Control = func(network, address string, _ syscall.RawConn) error {
+			ap, err := netip.ParseAddrPort(address)
+			if err != nil || !d.Allow(ap.Addr().Unmap()) {
+				return &AddrError{Network: network, Address: address, Addr: ap}
+			}
+			return nil
+		}
+	}
+	return dialer.DialContext(ctx, network, address)
 }
 
 var (
 	_ rotation.Database            = (*DB)(nil)
 	_ rotation.SelfPasswordChanger = (*DB)(nil)
 	_ rotation.AdminCloner         = (*DB)(nil)
+	_ rotation.Locator             = (*DB)(nil)
 )
 
 // families maps the "engine" values of database secrets to a family and the
@@ -119,6 +158,22 @@ func FromSecret(secretString string) (*DB, error) {
 	return db, nil
 }
 
+// Locate returns the DB that another secret points at (see FromSecret),
+// with d's settings (ConnectTimeout and Allow): for alternating users, the
+// server the admin secret names, where its user logs in. The secret must
+// name an engine of d's family.
+func (d *DB) Locate(secretString string) (rotation.Database, error) {
+	db, err := FromSecret(secretString)
+	if err != nil {
+		return nil, err
+	}
+	if db.Family != d.Family {
+		return nil, fmt.Errorf("sqldb: the secret names a %s engine, not %s", db.Family, d.Family)
+	}
+	db.ConnectTimeout, db.Allow = d.ConnectTimeout, d.Allow
+	return db, nil
+}
+
 func (d *DB) timeout() time.Duration {
 	if d.ConnectTimeout > 0 {
 		return d.ConnectTimeout
@@ -141,6 +196,7 @@ func (d *DB) open(ctx context.Context, user, password string) (*sql.DB, error) {
 			return nil, fmt.Errorf("sqldb: %w", err)
 		}
 		cfg.User, cfg.Password, cfg.Database = user, password, d.Database
+		cfg.DialFunc = d.dial
 		pool = stdlib.OpenDB(*cfg)
 	case MySQL:
 		cfg := mysql.NewConfig()
@@ -149,6 +205,7 @@ func (d *DB) open(ctx context.Context, user, password string) (*sql.DB, error) {
 		cfg.Timeout = d.timeout()
 		cfg.TLSConfig = "preferred"
 		cfg.InterpolateParams = true // client-side escaping, aware of NO_BACKSLASH_ESCAPES
+		cfg.DialFunc = d.dial
 		c, err := mysql.NewConnector(cfg)
 		if err != nil {
 			return nil, fmt.Errorf("sqldb: %w", err)
