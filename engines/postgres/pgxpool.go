@@ -170,7 +170,9 @@ func (c *connect) install(cfg *pgx.ConnConfig) {
 }
 
 // connect is the state of one connect (one pgconn.ConnectConfig call): its
-// logins so far and the credentials of the next one. Only the goroutine
+// logins so far and the credentials of the next one. Without a Hook (the
+// driver's connects: h is nil), it only keeps the password to the
+// authentication of each login. Only the goroutine
 // of the connect uses it, but for mu and what mu guards.
 type connect struct {
 	h        *Hook
@@ -427,14 +429,16 @@ func (s *startupSniffer) message(c *connect) error {
 		if len(s.body) >= 4 && binary.BigEndian.Uint32(s.body) == 0 {
 			s.done = true
 			c.endLogin()
-			c.h.logins.Add(1)
-			c.h.h.Accepted(c.version, c.started)
+			if c.h != nil {
+				c.h.logins.Add(1)
+				c.h.h.Accepted(c.version, c.started)
+			}
 		}
 	case 'E': // ErrorResponse: the start-up failed
 		s.done = true
 		c.endLogin()
 		var er pgproto3.ErrorResponse
-		if er.Decode(s.body) == nil {
+		if c.h != nil && er.Decode(s.body) == nil {
 			return c.rejected(pgconn.ErrorResponseToPgError(&er))
 		}
 	case 'Z': // ReadyForQuery: start-up over

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	crand "crypto/rand"
+	"database/sql"
 	"errors"
 	"fmt"
 	"net"
@@ -14,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/secretsql/secretsql"
 	"github.com/secretsql/secretsql/internal/testdb"
@@ -25,8 +27,9 @@ import (
 // gives up after the server asked for the password — returns pgx's own
 // *pgconn.ConnectError, whose Config must not hold the secret's password,
 // and no fmt form of the error, of any error it wraps or of their exported
-// fields may show it. Both ways in: pgx.ConnectConfig after BeforeConnect,
-// and a pgxpool configured by the Hook.
+// fields may show it. Every way in: pgx.ConnectConfig after BeforeConnect,
+// a pgxpool configured by the Hook, and the secretsmanager-postgres driver
+// (sql.DB on secretsql.NewConnector), which shares the mechanism.
 func TestHookErrorHoldsNoPassword(t *testing.T) {
 	db := testdb.Postgres(t)
 	down, err := net.Listen("tcp", "127.0.0.1:0")
@@ -38,33 +41,42 @@ func TestHookErrorHoldsNoPassword(t *testing.T) {
 	fake := newFakePG(t, "not the secret's")
 
 	for _, tc := range []struct {
-		name, conn string
-		code       string // the *pgconn.PgError code the error must carry, if any
+		name   string
+		port   int
+		params string // connection parameters besides host, port and dbname
+		code   string // the *pgconn.PgError code the error must carry, if any
 	}{
-		{"refused", fmt.Sprintf("host=127.0.0.1 port=%d sslmode=disable", downPort), ""},
-		{"28P01_plaintext", fmt.Sprintf("host=%s port=%d dbname=%s sslmode=disable", db.Host, db.Port, db.Database), "28P01"},
-		{"28P01_tls", fmt.Sprintf("host=%s port=%d dbname=%s sslmode=require channel_binding=require", db.Host, db.Port, db.Database), "28P01"},
-		// pgconn refuses the cleartext request and returns at once, with no
-		// further read or write.
-		{"require_auth_refused", fmt.Sprintf("host=127.0.0.1 port=%d sslmode=disable require_auth=scram-sha-256", fake.port()), ""},
+		{"refused", downPort, "sslmode=disable", ""},
+		{"28P01_plaintext", db.Port, "sslmode=disable", "28P01"},
+		{"28P01_tls", db.Port, "sslmode=require channel_binding=require", "28P01"},
+		// pgconn refuses the fake server's cleartext request and returns at
+		// once, with no further read or write.
+		{"require_auth_refused", fake.port(), "sslmode=disable require_auth=scram-sha-256", ""},
 	} {
-		for _, via := range []string{"pgx.ConnectConfig", "pgxpool"} {
+		for _, via := range []string{"pgx.ConnectConfig", "pgxpool", "driver"} {
 			t.Run(tc.name+"/"+via, func(t *testing.T) {
 				pw := sentinelPassword()
 				sm := smtest.NewServer()
 				defer sm.Close()
-				sm.CreateSecret("app/pg", db.SecretJSONFor(db.User, pw))
-				hook, err := NewHook("app/pg", secretsql.WithClient(sm.Client()))
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer hook.Close()
+				sm.CreateSecret("app/pg", fmt.Sprintf(`{"engine":"postgres","host":%q,"port":%d,"username":%q,"password":%q,"dbname":%q}`,
+					db.Host, tc.port, db.User, pw, db.Database))
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				defer cancel()
-				if via == "pgxpool" {
-					err = poolConnect(ctx, hook, tc.conn)
-				} else {
-					err = hookConnect(ctx, hook, tc.conn)
+				conn := fmt.Sprintf("host=%s port=%d dbname=%s %s", db.Host, tc.port, db.Database, tc.params)
+				switch via {
+				case "driver":
+					err = driverConnect(ctx, sm, "app/pg?"+strings.ReplaceAll(tc.params, " ", "&"))
+				default:
+					hook, herr := NewHook("app/pg", secretsql.WithClient(sm.Client()))
+					if herr != nil {
+						t.Fatal(herr)
+					}
+					defer hook.Close()
+					if via == "pgxpool" {
+						err = poolConnect(ctx, hook, conn)
+					} else {
+						err = hookConnect(ctx, hook, conn)
+					}
 				}
 				if err == nil {
 					t.Fatal("connect succeeded")
@@ -90,6 +102,19 @@ func TestHookErrorHoldsNoPassword(t *testing.T) {
 			})
 		}
 	}
+}
+
+// driverConnect pings a sql.DB of the secretsmanager-postgres driver on
+// the secret of dsn, with one login per connect.
+func driverConnect(ctx context.Context, sm *smtest.Server, dsn string) error {
+	c, err := secretsql.NewConnector("postgres", dsn, secretsql.WithClient(sm.Client()), secretsql.WithRetry(1, 0))
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	db := sql.OpenDB(c)
+	defer db.Close()
+	return db.PingContext(ctx)
 }
 
 // hookConnect connects with pgx.ConnectConfig after the hook's
@@ -180,12 +205,12 @@ func errorForms(err error) []string {
 	return out
 }
 
-// TestHookConnHoldsNoPassword: pgconn needs the password only to
-// authenticate, so a connection made through the Hook (over SCRAM, with
-// and without TLS) keeps none in its configuration (pgx.Conn.Config,
-// pgconn.PgConn's), and the configuration the hook was given has none
-// either.
-func TestHookConnHoldsNoPassword(t *testing.T) {
+// TestConnHoldsNoPassword: pgconn needs the password only to
+// authenticate, so a connection made through the Hook or the
+// secretsmanager-postgres driver (over SCRAM, with and without TLS) keeps
+// none in its configuration (pgx.Conn.Config, which is pgconn's too), and
+// the configuration the hook was given has none either.
+func TestConnHoldsNoPassword(t *testing.T) {
 	db := testdb.Postgres(t)
 	sm := smtest.NewServer()
 	defer sm.Close()
@@ -196,12 +221,13 @@ func TestHookConnHoldsNoPassword(t *testing.T) {
 	}
 	defer hook.Close()
 	for _, params := range []string{"sslmode=disable", "sslmode=require channel_binding=require"} {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		// The hook.
 		cfg, err := pgx.ParseConfig(fmt.Sprintf("host=%s port=%d dbname=%s %s", db.Host, db.Port, db.Database, params))
 		if err != nil {
 			t.Fatal(err)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
 		if err := hook.BeforeConnect(ctx, cfg); err != nil {
 			t.Fatal(err)
 		}
@@ -209,18 +235,43 @@ func TestHookConnHoldsNoPassword(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", params, err)
 		}
-		var user string
-		if err := conn.QueryRow(ctx, "select current_user").Scan(&user); err != nil || user != db.User {
-			t.Errorf("%s: current_user = %q, %v", params, user, err)
-		}
-		for what, pw := range map[string]string{
-			"the hook's configuration": cfg.Password,
-			"pgx.Conn.Config":          conn.Config().Password,
-		} {
-			if pw == db.Password {
-				t.Errorf("%s: %s holds the password after the login", params, what)
-			}
+		checkConn(t, "hook, "+params, conn, db)
+		if cfg.Password == db.Password {
+			t.Errorf("hook, %s: the configuration BeforeConnect was given holds the password", params)
 		}
 		conn.Close(ctx)
+
+		// The driver: the connection under sql.Conn.
+		c, err := secretsql.NewConnector("postgres", "app/pg?"+strings.ReplaceAll(params, " ", "&"), secretsql.WithClient(sm.Client()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sdb := sql.OpenDB(c)
+		sc, err := sdb.Conn(ctx)
+		if err != nil {
+			t.Fatalf("driver, %s: %v", params, err)
+		}
+		if err := sc.Raw(func(dc any) error {
+			checkConn(t, "driver, "+params, dc.(*stdlib.Conn).Conn(), db)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		sc.Close()
+		sdb.Close()
+		c.Close()
+	}
+}
+
+// checkConn fails the test if conn is not logged in as db's user or keeps
+// its password.
+func checkConn(t *testing.T, what string, conn *pgx.Conn, db *testdb.DB) {
+	t.Helper()
+	var user string
+	if err := conn.QueryRow(context.Background(), "select current_user").Scan(&user); err != nil || user != db.User {
+		t.Errorf("%s: current_user = %q, %v", what, user, err)
+	}
+	if conn.Config().Password == db.Password {
+		t.Errorf("%s: pgx.Conn.Config holds the password after the login", what)
 	}
 }
