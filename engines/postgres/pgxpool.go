@@ -251,6 +251,8 @@ func (c *connect) endLogin() {
 	c.mu.Unlock()
 }
 
+// clearLocked clears the password of the login in progress, if any; c.mu
+// must be held.
 func (c *connect) clearLocked() {
 	if c.pc != nil {
 		c.pc.Password = ""
