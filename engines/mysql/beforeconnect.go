@@ -163,26 +163,44 @@ var _ driver.Connector = (*hookConnector)(nil)
 
 type attemptKey struct{}
 
+// attempt is one login of Hook.Connector: the credentials chosen for it,
+// and the configuration the driver logs in with (its per-connect clone,
+// which the connection keeps).
+type attempt struct {
+	r   secretsql.Resolved
+	cfg *mysql.Config
+}
+
 // attemptCredentials is the BeforeConnect of Hook.Connector's native
 // connector: it sets the credentials hookConnector.Connect chose for this
 // login.
 func attemptCredentials(ctx context.Context, cfg *mysql.Config) error {
-	r, ok := ctx.Value(attemptKey{}).(secretsql.Resolved)
+	a, ok := ctx.Value(attemptKey{}).(*attempt)
 	if !ok {
 		return errors.New("secretsql: the connector of Hook.Connector connects only through Hook.Connector")
 	}
-	setCredentials(cfg, r)
+	setCredentials(cfg, a.r)
+	a.cfg = cfg
 	return nil
 }
 
 // Connect connects with the native connector on the handle's retry loop.
+// go-sql-driver/mysql reads the password only while it logs in, but the
+// connection keeps the configuration it logged in with, and fmt's %s and
+// %q of the connection (sql.Conn.Raw reaches it) print that
+// configuration: so the password is cleared from it once the native
+// Connect returns.
 func (c *hookConnector) Connect(ctx context.Context) (driver.Conn, error) {
 	n := 0
 	return c.h.h.Connect(ctx, func(ctx context.Context, r secretsql.Resolved) (driver.Conn, error) {
 		if n++; n > 1 {
 			c.h.retries.Add(1)
 		}
-		conn, err := c.native.Connect(context.WithValue(ctx, attemptKey{}, r))
+		a := &attempt{r: r}
+		conn, err := c.native.Connect(context.WithValue(ctx, attemptKey{}, a))
+		if a.cfg != nil {
+			a.cfg.Passwd = ""
+		}
 		if authcode.MySQL(err) {
 			c.h.authFailures.Add(1)
 		}

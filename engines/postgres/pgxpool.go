@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -34,8 +35,9 @@ import (
 //	hook.Configure(cfg) // cfg.BeforeConnect = hook.BeforeConnect (chained)
 //	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 //
-// The hook sets only User and Password of each connect's configuration: the
-// host, port, database and TLS settings come from the pool's own
+// The hook sets only User of each connect's configuration, and the
+// password of each login while it authenticates (see Hook.BeforeConnect):
+// the host, port, database and TLS settings come from the pool's own
 // configuration (pgx derives its TLS server name and sslmode fallbacks from
 // the host at parse time, so changing the host in a hook is unsafe).
 // PostgreSQL and Redshift secrets (and secrets that name no engine) are
@@ -108,21 +110,51 @@ func (h *Hook) Configure(cfg *pgxpool.Config) {
 	}
 }
 
-// BeforeConnect sets cfg.User and cfg.Password from the secret (one
-// GetSecretValue call shared by every connect, then the cache) and follows
-// the connect's logins (see Rotation). It has the signature of
-// pgxpool.Config.BeforeConnect and stdlib.OptionBeforeConnect, both of which
-// pass a copy of the configuration per connect. AfterNetConnect and
-// BuildFrontend already set are kept and called first.
+// BeforeConnect sets cfg.User from the secret (one GetSecretValue call
+// shared by every connect, then the cache), arranges for the secret's
+// password to be in the configuration pgconn logs in with only during
+// authentication (see Password), and follows the connect's logins (see
+// Rotation). It has the signature of pgxpool.Config.BeforeConnect and
+// stdlib.OptionBeforeConnect, both of which pass a copy of the
+// configuration per connect. DialFunc, AfterNetConnect and BuildFrontend
+// already set are kept and called first.
+//
+// # Password
+//
+// pgx keeps the configuration of a connect in the *pgconn.ConnectError of
+// a failed one (an exported field that a caller may log) and in the
+// connection (pgx.Conn.Config), but pgconn needs the password only to
+// authenticate. So cfg.Password stays empty: the hook sets the password
+// on each login's configuration in AfterNetConnect, after the dial and
+// TLS, and clears it as soon as the server accepts or refuses the login,
+// or the connection is closed (pgconn closes it on every failure after
+// the dial). A connect that fails, refused, rejected or given up by pgconn
+// itself, returns an error whose Config holds no password. The dialed
+// connection is wrapped for its Close (a TLS connection stays a *tls.Conn
+// around it); its NetConn method returns the connection DialFunc made.
 func (h *Hook) BeforeConnect(ctx context.Context, cfg *pgx.ConnConfig) error {
 	r, err := h.h.Credentials(ctx)
 	if err != nil {
 		return err
 	}
 	cfg.User = r.Credentials.Username
-	cfg.Password = r.Credentials.Password()
-	c := &connect{h: h, version: r.VersionID}
-	prevNet, prevFrontend := cfg.AfterNetConnect, cfg.BuildFrontend
+	c := &connect{h: h, version: r.VersionID, creds: r.Credentials}
+	c.install(cfg)
+	return nil
+}
+
+// install sets cfg up for connect c: no password in cfg, and c's hooks in
+// DialFunc, AfterNetConnect and BuildFrontend, around the ones cfg has.
+func (c *connect) install(cfg *pgx.ConnConfig) {
+	cfg.Password = ""
+	prevDial, prevNet, prevFrontend := cfg.DialFunc, cfg.AfterNetConnect, cfg.BuildFrontend
+	cfg.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		nc, err := prevDial(ctx, network, addr)
+		if err != nil || nc == nil {
+			return nc, err
+		}
+		return &loginConn{Conn: nc, c: c}, nil
+	}
 	cfg.AfterNetConnect = func(ctx context.Context, pc *pgconn.Config, nc net.Conn) (net.Conn, error) {
 		if prevNet != nil {
 			var err error
@@ -135,29 +167,61 @@ func (h *Hook) BeforeConnect(ctx context.Context, cfg *pgx.ConnConfig) error {
 	cfg.BuildFrontend = func(r io.Reader, w io.Writer) *pgproto3.Frontend {
 		return prevFrontend(&loginReader{r: r, c: c}, w)
 	}
-	return nil
 }
 
 // connect is the state of one connect (one pgconn.ConnectConfig call): its
-// logins so far and the credentials of the next one.
+// logins so far and the credentials of the next one. Without a Hook (the
+// driver's connects: h is nil), it only keeps the password to the
+// authentication of each login. Only the goroutine
+// of the connect uses it, but for mu and what mu guards.
 type connect struct {
 	h        *Hook
 	ctx      context.Context
-	version  string    // the version the current login uses …
-	started  time.Time // … since
+	version  string                // the version the current login uses …
+	creds    secretsql.Credentials // … its credentials …
+	started  time.Time             // … since
 	logins   int
 	retry    *secretsql.Resolved // credentials for the retry a rejected login asked for
 	target   string              // the rejected login's address …
 	targetTL bool                // … and whether it was TLS
 	addr     string
 	tls      bool
+
+	// A connection may be closed by another goroutine: pgconn's asyncClose
+	// (after a failed read) and the pool's close of a connection.
+	mu   sync.Mutex
+	pc   *pgconn.Config // the configuration that holds the password during a login …
+	conn *loginConn     // … and the connection of that login, if found
 }
+
+// loginConn is a connection dialed for a connect through the hook: its
+// Close takes the password out of the configuration of a login still in
+// progress (pgconn closes the connection when it gives a login up).
+type loginConn struct {
+	net.Conn
+	c *connect
+}
+
+// Close clears the password of a login in progress on this connection and
+// closes it.
+func (d *loginConn) Close() error {
+	d.c.mu.Lock()
+	if d.c.conn == d {
+		d.c.clearLocked()
+	}
+	d.c.mu.Unlock()
+	return d.Conn.Close()
+}
+
+// NetConn returns the connection that DialFunc made.
+func (d *loginConn) NetConn() net.Conn { return d.Conn }
 
 // errOtherTarget refuses a target that pgconn tries while the retry of a
 // rejected login is pending: another host, or plaintext after TLS.
 var errOtherTarget = errors.New("secretsql: not this target: a login rejected by another is being retried with newer credentials")
 
-// attempt runs in AfterNetConnect, once per connection pgconn opens.
+// attempt runs in AfterNetConnect, once per connection pgconn opens: it
+// puts the login's password in pc, until endLogin.
 func (c *connect) attempt(ctx context.Context, pc *pgconn.Config, nc net.Conn) error {
 	_, isTLS := nc.(*tls.Conn)
 	addr := nc.RemoteAddr().String()
@@ -166,12 +230,50 @@ func (c *connect) attempt(ctx context.Context, pc *pgconn.Config, nc net.Conn) e
 			return errOtherTarget
 		}
 		pc.User = c.retry.Credentials.Username
-		pc.Password = c.retry.Credentials.Password()
-		c.version, c.retry = c.retry.VersionID, nil
+		c.version, c.creds, c.retry = c.retry.VersionID, c.retry.Credentials, nil
 		c.h.retries.Add(1)
 	}
+	c.mu.Lock()
+	pc.Password = c.creds.Password()
+	c.pc, c.conn = pc, dialedOf(nc)
+	c.mu.Unlock()
 	c.ctx, c.addr, c.tls, c.started = ctx, addr, isTLS, time.Now()
 	c.logins++
+	return nil
+}
+
+// endLogin takes the password out of the login's configuration: the
+// server accepted or refused the login, or stopped following the
+// protocol.
+func (c *connect) endLogin() {
+	c.mu.Lock()
+	c.clearLocked()
+	c.mu.Unlock()
+}
+
+// clearLocked clears the password of the login in progress, if any; c.mu
+// must be held.
+func (c *connect) clearLocked() {
+	if c.pc != nil {
+		c.pc.Password = ""
+	}
+	c.pc, c.conn = nil, nil
+}
+
+// dialedOf returns the loginConn under nc: nc itself, or the connection
+// under a *tls.Conn (or under any wrapper with a NetConn method, as an
+// AfterNetConnect may add); nil if there is none.
+func dialedOf(nc net.Conn) *loginConn {
+	for range 8 {
+		switch c := nc.(type) {
+		case *loginConn:
+			return c
+		case interface{ NetConn() net.Conn }:
+			nc = c.NetConn()
+		default:
+			return nil
+		}
+	}
 	return nil
 }
 
@@ -299,6 +401,7 @@ func (s *startupSniffer) feed(b []byte, c *connect) (int, error) {
 			n := int(binary.BigEndian.Uint32(s.hdr[1:])) - 4
 			if n < 0 || n > 1<<24 {
 				s.done = true // not the protocol: stop following
+				c.endLogin()
 				return 0, nil
 			}
 			s.left, s.body = n, s.body[:0]
@@ -327,17 +430,22 @@ func (s *startupSniffer) message(c *connect) error {
 	case 'R': // Authentication*: code 0 is AuthenticationOk
 		if len(s.body) >= 4 && binary.BigEndian.Uint32(s.body) == 0 {
 			s.done = true
-			c.h.logins.Add(1)
-			c.h.h.Accepted(c.version, c.started)
+			c.endLogin()
+			if c.h != nil {
+				c.h.logins.Add(1)
+				c.h.h.Accepted(c.version, c.started)
+			}
 		}
 	case 'E': // ErrorResponse: the start-up failed
 		s.done = true
+		c.endLogin()
 		var er pgproto3.ErrorResponse
-		if er.Decode(s.body) == nil {
+		if c.h != nil && er.Decode(s.body) == nil {
 			return c.rejected(pgconn.ErrorResponseToPgError(&er))
 		}
 	case 'Z': // ReadyForQuery: start-up over
 		s.done = true
+		c.endLogin()
 	}
 	return nil
 }

@@ -22,14 +22,12 @@ package postgres
 import (
 	"context"
 	"database/sql/driver"
-	"errors"
 	"net/url"
 	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/secretsql/secretsql"
@@ -68,34 +66,23 @@ var reserved = map[string]string{
 type prepared string
 
 // Connector builds a pgx stdlib connector for one version of the
-// credentials.
+// credentials. Its configuration holds no password: each connect puts it
+// in the configuration pgconn logs in with only while a login
+// authenticates, as the Hook does (connect.install), so neither the
+// *pgconn.ConnectError of a failed connect (its Config is an exported
+// field a caller may log) nor a connection's pgx.Conn.Config carries it.
+// Errors and connections are pgx's own (errors.As reaches
+// *pgconn.PgError and the ConnectError; sql.Conn.Raw reaches *stdlib.Conn).
 func (p prepared) Connector(c secretsql.Credentials) (driver.Connector, error) {
 	cfg, err := config(c, p)
 	if err != nil {
 		return nil, err
 	}
-	return scrubbing{stdlib.GetConnector(*cfg)}, nil
-}
-
-// scrubbing is pgx's stdlib connector, whose failed connects return an
-// error that no longer carries the password: pgx's *pgconn.ConnectError
-// holds the connect's whole configuration in an exported field, so a caller
-// who logged errors.As's ConnectError.Config would print it. The error
-// stays pgx's own (errors.As reaches *pgconn.PgError and the ConnectError);
-// connections are pgx's, unwrapped.
-type scrubbing struct{ driver.Connector }
-
-// Connect connects with pgx and clears the password in the configuration
-// a failure carries.
-func (s scrubbing) Connect(ctx context.Context) (driver.Conn, error) {
-	conn, err := s.Connector.Connect(ctx)
-	var ce *pgconn.ConnectError
-	if err != nil && errors.As(err, &ce) && ce.Config != nil && ce.Config.Password != "" {
-		scrubbed := *ce.Config
-		scrubbed.Password = ""
-		ce.Config = &scrubbed
-	}
-	return conn, err
+	cfg.Password = ""
+	return stdlib.GetConnector(*cfg, stdlib.OptionBeforeConnect(func(_ context.Context, cc *pgx.ConnConfig) error {
+		(&connect{creds: c}).install(cc)
+		return nil
+	})), nil
 }
 
 // prepare checks the driver parameters of a DSN once, and returns them as

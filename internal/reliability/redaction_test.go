@@ -15,7 +15,14 @@ import (
 	"testing"
 	"time"
 
+	gomysql "github.com/go-sql-driver/mysql"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+
 	"github.com/secretsql/secretsql"
+	secretsqlmysql "github.com/secretsql/secretsql/engines/mysql"
+	secretsqlpg "github.com/secretsql/secretsql/engines/postgres"
 	"github.com/secretsql/secretsql/internal/testdb"
 )
 
@@ -444,4 +451,253 @@ func waitFor(t *testing.T, d time.Duration, cond func() bool) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// TestRedactionHooks runs the native-pool hooks — the pgx hook
+// (engines/postgres: pgx.ConnectConfig after BeforeConnect, pgxpool,
+// stdlib.OptionBeforeConnect) and the mysql hook (engines/mysql:
+// Hook.Connector and Hook.Option) — through the harness: successful
+// logins, two rotations (AWSPENDING, then a new AWSCURRENT) that the hooks
+// retry, a wrong password and a refused connection. Every error, with
+// what it wraps and the exported fields of each (pgx's
+// ConnectError.Config), the configurations of the connections made, the
+// hooks' Resolve, their log records and events are searched for the
+// passwords.
+func TestRedactionHooks(t *testing.T) {
+	h := newHarness()
+	var passwords []string
+	sentinel := func() string {
+		pw := sentinelPassword()
+		passwords = append(passwords, pw)
+		return pw
+	}
+	srv := newSM(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	opts := append(h.options(), secretsql.WithClient(srv.Client()), secretsql.WithMinRefreshInterval(0), secretsql.WithRetry(3, 5*time.Millisecond))
+
+	// newSecret stores a secret for tdb's user with a sentinel password,
+	// which the database takes if set is true.
+	newSecret := func(tdb *testdb.DB, set bool) string {
+		t.Helper()
+		pw := sentinel()
+		if set {
+			if err := tdb.SetPassword(ctx, tdb.User, pw); err != nil {
+				t.Fatal(err)
+			}
+		}
+		name := uniqueName(t)
+		srv.CreateSecret(name, tdb.SecretJSONFor(tdb.User, pw))
+		return name
+	}
+	// rotations: a login, then the database takes AWSPENDING's password
+	// (the setSecret→finishSecret window), then a new AWSCURRENT's; the
+	// hooks must log in through each with one connect.
+	rotations := []struct {
+		name string
+		next func(tdb *testdb.DB, secret string)
+	}{
+		{"login", func(*testdb.DB, string) {}},
+		{"rotation_pending", func(tdb *testdb.DB, secret string) {
+			pw := sentinel()
+			srv.PutSecretString(secret, tdb.SecretJSONFor(tdb.User, pw), secretsql.StagePending)
+			if err := tdb.SetPassword(ctx, tdb.User, pw); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"rotation_current", func(tdb *testdb.DB, secret string) {
+			pw := sentinel()
+			putCurrent(t, srv, secret, tdb.SecretJSONFor(tdb.User, pw))
+			if err := tdb.SetPassword(ctx, tdb.User, pw); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	}
+	check := func(what string, err error, fail bool) {
+		t.Helper()
+		h.add(err)
+		if fail != (err != nil) {
+			t.Errorf("%s: err = %v, want failure %v", what, err, fail)
+		}
+	}
+
+	// The pgx hook.
+	h.setLabel("pgx hook")
+	pgdb := testdb.Postgres(t)
+	pgHook := func(secret string) *secretsqlpg.Hook {
+		t.Helper()
+		hook, err := secretsqlpg.NewHook(secret, opts...)
+		if err != nil {
+			h.add(err)
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { hook.Close() })
+		return hook
+	}
+	pgxWays := func(what string, hook *secretsqlpg.Hook, connString string, fail bool) {
+		t.Helper()
+		// pgx.ConnectConfig after BeforeConnect.
+		cfg, err := pgx.ParseConfig(connString)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := hook.BeforeConnect(ctx, cfg); err != nil {
+			t.Fatal(err)
+		}
+		h.add(cfg)
+		conn, err := pgx.ConnectConfig(ctx, cfg)
+		check(what+" via pgx.ConnectConfig", err, fail)
+		if err == nil {
+			h.add(conn.Config(), conn.PgConn())
+			conn.Close(ctx)
+		}
+		// pgxpool.
+		pcfg, err := pgxpool.ParseConfig(connString)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hook.Configure(pcfg)
+		pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pc, err := pool.Acquire(ctx)
+		check(what+" via pgxpool", err, fail)
+		if err == nil {
+			h.add(pc.Conn().Config(), pool.Config())
+			pc.Release()
+		}
+		pool.Close()
+		// database/sql with stdlib.OptionBeforeConnect.
+		scfg, err := pgx.ParseConfig(connString)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sdb := stdlib.OpenDB(*scfg, stdlib.OptionBeforeConnect(hook.BeforeConnect))
+		sc, err := sdb.Conn(ctx)
+		check(what+" via stdlib.OptionBeforeConnect", err, fail)
+		if err == nil {
+			_ = sc.Raw(func(dc any) error {
+				h.add(dc.(*stdlib.Conn).Conn().Config())
+				return nil
+			})
+			sc.Close()
+		}
+		sdb.Close()
+	}
+	var hooks []*secretsqlpg.Hook
+	for _, params := range []string{"sslmode=disable", "sslmode=require channel_binding=require"} {
+		// A secret and a hook for each round: the rotations leave
+		// AWSPENDING on a version the database no longer takes.
+		good := newSecret(pgdb, true)
+		hook, wrong := pgHook(good), pgHook(newSecret(pgdb, false))
+		hooks = append(hooks, hook, wrong)
+		cs := fmt.Sprintf("host=%s port=%d dbname=%s connect_timeout=5 %s", pgdb.Host, pgdb.Port, pgdb.Database, params)
+		for _, r := range rotations {
+			r.next(pgdb, good)
+			pgxWays("pgx hook, "+params+", "+r.name, hook, cs, false)
+		}
+		if st := hook.Stats(); st.Retries < 2 || st.AuthFailures != st.Retries {
+			t.Errorf("pgx hook, %s: stats %+v: both rotations must be retried inside the connect", params, st)
+		}
+		pgxWays("pgx hook, "+params+", wrong password", wrong, cs, true)
+		if st := wrong.Stats(); st.AuthFailures == 0 {
+			t.Errorf("pgx hook on a wrong password, %s: stats %+v", params, st)
+		}
+	}
+	pgxWays("pgx hook, refused", hooks[0], fmt.Sprintf("host=127.0.0.1 port=1 dbname=%s connect_timeout=5 sslmode=disable", pgdb.Database), true)
+	for _, hk := range hooks {
+		r, err := hk.Resolve(ctx)
+		h.add(r, &r, r.Credentials, &r.Credentials, err, hk.Stats())
+	}
+
+	// The mysql hook.
+	h.setLabel("mysql hook")
+	mydb := testdb.MariaDB(t)
+	myHook := func(secret string) *secretsqlmysql.Hook {
+		t.Helper()
+		hook, err := secretsqlmysql.NewHook(secret, opts...)
+		if err != nil {
+			h.add(err)
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { hook.Close() })
+		return hook
+	}
+	// mysqlWays connects with Hook.Connector and, if option is set, with
+	// Hook.Option alone (which cannot retry a rotation's rejected login),
+	// passing its error to ReportError.
+	mysqlWays := func(what string, hook *secretsqlmysql.Hook, addr string, fail, option bool) {
+		t.Helper()
+		newCfg := func() *gomysql.Config {
+			cfg := gomysql.NewConfig()
+			cfg.Net, cfg.Addr, cfg.DBName, cfg.Timeout = "tcp", addr, mydb.Database, 5*time.Second
+			return cfg
+		}
+		cfg := newCfg()
+		c, err := hook.Connector(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		db := sql.OpenDB(c)
+		conn, err := db.Conn(ctx)
+		check(what+" via Hook.Connector", err, fail)
+		if err == nil {
+			_ = conn.Raw(func(dc any) error { h.add(dc); return nil })
+			conn.Close()
+		}
+		h.add(cfg, c, db.Driver())
+		db.Close()
+		if !option {
+			return
+		}
+		cfg = newCfg()
+		if err := cfg.Apply(hook.Option()); err != nil {
+			t.Fatal(err)
+		}
+		nc, err := gomysql.NewConnector(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		db = sql.OpenDB(nc)
+		err = db.PingContext(ctx)
+		if err != nil {
+			hook.ReportError(ctx, err)
+		}
+		check(what+" via Hook.Option", err, fail)
+		h.add(cfg, nc)
+		db.Close()
+	}
+	addr := fmt.Sprintf("%s:%d", mydb.Host, mydb.Port)
+	good := newSecret(mydb, true)
+	mhook := myHook(good)
+	mwrong := myHook(newSecret(mydb, false))
+	for _, r := range rotations {
+		r.next(mydb, good)
+		mysqlWays("mysql hook, "+r.name, mhook, addr, false, r.name == "login")
+	}
+	mysqlWays("mysql hook, wrong password", mwrong, addr, true, true)
+	mysqlWays("mysql hook, refused", mhook, "127.0.0.1:1", true, true)
+	for _, hk := range []*secretsqlmysql.Hook{mhook, mwrong} {
+		r, err := hk.Resolve(ctx)
+		h.add(r, &r, r.Credentials, &r.Credentials, err, hk.Stats())
+	}
+	if st := mhook.Stats(); st.Retries < 2 {
+		t.Errorf("mysql hook stats %+v: every rotation must be retried", st)
+	}
+
+	h.mu.Lock()
+	for _, k := range []secretsql.EventKind{secretsql.EventFetch, secretsql.EventAuthFailed, secretsql.EventPendingAdopted} {
+		if h.kinds[k] == 0 {
+			t.Errorf("no %v event was observed", k)
+		}
+	}
+	t.Logf("error values walked (each with %%v, %%+v, %%#v, %%s, %%q and its exported fields): %v", h.walked)
+	for _, e := range []string{"pgx hook", "mysql hook"} {
+		if h.walked[e] == 0 {
+			t.Errorf("no error of the %s was walked", e)
+		}
+	}
+	h.mu.Unlock()
+	h.check(t, passwords...)
 }
