@@ -222,13 +222,19 @@ func TestNewerVersionWithoutPendingFallback(t *testing.T) {
 	}
 }
 
+// TestWrongPasswordBounded: a password the database keeps rejecting costs
+// at most two GetSecretValue calls (AWSPENDING and AWSCURRENT) per minimum
+// refresh interval, however many attempts and connects fail. The interval
+// (a minute) outlasts the test, so the counts are exact whatever the
+// machine's speed: the first read, then one forced read of each label.
 func TestWrongPasswordBounded(t *testing.T) {
+	const interval = time.Minute
+	start := time.Now()
 	f := newFixture(t)
 	f.db.setPassword("app", "something else")
-	c := f.connector(f.name, WithRetry(6, 10*time.Millisecond), WithMinRefreshInterval(200*time.Millisecond))
-	start := time.Now()
+	opts := []Option{WithRetry(6, time.Millisecond), WithMinRefreshInterval(interval)}
+	c := f.connector(f.name, opts...)
 	_, err := c.Connect(context.Background())
-	took := time.Since(start)
 	var ae *AuthError
 	if !errors.Is(err, ErrAuthFailed) || !errors.As(err, &ae) || !errors.Is(err, errFakeAuth) || ae.Attempts != 6 {
 		t.Fatalf("err = %v", err)
@@ -236,27 +242,41 @@ func TestWrongPasswordBounded(t *testing.T) {
 	if !strings.Contains(err.Error(), f.arn) || ae.VersionID == "" || strings.Contains(err.Error(), "pw1") {
 		t.Fatalf("error must name the ARN and version and not the password: %v", err)
 	}
-	// At most 2 forced calls (AWSCURRENT, AWSPENDING) per started interval.
-	limit := 1 + 2*(int(took/(200*time.Millisecond))+1)
-	if n := f.sm.Calls(get); n > limit || n < 3 {
-		t.Fatalf("%d calls in %v, want 3..%d", n, took, limit)
+	if n := f.sm.Calls(get); n != 3 {
+		t.Fatalf("one connect of 6 failed attempts made %d calls, want 3 (the first read, AWSPENDING, AWSCURRENT)", n)
 	}
-	// Concurrent failures share the forced fetches.
+	// More connects within the interval read nothing: the reads made since
+	// the version's first rejection answer for theirs.
+	for range 3 {
+		if _, err := c.Connect(context.Background()); !errors.Is(err, ErrAuthFailed) {
+			t.Fatal(err)
+		}
+	}
+	if n := f.sm.Calls(get); n != 3 {
+		t.Fatalf("3 more failing connects: %d calls in all, want still 3", n)
+	}
+
+	// Concurrent failures on a secret not read yet share the first read and
+	// the forced ones.
+	f.sm.CreateSecret(f.name+"-concurrent", secretJSON("app", "pw1"))
 	f.sm.ResetCalls()
-	time.Sleep(250 * time.Millisecond)
+	c2 := f.connector(f.name+"-concurrent", opts...)
 	var wg sync.WaitGroup
 	for range 40 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := c.Connect(context.Background()); !errors.Is(err, ErrAuthFailed) {
+			if _, err := c2.Connect(context.Background()); !errors.Is(err, ErrAuthFailed) {
 				t.Error(err)
 			}
 		}()
 	}
 	wg.Wait()
-	if n := f.sm.Calls(get); n > 8 {
-		t.Fatalf("40 failing connects made %d calls", n)
+	if n := f.sm.Calls(get); n != 3 {
+		t.Fatalf("40 concurrent failing connects made %d calls, want 3", n)
+	}
+	if took := time.Since(start); took >= interval {
+		t.Fatalf("the test took %v, not less than the %v interval its exact counts assume", took, interval)
 	}
 }
 

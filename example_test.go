@@ -5,9 +5,16 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"go/doc"
+	"go/parser"
+	"go/token"
+	"io/fs"
 	"log"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"strings"
+	"testing"
 
 	"github.com/secretsql/secretsql"
 	_ "github.com/secretsql/secretsql/engines/postgres"
@@ -15,18 +22,37 @@ import (
 )
 
 // Opening the driver: the DSN is the secret's ARN or name, then optional
-// secretsql keys and driver parameters. The AWS SDK's default configuration
-// (environment, profile, role) reads the secret.
+// secretsql keys and driver parameters. In a program:
+//
+//	import _ "github.com/secretsql/secretsql/engines/postgres"
+//
+//	db, err := sql.Open("secretsmanager-postgres", "arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/app-AbCdEf")
+//
+// and the AWS SDK's default configuration (environment, profile, role)
+// reads the secret at the first connect. Here the Secrets Manager emulator
+// of package smtest stands in for AWS, through a driver registered with
+// its client (a driver name can be registered once per process), and the
+// secret names the local PostgreSQL.
 func Example() {
-	db, err := sql.Open("secretsmanager-postgres",
-		"arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/app-AbCdEf?sslmode=verify-full")
+	sm := smtest.NewServer()
+	defer sm.Close()
+	arn := sm.CreateSecret("prod/app", `{"engine":"postgres","host":"127.0.0.1","port":5432,`+
+		`"username":"postgres","password":"example-only","dbname":"postgres"}`)
+	if err := secretsql.RegisterDriver("secretsmanager-postgres-example", "postgres", secretsql.WithClient(sm.Client())); err != nil {
+		log.Fatal(err)
+	}
+
+	db, err := sql.Open("secretsmanager-postgres-example", arn)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer db.Close()
-	if err := db.PingContext(context.Background()); err != nil {
+	var user string
+	if err := db.QueryRowContext(context.Background(), "SELECT current_user").Scan(&user); err != nil {
 		log.Fatal(err)
 	}
+	fmt.Println("logged in as", user)
+	// Output: logged in as postgres
 }
 
 // NewConnector with options, here against the in-process Secrets Manager
@@ -192,15 +218,79 @@ func ExampleNewCache() {
 }
 
 // RegisterDriver gives options to code that takes only a driver name and a
-// DSN (an ORM's configuration file, a migration tool).
+// DSN (an ORM's configuration file, a migration tool): here a logger, and
+// the client of the Secrets Manager emulator.
 func ExampleRegisterDriver() {
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	if err := secretsql.RegisterDriver("postgres-logged", "postgres", secretsql.WithLogger(logger)); err != nil {
+	sm := smtest.NewServer()
+	defer sm.Close()
+	sm.CreateSecret("prod/app", `{"engine":"postgres","host":"127.0.0.1","port":5432,`+
+		`"username":"postgres","password":"example-only","dbname":"postgres"}`)
+
+	logger := slog.New(slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{
+		Level: slog.LevelDebug,
+		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+			switch a.Key {
+			case slog.TimeKey, "took", "version": // vary from run to run
+				return slog.Attr{}
+			}
+			return a
+		},
+	}))
+	err := secretsql.RegisterDriver("postgres-logged", "postgres", secretsql.WithLogger(logger), secretsql.WithClient(sm.Client()))
+	if err != nil {
 		log.Fatal(err)
 	}
-	db, err := sql.Open("postgres-logged", "prod/app?sslmode=verify-full")
+	db, err := sql.Open("postgres-logged", "prod/app")
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer db.Close()
+	if err := db.PingContext(context.Background()); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("ping ok")
+	// Output:
+	// level=DEBUG msg="secretsql: fetch" engine=postgres secret=prod/app stage=AWSCURRENT source=secretsmanager region=us-east-1
+	// ping ok
+}
+
+// TestEveryExampleHasOutput: every Example of the repository (every module:
+// the walk starts at the repository root) has an "// Output:" comment, so
+// that go test runs it and checks what it prints, instead of only
+// compiling it.
+func TestEveryExampleHasOutput(t *testing.T) {
+	fset := token.NewFileSet()
+	var n int
+	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if name := d.Name(); path != "." && (name == "testdata" || name == "vendor" || name == "bin" || strings.HasPrefix(name, ".")) {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		f, err := parser.ParseFile(fset, path, nil, parser.ParseComments)
+		if err != nil {
+			return err
+		}
+		for _, ex := range doc.Examples(f) {
+			n++
+			if ex.Output == "" && !ex.EmptyOutput {
+				t.Errorf("%s: Example%s has no // Output: comment, so go test only compiles it", path, ex.Name)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n == 0 {
+		t.Fatal("found no Example: the walk missed the test files")
+	}
+	t.Logf("%d Examples", n)
 }

@@ -4,6 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -43,11 +48,18 @@ var dsnSeeds = []string{
 	"db?a=%zz",
 	"db?;=x", "db?&&&", "db?=v", "db??x", "  db  ?dbname=%00",
 	"db?user=u&password=p&sslmode=verify-full",
+	"file:/mnt/secrets-store/app?dbname=x", "file:///a/../b c/?sslmode=disable", "file:relative", "file:/x?region=us-east-1",
+	"db?source=agent&agent=localhost:2773", "db?failover_region=us-west-2&region=us-east-1", "db?host=[fe80::1%25eth0]",
+	"db?sslMode=require&opt=a&opt=b", "db?region=useast1", "db?failover_region=a-",
 }
 
-// FuzzParseDSN: parseDSN never panics; what it accepts has a valid secret id
-// and values in range, and what it rejects is a *DSNError matching
-// ErrInvalidDSN.
+// FuzzParseDSN: parseDSN never panics; what it rejects is a *DSNError
+// matching only ErrInvalidDSN. What it accepts is checked against the DSN
+// format itself, not against the validators parseDSN calls: the secret id
+// is a name, a secret ARN (whose region agrees with region=) or an absolute
+// file: path; values are in range; every key that is not secretsql's
+// reaches the driver unchanged and none of secretsql's does; and the DSN
+// written back from the parsed values (formatDSN) parses to the same.
 func FuzzParseDSN(f *testing.F) {
 	for _, s := range dsnSeeds {
 		f.Add(s)
@@ -64,19 +76,29 @@ func FuzzParseDSN(f *testing.F) {
 			}
 			return
 		}
-		if d.secretID == "" || len(d.secretID) > maxSecretIDLen {
-			t.Fatalf("parseDSN(%q) accepted secret id %q", dsn, d.secretID)
+		id, query, _ := strings.Cut(strings.TrimSpace(dsn), "?")
+		if d.secretID != id {
+			t.Fatalf("parseDSN(%q): secret id %q, want %q", dsn, d.secretID, id)
 		}
-		if err := validateSecretID(d.secretID); err != nil {
-			t.Fatalf("parseDSN(%q) accepted secret id %q that validateSecretID rejects: %v", dsn, d.secretID, err)
-		}
-		if strings.ContainsAny(d.secretID, "?& \t\r\n") {
-			t.Fatalf("parseDSN(%q): secret id %q holds query or space characters", dsn, d.secretID)
-		}
-		if strings.HasPrefix(d.secretID, "arn:") {
-			if _, ok := parseSecretARN(d.secretID); !ok {
-				t.Fatalf("parseDSN(%q) accepted an ARN that parseSecretARN rejects", dsn)
+		switch {
+		case strings.HasPrefix(id, "file:"):
+			if !strings.HasPrefix(d.file, "/") || strings.ContainsRune(d.file, 0) || filepath.Clean(d.file) != d.file {
+				t.Fatalf("parseDSN(%q) accepted file %q: want a clean absolute path", dsn, d.file)
 			}
+		case d.file != "":
+			t.Fatalf("parseDSN(%q): file %q for a secret id without file:", dsn, d.file)
+		case len(id) > maxSecretIDLen:
+			t.Fatalf("parseDSN(%q) accepted a secret id of %d bytes", dsn, len(id))
+		case strings.HasPrefix(id, "arn:"):
+			m := secretARNPattern.FindStringSubmatch(id)
+			if m == nil || !isRegion(m[1]) {
+				t.Fatalf("parseDSN(%q) accepted secret id %q, which is not a secret ARN", dsn, id)
+			}
+			if d.region != "" && d.region != m[1] {
+				t.Fatalf("parseDSN(%q): region %q, but the ARN's is %q", dsn, d.region, m[1])
+			}
+		case !secretNamePattern.MatchString(id):
+			t.Fatalf("parseDSN(%q) accepted secret id %q, which is not a secret name", dsn, id)
 		}
 		if d.port != 0 && (d.port < 1 || d.port > 65535) {
 			t.Fatalf("parseDSN(%q): port %d", dsn, d.port)
@@ -84,23 +106,84 @@ func FuzzParseDSN(f *testing.F) {
 		if d.ttl != 0 && d.ttl < defaultMinRefreshInterval {
 			t.Fatalf("parseDSN(%q): ttl %v", dsn, d.ttl)
 		}
-		if d.region != "" && !validRegion(d.region) {
-			t.Fatalf("parseDSN(%q): region %q", dsn, d.region)
+		for _, r := range []string{d.region, d.failoverRegion} {
+			if r != "" && !isRegion(r) {
+				t.Fatalf("parseDSN(%q): region %q", dsn, r)
+			}
 		}
 		if d.hasDB != (d.dbname != "") {
 			t.Fatalf("parseDSN(%q): dbname %q, hasDB %v", dsn, d.dbname, d.hasDB)
+		}
+		vals, err := url.ParseQuery(query)
+		if err != nil {
+			t.Fatalf("parseDSN(%q) accepted a query that url.ParseQuery rejects: %v", dsn, err)
+		}
+		for k, vs := range vals {
+			if got := d.params[k]; !ourKeys[k] && !slices.Equal(got, vs) {
+				t.Fatalf("parseDSN(%q) passes %q=%q to the driver, want %q", dsn, k, got, vs)
+			}
 		}
 		for k := range d.params {
 			if ourKeys[strings.ToLower(k)] {
 				t.Fatalf("parseDSN(%q) passes secretsql's key %q to the driver", dsn, k)
 			}
+			if _, ok := vals[k]; !ok {
+				t.Fatalf("parseDSN(%q) passes key %q, which is not in the DSN, to the driver", dsn, k)
+			}
 		}
-		// Parsing is deterministic: a second parse gives the same id.
-		d2, err := parseDSN(dsn)
-		if err != nil || d2.secretID != d.secretID {
-			t.Fatalf("parseDSN(%q) is not deterministic: %v", dsn, err)
+		again := formatDSN(d)
+		d2, err := parseDSN(again)
+		if err != nil {
+			t.Fatalf("parseDSN(%q) accepted, but its formatDSN %q is rejected: %v", dsn, again, err)
+		}
+		if !reflect.DeepEqual(d, d2) {
+			t.Fatalf("parseDSN(%q) = %+v\nbut its formatDSN %q parses to %+v", dsn, d, again, d2)
 		}
 	})
+}
+
+// Patterns of the secret ids and regions the DSN format allows, written
+// from the format (secret names: letters, digits and /_+=.@-!; ARNs:
+// arn:PARTITION:secretsmanager:REGION:ACCOUNT:secret:NAME; regions: 4 to 32
+// lower-case letters, digits and dashes, with a dash, neither first nor
+// last), independently of dsn.go's validators.
+var (
+	secretNamePattern = regexp.MustCompile(`^[A-Za-z0-9/_+=.@!-]+$`)
+	secretARNPattern  = regexp.MustCompile(`^arn:aws(?:[a-z-]*[a-z])?:secretsmanager:([^:]*):[0-9]+:secret:[A-Za-z0-9/_+=.@!-]+$`)
+	regionPattern     = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*-[a-z0-9-]*[a-z0-9]$`)
+)
+
+func isRegion(s string) bool { return len(s) >= 4 && len(s) <= 32 && regionPattern.MatchString(s) }
+
+// formatDSN writes d back as a DSN: the secret id, then every value
+// secretsql read as a key, then the driver's parameters.
+func formatDSN(d dsnConfig) string {
+	q := url.Values{}
+	for k, vs := range d.params {
+		q[k] = vs
+	}
+	set := func(k, v string) {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	set("region", d.region)
+	set("endpoint", d.endpoint)
+	set("host", d.host)
+	if d.port != 0 {
+		set("port", strconv.Itoa(d.port))
+	}
+	if d.hasDB {
+		set("dbname", d.dbname)
+	}
+	set("stage", d.stage)
+	if d.ttl != 0 {
+		set("ttl", d.ttl.String())
+	}
+	set("source", d.source)
+	set("agent", d.agent)
+	set("failover_region", d.failoverRegion)
+	return d.secretID + "?" + q.Encode()
 }
 
 // secretSeeds are the secret values of TestParseSecret, good and bad.

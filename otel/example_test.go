@@ -50,7 +50,7 @@ func ExampleObserver() {
 			for _, dp := range sum.DataPoints {
 				fmt.Println(m.Name, dp.Value)
 				for _, kv := range dp.Attributes.ToSlice() {
-					fmt.Printf("  %s=%s\n", kv.Key, kv.Value.Emit())
+					fmt.Printf("  %s=%s\n", kv.Key, kv.Value.String())
 				}
 			}
 		}

@@ -90,7 +90,7 @@ func (h *harness) collect(t *testing.T) (map[string][]point, map[string]string) 
 func attrMap(s attribute.Set) map[string]string {
 	m := map[string]string{}
 	for _, kv := range s.ToSlice() {
-		m[string(kv.Key)] = kv.Value.Emit()
+		m[string(kv.Key)] = kv.Value.String()
 	}
 	return m
 }

@@ -24,7 +24,7 @@ func (h *harness) recorded(t *testing.T) []string {
 	var out []string
 	add := func(kvs ...attribute.KeyValue) {
 		for _, kv := range kvs {
-			out = append(out, string(kv.Key), kv.Value.Emit())
+			out = append(out, string(kv.Key), kv.Value.String())
 		}
 	}
 	var rm metricdata.ResourceMetrics

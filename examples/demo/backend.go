@@ -116,11 +116,11 @@ func embeddedMySQL(ctx context.Context) (*backend, error) {
 	db.BaseDatabase.EnablePrimaryKeyIndexes()
 	pro := memory.NewDBProvider(db)
 	engine := sqle.NewDefault(pro)
-	mysqlDb := engine.Analyzer.Catalog.MySQLDb
-	mysqlDb.SetPersister(&mysql_db.NoopPersister{}) // without it CREATE/ALTER USER panic in the server
+	mysqlDB := engine.Analyzer.Catalog.MySQLDb
+	mysqlDB.SetPersister(&mysql_db.NoopPersister{}) // without it CREATE/ALTER USER panic in the server
 	rootPW := "root" + randomHex(12)
-	ed := mysqlDb.Editor()
-	mysqlDb.AddSuperUser(ed, "root", "localhost", rootPW) // also turns authentication on
+	ed := mysqlDB.Editor()
+	mysqlDB.AddSuperUser(ed, "root", "localhost", rootPW) // also turns authentication on
 	ed.Close()
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -192,7 +192,8 @@ func (s *Server) handle(nc net.Conn) {
 		spid:       uint16(s.nextSPID.Add(1)),
 		packetSize: defaultPacketSize,
 	}
-	if err := c.run(); err != nil && !isDisconnect(err) {
+	// run returns only when the connection ends, always with the reason.
+	if err := c.run(); !isDisconnect(err) {
 		s.logf("tdstest: connection %d: %v", c.spid, err)
 	}
 }
@@ -242,6 +243,8 @@ func (c *conn) write(payload []byte) error {
 	return err
 }
 
+// run serves the connection until it ends and returns why: never nil (a
+// client hanging up is an io.EOF, see isDisconnect).
 func (c *conn) run() error {
 	m, err := readMessage(c.r)
 	if err != nil {

@@ -292,8 +292,6 @@ func (d *DB) CloneUserAs(ctx context.Context, adminUser, adminPassword, from, to
 	})
 }
 
-// exec runs stmt; an error names only the statement's first two words,
-// never a password.
 // DropUserAs logs in as the admin user, ends the sessions of user and drops
 // it if it exists. Tests use it to remove the "_clone" users that
 // alternating-users rotations create.
@@ -309,6 +307,8 @@ func (d *DB) DropUserAs(ctx context.Context, adminUser, adminPassword, user stri
 	})
 }
 
+// exec runs stmt; an error names only the statement's first two words,
+// never a password.
 func exec(ctx context.Context, pool *sql.DB, stmt string, args ...any) error {
 	if _, err := pool.ExecContext(ctx, stmt, args...); err != nil {
 		words := strings.Fields(stmt)
