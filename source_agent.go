@@ -46,7 +46,10 @@ type agentSource struct {
 // with its own credentials).
 type agentIdentity struct{ addr string }
 
-var _ secretReader = (*agentSource)(nil)
+var (
+	_ secretReader = (*agentSource)(nil)
+	_ closer       = (*agentSource)(nil)
+)
 
 // defaultAgentPort is the agent's and the Lambda extension's default.
 const defaultAgentPort = "2773"

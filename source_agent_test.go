@@ -203,6 +203,24 @@ func TestAgentSessionTokenOnlyInLambda(t *testing.T) {
 	}
 }
 
+// A token file is read bounded (4 KiB): a larger one is an error that
+// shows none of it, and nothing is sent.
+func TestAgentTokenFileBounded(t *testing.T) {
+	a := newFakeAgent(t, nil)
+	path := filepath.Join(t.TempDir(), "awssmatoken")
+	if err := os.WriteFile(path, []byte(strings.Repeat("T0ken", 1<<18)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	agentTokenEnv(t, map[string]string{"AWS_TOKEN": "file://" + path})
+	_, err := agentRead(t, a.addr(), "prod/app")
+	if err == nil || !strings.Contains(err.Error(), "larger than") || strings.Contains(err.Error(), "T0kenT0ken") {
+		t.Errorf("a token file of 1.25 MiB: %v", err)
+	}
+	if n := a.requests.Load(); n != 0 {
+		t.Errorf("%d request(s) sent with a token file of 1.25 MiB", n)
+	}
+}
+
 // Finding 5: 200 Connectors read through agent sources, are closed, then
 // the Cache is: the agent sources leave a bounded number of connections
 // and goroutines (one shared transport), and none once they are closed.
