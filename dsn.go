@@ -30,7 +30,7 @@ const (
 //	stage     staging label to read                   default: AWSCURRENT
 //	ttl       refresh interval (Go duration)          default: 1h (or WithRefreshInterval); 10s for a file
 //	source    where the secret is read: secretsmanager (the GetSecretValue API) or agent
-//	agent     the agent's host:port                   default: localhost:$PARAMETERS_SECRETS_EXTENSION_HTTP_PORT, else localhost:2773
+//	agent     the agent's host:port, on loopback      default: localhost:$PARAMETERS_SECRETS_EXTENSION_HTTP_PORT, else localhost:2773
 //	failover_region  the region of a replica to read when the primary region is unavailable
 //
 // A secret id "file:/path" (or "file:///path") reads a file holding the
@@ -169,8 +169,12 @@ func parseDSNWith(dsn string, custom bool) (dsnConfig, error) {
 				return d, dsnErr(k, strconv.Quote(v)+" is not a source: secretsmanager (the default) or agent", nil)
 			}
 		case "agent":
-			if h, p, err := net.SplitHostPort(v); err != nil || h == "" || !validHost(h) || !validPort(p) {
+			h, p, err := net.SplitHostPort(v)
+			if err != nil || h == "" || !validHost(h) || !validPort(p) {
 				return d, dsnErr(k, strconv.Quote(v)+" is not host:port (like localhost:2773)", nil)
+			}
+			if !loopbackHost(h) {
+				return d, dsnErr(k, strconv.Quote(v)+" is not on loopback (localhost, 127.0.0.0/8 or [::1]): the agent and the Lambda extension listen on the local host only, and the SSRF token must not leave it", nil)
 			}
 			d.agent = v
 		case "failover_region":
@@ -215,6 +219,10 @@ func (d *dsnConfig) checkSource() error {
 		return dsnErr("agent", "add source=agent to read through the agent", nil)
 	case d.source == "agent" && d.endpoint != "":
 		return dsnErr("endpoint", "source=agent reads through the agent, which has its own endpoint", nil)
+	case d.source == "agent" && d.region != "":
+		// The agent's API has no region parameter: the agent reads in the
+		// region of its own configuration.
+		return dsnErr("region", "source=agent reads in the agent's own region (its configuration; the agent's API takes none): drop region, or read the API with source=secretsmanager", nil)
 	case d.failoverRegion != "" && d.failoverRegion == d.region:
 		return dsnErr("failover_region", "the failover region is the primary region", nil)
 	}

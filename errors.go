@@ -162,6 +162,8 @@ type FetchError struct {
 
 	hint        string // what the source knows to say, in place of the usual hint
 	unavailable bool   // the service could not be reached or failed (network, timeout, 5xx, throttling)
+	source      string // the source that failed: "" (the GetSecretValue API), "agent" or "file"
+	where       string // the agent's host:port
 }
 
 // Error names the secret and the stage, with a hint for the usual fixes.
@@ -174,8 +176,15 @@ func (e *FetchError) Error() string {
 		e.SecretID, e.Stage, strings.TrimPrefix(e.Kind.Error(), "secretsql: "), hint, e.Err)
 }
 
-// defaultHint is the usual fix for the kind of failure.
+// defaultHint is the usual fix for the kind of failure, for the source
+// that failed.
 func (e *FetchError) defaultHint() string {
+	switch e.source {
+	case "agent":
+		return e.agentHint()
+	case "file":
+		return e.fileHint()
+	}
 	hint := ""
 	switch e.Kind {
 	case ErrAccessDenied:
@@ -200,6 +209,46 @@ func (e *FetchError) defaultHint() string {
 		}
 	}
 	return hint
+}
+
+// agentHint is the usual fix of a read through the agent: the agent reads
+// with its own AWS credentials and IAM role, in its own region; the
+// process only reaches it (its address, its SSRF token).
+func (e *FetchError) agentHint() string {
+	switch e.Kind {
+	case ErrAccessDenied:
+		return " (the agent reads with its own IAM role: grant that role secretsmanager:GetSecretValue on the secret, and kms:Decrypt for a customer-managed key)"
+	case ErrDecryption:
+		return " (the agent reads with its own IAM role: grant that role kms:Decrypt on the secret's KMS key)"
+	case ErrSecretNotFound:
+		return " (check the secret id, the agent's region (it reads only its own; use the secret's ARN, or failover_region for a replica) and the staging label)"
+	case ErrSecretDeleted:
+		return " (restore it with RestoreSecret, or point the DSN at another secret)"
+	case ErrThrottled:
+		return " (secretsql backs off and keeps serving cached credentials; the agent shares one read among the processes of the host)"
+	}
+	switch e.Code {
+	case "":
+		if errors.Is(e.Err, context.Canceled) || errors.Is(e.Err, context.DeadlineExceeded) {
+			return ""
+		}
+		return " (is " + e.where + " the Secrets Manager Agent (or the Lambda extension)? the DSN key agent, or PARAMETERS_SECRETS_EXTENSION_HTTP_PORT, names it)"
+	case "UnrecognizedClientException", "InvalidSignatureException", "IncompleteSignature",
+		"ExpiredTokenException", "InvalidClientTokenId", "SignatureDoesNotMatch":
+		return " (Secrets Manager refused the agent's own AWS credentials: check the role or credentials the agent runs with; secretsql sends it none)"
+	}
+	return " (the agent passed on this error of Secrets Manager)"
+}
+
+// fileHint is the usual fix of a file's read.
+func (e *FetchError) fileHint() string {
+	switch e.Kind {
+	case ErrSecretNotFound:
+		return " (check the path, and that the volume holding the file is mounted: the Secrets Store CSI driver's SecretProviderClass and the pod's volumeMounts)"
+	case ErrAccessDenied:
+		return " (the process may not read the file: check its mode and owner, and the mount's (the CSI driver's filePermission))"
+	}
+	return " (check the path: it must name a file holding the database secret JSON)"
 }
 
 // Unwrap returns the sentinel and the SDK's error.

@@ -96,7 +96,7 @@ func (s *fileSource) fetch(ctx context.Context, r fetchRequest) (fetched, error)
 func (s *fileSource) read() (fetched, error) {
 	b, err := readSecretFile(s.path)
 	if err != nil {
-		return fetched{}, s.fail(err, "the file cannot be read")
+		return fetched{}, s.fail(err, "")
 	}
 	sum := sha256.Sum256(b)
 	s.mu.Lock()
@@ -163,7 +163,7 @@ func (s *fileSource) fail(err error, hint string) error {
 			err = errors.New("key " + se.Key + ": " + se.Reason)
 		}
 	}
-	fe := &FetchError{SecretID: "file:" + s.path, Stage: "(file)", Kind: ErrMalformedSecret, Err: err, hint: hint}
+	fe := &FetchError{SecretID: "file:" + s.path, Stage: "(file)", Kind: ErrMalformedSecret, Err: err, hint: hint, source: "file"}
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		fe.Kind = ErrSecretNotFound

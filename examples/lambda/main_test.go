@@ -30,6 +30,7 @@ func TestHandlerThroughExtension(t *testing.T) {
 	for k, v := range map[string]string{
 		"PARAMETERS_SECRETS_EXTENSION_HTTP_PORT": port,
 		"AWS_SESSION_TOKEN":                      ext.Token,
+		"AWS_LAMBDA_FUNCTION_NAME":               "lambda-example", // set by the Lambda runtime
 		"AWS_TOKEN":                              "",
 		"AWS_CONTAINER_AUTHORIZATION_TOKEN":      "",
 		"AWS_ACCESS_KEY_ID":                      "",

@@ -149,9 +149,11 @@ func TestAgentErrors(t *testing.T) {
 	}
 	agentEnv(t, "")
 	t.Setenv("AWS_SESSION_TOKEN", agent.Token)
+	t.Setenv("AWS_LAMBDA_FUNCTION_NAME", "fn") // AWS_SESSION_TOKEN is the token in Lambda only
 	if err := read(dsn); err != nil {
 		t.Fatalf("token from AWS_SESSION_TOKEN: %v", err)
 	}
+	t.Setenv("AWS_LAMBDA_FUNCTION_NAME", "")
 
 	for _, tc := range []struct {
 		name  string
