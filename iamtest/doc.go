@@ -15,10 +15,11 @@
 // X-Amz-Date plus X-Amz-Expires (at most 15 minutes for RDS) has not passed.
 // [Expect.Lifetime] shortens the accepted lifetime, so that a test sees a
 // token expire in seconds. It accepts the tokens of aws-sdk-go-v2's
-// feature/rds/auth (host:port?Action=…, signed over the SHA-256 of the empty
-// body) and of botocore's generate_db_auth_token (host:port/?Action=…,
-// UNSIGNED-PAYLOAD). Every refusal matches one of the Err variables; no
-// error holds the token, its signature or its session token.
+// feature/rds/auth (host:port?Action=…) and of botocore's
+// generate_db_auth_token (host:port/?Action=…, the host signed in lower
+// case), both signed over the SHA-256 of the empty body. Every refusal
+// matches one of the Err variables; no error holds the token, its signature
+// or its session token.
 //
 // # The test bed
 //

@@ -136,11 +136,9 @@ const (
 	algorithm       = "AWS4-HMAC-SHA256"
 	amzDateFormat   = "20060102T150405Z"
 	scopeDateFormat = "20060102"
-	// Payload hashes a presigned token may have been signed with:
-	// aws-sdk-go-v2 signs the SHA-256 of the empty body, botocore's
-	// query signer UNSIGNED-PAYLOAD.
+	// The payload hash of a token: the SHA-256 of the empty body (both
+	// aws-sdk-go-v2 and botocore sign it).
 	emptyPayloadHash = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-	unsignedPayload  = "UNSIGNED-PAYLOAD"
 )
 
 // Verify checks token as RDS (or DSQL) checks it at login: the SigV4
@@ -149,7 +147,8 @@ const (
 // aws-sdk-go-v2 or of botocore), the action, DBUser equal to want.User (RDS),
 // the endpoint, the region, and that X-Amz-Date plus the accepted lifetime
 // has not passed at want.Now. The token may start with "host:port/?" (botocore)
-// or "host:port?" (aws-sdk-go-v2); a leading scheme is refused.
+// or "host:port?" (aws-sdk-go-v2); a leading scheme is refused. The payload
+// hash is the SHA-256 of the empty body, as both SDKs sign it.
 //
 // It is a pure function: it reads no clock, file or network. Its errors
 // match one of the Err variables and never contain the token, its
@@ -303,9 +302,9 @@ func parseQuery(raw string) (map[string]string, error) {
 }
 
 // signatureMatches recomputes the SigV4 query signature of a GET of
-// https://host/ with params (but X-Amz-Signature) for each payload hash an
-// SDK uses and each form of the host header (as written; lower case, as
-// botocore signs it), and compares in constant time.
+// https://host/ with params (but X-Amz-Signature) for each form of the host
+// header (as written, as aws-sdk-go-v2 signs it; in lower case, as botocore
+// signs it), and compares in constant time.
 func signatureMatches(secret, host string, params map[string]string, sig []byte, amzDate, credential string) bool {
 	keys := make([]string, 0, len(params))
 	for k := range params {
@@ -339,13 +338,11 @@ func signatureMatches(secret, host string, params map[string]string, sig []byte,
 	}
 	match := false
 	for _, h := range hosts {
-		for _, payload := range []string{emptyPayloadHash, unsignedPayload} {
-			canonical := "GET\n/\n" + q.String() + "\nhost:" + h + "\n\nhost\n" + payload
-			sum := sha256.Sum256([]byte(canonical))
-			toSign := algorithm + "\n" + amzDate + "\n" + scope + "\n" + hex.EncodeToString(sum[:])
-			if hmac.Equal(hmacSHA256(signingKey, toSign), sig) {
-				match = true
-			}
+		canonical := "GET\n/\n" + q.String() + "\nhost:" + h + "\n\nhost\n" + emptyPayloadHash
+		sum := sha256.Sum256([]byte(canonical))
+		toSign := algorithm + "\n" + amzDate + "\n" + scope + "\n" + hex.EncodeToString(sum[:])
+		if hmac.Equal(hmacSHA256(signingKey, toSign), sig) {
+			match = true
 		}
 	}
 	return match
