@@ -116,6 +116,18 @@ type Registry struct {
 // scripts/testbed.sh has not prepared the test bed.
 var ErrNoRegistry = errors.New("iamtest: no key registry (run scripts/testbed.sh as root)")
 
+// PAMMaxToken is the longest token the test bed's PAM services can verify:
+// pam_exec passes at most 511 bytes of a password to its program
+// (PAM_MAX_RESP_SIZE, 512 with the NUL), and a token of exactly 511 bytes
+// may have been cut. Tokens signed with temporary credentials (a session token)
+// are longer; sign test tokens with a long-term key (AccessKey without
+// SessionToken) and a short user name and host.
+const PAMMaxToken = 510
+
+// ErrTooLong is the PAM program's refusal of a token longer than
+// PAMMaxToken.
+var ErrTooLong = errors.New("iamtest: token too long for pam_exec (511 bytes or more reached the verifier, which may be a cut token; the test bed verifies tokens of at most 510 bytes)")
+
 // validAccessKeyID reports whether id can name a key file: 16 to 128
 // upper-case letters and digits, as AWS access key ids are. The PAM
 // program reads the id from a hostile token, so this also keeps it inside
@@ -300,8 +312,16 @@ func (r *Registry) Decisions(id string) ([]Decision, error) {
 // registry and verifies the token with the key's settings at now. The
 // returned access key id (empty if the token names none) says whose log the
 // decision belongs to.
+//
+// pam_exec hands a program at most 511 bytes of the password
+// (PAM_MAX_RESP_SIZE, 512 with the terminating NUL) and silently drops the
+// rest, so a token of 511 bytes or more is refused as ErrTooLong: it may
+// have been cut, and bytes past the cut would go unchecked.
 func (r *Registry) VerifyLogin(token, user string, port int, now time.Time) (accessKeyID string, tok *Token, err error) {
 	accessKeyID = tokenAccessKeyID(token)
+	if len(token) >= PAMMaxToken+1 {
+		return accessKeyID, nil, fmt.Errorf("%w: %d bytes reached the verifier", ErrTooLong, len(token))
+	}
 	k, err := r.Get(accessKeyID)
 	if err != nil {
 		return accessKeyID, nil, err
