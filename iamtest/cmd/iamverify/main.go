@@ -10,7 +10,8 @@
 //	account required pam_permit.so
 //
 // It reads at most iamtest.MaxTokenSize+2 bytes of standard input, for at most
-// 5 seconds, and ends itself after 10 seconds whatever happens. It prints
+// 5 seconds (-read-timeout), and ends itself after 10 seconds whatever
+// happens. It prints
 // nothing: each decision (never the token) goes to the log of the token's
 // access key in the registry (see iamtest.Registry.Decisions).
 package main
@@ -27,10 +28,8 @@ import (
 	"github.com/secretsql/secretsql/iamtest"
 )
 
-const (
-	readTimeout  = 5 * time.Second
-	totalTimeout = 10 * time.Second
-)
+// totalTimeout ends the program whatever it is doing.
+const totalTimeout = 10 * time.Second
 
 func main() {
 	time.AfterFunc(totalTimeout, func() { os.Exit(2) })
@@ -42,6 +41,7 @@ func run(args []string) int {
 	fs.SetOutput(io.Discard)
 	dir := fs.String("keys", iamtest.DefaultDir, "key registry `directory`")
 	port := fs.Int("port", 0, "the database server's TCP `port` (RDS mode checks it)")
+	readTimeout := fs.Duration("read-timeout", 5*time.Second, "how long to wait for the token on standard input")
 	if err := fs.Parse(args); err != nil || *port <= 0 || *port > 65535 || fs.NArg() != 0 {
 		fmt.Fprintln(os.Stderr, "usage: iamverify [-keys dir] -port port (run by pam_exec with expose_authtok)")
 		return 2
@@ -51,7 +51,7 @@ func run(args []string) int {
 		fmt.Fprintln(os.Stderr, "iamverify: PAM_USER unset or PAM_TYPE is not auth")
 		return 2
 	}
-	token, err := readToken()
+	token, err := readToken(*readTimeout)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "iamverify:", err)
 		return 1
@@ -73,14 +73,14 @@ func run(args []string) int {
 
 // readToken reads the token pam_exec writes on standard input (followed by
 // a NUL byte), with a size limit and a deadline.
-func readToken() (string, error) {
+func readToken(timeout time.Duration) (string, error) {
 	// A non-blocking descriptor makes os.NewFile return a pollable file,
 	// whose reads honour a deadline.
 	if err := syscall.SetNonblock(0, true); err != nil {
 		return "", fmt.Errorf("stdin: %w", err)
 	}
 	in := os.NewFile(0, "stdin")
-	if err := in.SetReadDeadline(time.Now().Add(readTimeout)); err != nil {
+	if err := in.SetReadDeadline(time.Now().Add(timeout)); err != nil {
 		return "", fmt.Errorf("stdin: %w", err)
 	}
 	const limit = iamtest.MaxTokenSize + 2 // the token, a NUL, and one byte to see it is too long
