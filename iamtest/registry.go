@@ -57,7 +57,7 @@ var DefaultHosts = []string{"127.0.0.1", "localhost"}
 
 // Expect returns what the verifier checks a login of user to the server on
 // port (ignored in DSQL mode) at now with this key's settings.
-func (k *AccessKey) Expect(user string, port int, now time.Time) Expect {
+func (k AccessKey) Expect(user string, port int, now time.Time) Expect {
 	hosts := k.Hosts
 	if len(hosts) == 0 {
 		hosts = DefaultHosts
@@ -84,19 +84,19 @@ func joinHostPort(host string, port int) string {
 }
 
 // Key returns the verifier's view of the key.
-func (k *AccessKey) Key() Key {
+func (k AccessKey) Key() Key {
 	return Key{SecretAccessKey: k.SecretAccessKey, SessionToken: k.SessionToken}
 }
 
 // String names the key without its secrets.
-func (k *AccessKey) String() string {
+func (k AccessKey) String() string {
 	return fmt.Sprintf("iamtest.AccessKey{%s, mode %s}", k.AccessKeyID, k.mode())
 }
 
 // GoString is String, so that %#v prints no secret either.
-func (k *AccessKey) GoString() string { return k.String() }
+func (k AccessKey) GoString() string { return k.String() }
 
-func (k *AccessKey) mode() Mode {
+func (k AccessKey) mode() Mode {
 	if k.Mode == "" {
 		return RDS
 	}
