@@ -45,6 +45,12 @@
 //	// connect as user with the token as password: PostgreSQL answers
 //	// SQLSTATE 28000 to a refused token, MariaDB error 1045.
 //
+// pam_exec gives its program at most 511 bytes of a password, so the test
+// bed verifies tokens of at most [PAMMaxToken] (510) bytes and refuses
+// longer ones ([ErrTooLong] in the log) rather than check a cut token: sign
+// test tokens with a long-term key (no session token, which makes a token
+// over 1 KB). [Verify] itself takes tokens up to [MaxTokenSize].
+//
 // MariaDB users need the cleartext plugin over TLS: go-sql-driver/mysql's
 // AllowCleartextPasswords and a TLS configuration that trusts the test
 // bed's CA ([TLSConfig]).
