@@ -1,6 +1,7 @@
 package iamtest_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -9,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/feature/rds/auth"
 
 	"github.com/secretsql/secretsql/iamtest"
 )
@@ -28,7 +31,12 @@ func TestRegistryConcurrent(t *testing.T) {
 					errc <- err
 					return
 				}
-				tok := rdsToken(t, "127.0.0.1:5432", "app", k)
+				// Not rdsToken: t.Fatal must not be called from this goroutine.
+				tok, err := auth.BuildAuthToken(context.Background(), "127.0.0.1:5432", region, "app", creds(k))
+				if err != nil {
+					errc <- err
+					return
+				}
 				now := time.Now()
 				if _, _, err := reg.VerifyLogin(tok, "app", 5432, now); err != nil {
 					errc <- fmt.Errorf("goroutine %d round %d: own key refused: %v", i, round, err)
