@@ -171,6 +171,8 @@ func TestPostgresLogin(t *testing.T) {
 	wantPg28000(t, "another port", err)
 	_, err = pgLogin(ctx, db.Database, user, "not a token")
 	wantPg28000(t, "a password", err)
+	_, err = pgLogin(ctx, db.Database, user, rdsToken(t, "127.0.0.1:5432", user, iamtest.NewKey(iamtest.AccessKey{})))
+	wantPg28000(t, "a key not in the registry", err)
 	expiring := rdsToken(t, "127.0.0.1:5432", user, short)
 	waitPast(t, expiring, time.Second)
 	_, err = pgLogin(ctx, db.Database, user, expiring)

@@ -27,7 +27,7 @@ const (
 	DSQL Mode = "dsql"
 )
 
-// Token lifetimes, as AWS defines them.
+// Token lifetimes, as AWS defines them, and the verifier's limits.
 const (
 	// RDSLifetime is the validity of an RDS IAM token (X-Amz-Expires=900).
 	RDSLifetime = 15 * time.Minute
@@ -41,7 +41,9 @@ const (
 
 // Signing service names of the credential scope.
 const (
-	ServiceRDS  = "rds-db"
+	// ServiceRDS signs RDS / Aurora IAM tokens.
+	ServiceRDS = "rds-db"
+	// ServiceDSQL signs Aurora DSQL tokens.
 	ServiceDSQL = "dsql"
 )
 
