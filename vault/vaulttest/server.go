@@ -151,7 +151,7 @@ func Start(t testing.TB) *Server {
 		unavailable(t, err)
 		return nil
 	}
-	token := "sqt." + randomHex(16)
+	token := "sqt-" + randomHex(16) // Vault refuses a custom token id with a "."
 	var errs []error
 	for range startAttempts {
 		s, err := start(bin, token, t.TempDir())
@@ -164,16 +164,40 @@ func Start(t testing.TB) *Server {
 			return s
 		}
 		errs = append(errs, err)
-		if !errors.Is(err, errExited) {
-			break // only an early exit (the port was taken) is worth a new port
+		var pe *portError
+		if !errors.As(err, &pe) || !pe.taken() {
+			break // only a port that another process took is worth a new port
 		}
 	}
 	t.Fatalf("vaulttest: cannot start %s server -dev: %v", bin, errors.Join(errs...))
 	return nil
 }
 
-// errExited is the error of a server that exited while starting.
-var errExited = errors.New("the server exited")
+// portError is the error of a server that exited while starting on port
+// (its API listener) and port+1 (Vault's cluster listener).
+type portError struct {
+	port int
+	err  error
+}
+
+func (e *portError) Error() string {
+	return fmt.Sprintf("the server exited while starting on ports %d and %d: %v", e.port, e.port+1, e.err)
+}
+
+func (e *portError) Unwrap() error { return e.err }
+
+// taken reports whether one of the server's ports is in use now, by
+// another process (so the server's exit may have been a lost race for it).
+func (e *portError) taken() bool {
+	for _, p := range []int{e.port, e.port + 1} {
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+		if err != nil {
+			return true
+		}
+		l.Close()
+	}
+	return false
+}
 
 // start launches one server and waits until it answers; on failure the
 // process is gone when it returns.
@@ -213,7 +237,7 @@ func start(bin, token, home string) (*Server, error) {
 
 	s.Client, err = newClient(s.Addr, token)
 	if err == nil {
-		err = s.waitReady()
+		err = s.waitReady(port)
 	}
 	if err != nil {
 		if stopErr := s.stop(); stopErr != nil {
@@ -258,14 +282,14 @@ func newClient(addr, token string) (*api.Client, error) {
 
 // waitReady polls the server until it is unsealed and has its KV v2 mount,
 // the process exits, or startTimeout passes.
-func (s *Server) waitReady() error {
+func (s *Server) waitReady(port int) error {
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
 	var last error
 	for {
 		select {
 		case <-s.done:
-			return fmt.Errorf("%w while starting (%v)", errExited, s.waitErr)
+			return &portError{port: port, err: s.waitErr}
 		case <-ctx.Done():
 			return fmt.Errorf("the server did not answer within %v (last error: %v)", startTimeout, last)
 		case <-time.After(100 * time.Millisecond):

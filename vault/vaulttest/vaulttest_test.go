@@ -164,7 +164,7 @@ func TestStartStop(t *testing.T) {
 			t.Errorf("token policies %v, want [root]", pol)
 		}
 		// A wrong token is refused (403).
-		other, err := newClient(s.Addr, "sqt.wrong")
+		other, err := newClient(s.Addr, "sqt-wrong")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -172,9 +172,16 @@ func TestStartStop(t *testing.T) {
 		if status(err) != http.StatusForbidden {
 			t.Errorf("lookup-self with a wrong token: %v, want 403", err)
 		}
+		// The dev banner, with the root token, comes once the server is ready.
 		out := s.Output()
-		if !strings.Contains(out, "Root Token: [redacted]") {
-			t.Errorf("server output lacks the redacted root token line:\n%s", out)
+		for deadline := time.Now().Add(10 * time.Second); !strings.Contains(out, "Root Token:") && time.Now().Before(deadline); {
+			time.Sleep(50 * time.Millisecond)
+			out = s.Output()
+		}
+		for _, want := range []string{"Root Token: [redacted]", "Unseal Key: [redacted]"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("server output lacks %q:\n%s", want, out)
+			}
 		}
 		if strings.Contains(out, s.Token) {
 			t.Errorf("server output shows the root token")
