@@ -33,6 +33,7 @@ STATICCHECK_MODULES ?= . examples otel tools/charts
 test:
 	bash scripts/testbed.sh
 	bash scripts/awscli.sh # the AWS CLI v2 that cmd/secretsql's conformance tests drive
+	bash scripts/vaultserver.sh # the Vault server vault/vaulttest runs (built once into a cache; minutes the first time)
 	$(GO) vet ./...
 	$(MAKE) --no-print-directory staticcheck
 	$(GO) build -o bin/testsummary ./scripts/testsummary
@@ -42,6 +43,8 @@ test:
 	cd examples && $(GO) vet ./... && $(GO) test -race -count=1 -p 1 -timeout 20m -json ./... 2>&1 | ../bin/testsummary
 	@# otel/ (OpenTelemetry) and tools/charts/ (gonum/plot) are modules of their own, keeping those out of go.mod
 	cd otel && $(GO) vet ./... && $(GO) test -race -count=1 -p 1 -timeout 10m -json ./... 2>&1 | ../bin/testsummary
+	@# vault/ (HashiCorp Vault's API client) is a module of its own too; its tests run the server scripts/vaultserver.sh built
+	cd vault && $(GO) vet ./... && $(GO) test -race -count=1 -p 1 -timeout 10m -json ./... 2>&1 | ../bin/testsummary
 	cd tools/charts && $(GO) vet ./... && $(GO) test -race -count=1 -timeout 10m -json ./... 2>&1 | ../../bin/testsummary
 	@# fuzz: every Fuzz target of FUZZ_PKGS for FUZZTIME each, one per invocation (docs/TESTING.md).
 	@# Without -race: the seed corpora already ran under -race above, the targets are
