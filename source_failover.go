@@ -35,7 +35,10 @@ type failoverSource struct {
 // failoverIdentity: both regions' readers.
 type failoverIdentity struct{ primary, secondary any }
 
-var _ secretReader = (*failoverSource)(nil)
+var _ interface {
+	secretReader
+	closer
+} = (*failoverSource)(nil)
 
 // newFailoverSource reads primary, and the GetSecretValue API in the DSN's
 // failover region (with the same client options: the agent cannot read
@@ -186,4 +189,12 @@ func withHint(fe *FetchError, more string) *FetchError {
 	}
 	fe2.hint = h + more
 	return &fe2
+}
+
+// close passes the release on to the readers that hold something (the
+// agent's transport).
+func (s *failoverSource) close() {
+	if c, ok := s.primary.(closer); ok {
+		c.close()
+	}
 }
