@@ -66,6 +66,11 @@ func newConnector(e Engine, drv driver.Driver, dsn string, cfg *config) (*Connec
 	if err != nil {
 		return nil, err
 	}
+	if d.token != nil {
+		if err := tokenParams(e.Name(), &d); err != nil {
+			return nil, err
+		}
+	}
 	prepared, err := e.Prepare(d.params)
 	if err != nil {
 		var de *DSNError

@@ -39,10 +39,11 @@ const (
 // Every other key is passed to the native driver unchanged.
 type dsnConfig struct {
 	secretID       string
-	file           string     // the path of a file: secret id
-	scheme         string     // a scheme registered with credential.RegisterScheme …
-	opaque         string     // … what follows "scheme:" …
-	schemeQuery    url.Values // … and the scheme's own keys
+	file           string       // the path of a file: secret id
+	scheme         string       // a scheme registered with credential.RegisterScheme …
+	opaque         string       // … what follows "scheme:" …
+	schemeQuery    url.Values   // … and the scheme's own keys
+	token          *tokenTarget // an iam:// or dsql:// DSN
 	region         string
 	endpoint       string
 	host           string
@@ -62,6 +63,7 @@ var ourKeys = map[string]bool{
 	"region": true, "endpoint": true, "host": true, "port": true,
 	"dbname": true, "stage": true, "ttl": true,
 	"source": true, "agent": true, "failover_region": true,
+	"token_lifetime": true, "allow_plaintext": true,
 }
 
 const maxSecretIDLen = 2048
@@ -84,6 +86,10 @@ func parseDSNWith(dsn string, custom bool) (dsnConfig, error) {
 	case custom:
 		if id != "" {
 			return d, dsnErr("", "with WithSource the DSN names no secret: give only ?key=value&…", nil)
+		}
+	case scheme == "iam" || scheme == "dsql":
+		if err := parseTokenDSN(&d, scheme, id); err != nil {
+			return d, err
 		}
 	case scheme == "file":
 		path, _ := filePath(id)
@@ -177,6 +183,24 @@ func parseDSNWith(dsn string, custom bool) (dsnConfig, error) {
 				return d, dsnErr(k, strconv.Quote(v)+" is not on loopback (localhost, 127.0.0.0/8 or [::1]): the agent and the Lambda extension listen on the local host only, and the SSRF token must not leave it", nil)
 			}
 			d.agent = v
+		case "token_lifetime":
+			t, err := time.ParseDuration(v)
+			if err != nil || t < time.Second || t > maxDSQLLifetime {
+				return d, dsnErr(k, strconv.Quote(v)+" is not a duration between 1s and 168h", nil)
+			}
+			if d.token == nil || !d.token.dsql {
+				return d, dsnErr(k, "token_lifetime applies to dsql:// only (RDS tokens last 15 minutes)", nil)
+			}
+			d.token.lifetime = t
+		case "allow_plaintext":
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return d, dsnErr(k, strconv.Quote(v)+" is not true or false", nil)
+			}
+			if d.token == nil {
+				return d, dsnErr(k, "allow_plaintext applies to iam:// and dsql:// only", nil)
+			}
+			d.token.allowPlaintext = b
 		case "failover_region":
 			if !validRegion(v) {
 				return d, dsnErr(k, strconv.Quote(v)+" is not an AWS region name (like us-west-2)", nil)
@@ -199,6 +223,24 @@ func parseDSNWith(dsn string, custom bool) (dsnConfig, error) {
 
 // checkSource refuses keys that the secret's source does not use.
 func (d *dsnConfig) checkSource() error {
+	if d.token != nil {
+		if r := hostRegion(d.token.host); r != "" {
+			if d.region != "" && d.region != r {
+				return dsnErr("region", "region "+strconv.Quote(d.region)+" conflicts with the endpoint's region "+strconv.Quote(r), nil)
+			}
+			d.region = r
+		}
+		if d.host != d.token.host || d.port != d.token.port {
+			return dsnErr("host", "host and port are the endpoint's in an "+d.secretID[:strings.Index(d.secretID, ":")]+":// DSN", nil)
+		}
+		for k, v := range map[string]string{"endpoint": d.endpoint, "source": d.source, "agent": d.agent,
+			"failover_region": d.failoverRegion, "stage": d.stage} {
+			if v != "" {
+				return dsnErr(k, k+" applies to Secrets Manager secrets only", nil)
+			}
+		}
+		return nil
+	}
 	if d.scheme != "" || d.secretID == "" {
 		for k, v := range map[string]string{"region": d.region, "endpoint": d.endpoint, "source": d.source, "agent": d.agent,
 			"failover_region": d.failoverRegion, "stage": d.stage} {

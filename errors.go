@@ -38,6 +38,11 @@ var (
 	// credentials of the AWS client, server errors).
 	ErrSecretsManager = errors.New("secretsql: secrets manager request failed")
 
+	// ErrSourceFailed: a credential source other than Secrets Manager
+	// failed (signing an IAM token: the AWS credentials could not be
+	// retrieved; a Vault request).
+	ErrSourceFailed = errors.New("secretsql: credential source failed")
+
 	// ErrMalformedSecret: the secret value is not a JSON object of the
 	// database secret structure, or a key has the wrong type.
 	ErrMalformedSecret = errors.New("secretsql: malformed secret")
@@ -264,6 +269,8 @@ type AuthError struct {
 	Attempts  int    // connects tried, across versions
 	Err       error  // the driver's error from the last attempt
 	FetchErr  error  // a failed read of the secret while looking for newer credentials, if any (not wrapped)
+
+	hint string // what the source says a rejection most likely means
 }
 
 // Error names the engine, the secret, the last version and the attempts,
@@ -277,6 +284,9 @@ func (e *AuthError) Error() string {
 		who, e.SecretARN, e.VersionID, e.Attempts, e.Err)
 	if e.FetchErr != nil {
 		s += "; and re-reading the secret failed: " + e.FetchErr.Error()
+	}
+	if e.hint != "" {
+		s += " (" + e.hint + ")"
 	}
 	return s
 }

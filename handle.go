@@ -253,7 +253,8 @@ func (h *Handle) connect(ctx context.Context, a attempter) (driver.Conn, error) 
 		}
 		tried[v.id] = true
 		h.emit(Event{Kind: EventAuthFailed, Stage: v.f.stage, VersionID: v.id, Err: err, Context: ctx})
-		authErr := &AuthError{Engine: h.eng.Name(), SecretARN: h.arnOf(v), VersionID: v.id, Attempts: n, Err: err, FetchErr: fetchErr}
+		authErr := &AuthError{Engine: h.eng.Name(), SecretARN: h.arnOf(v), VersionID: v.id, Attempts: n, Err: err, FetchErr: fetchErr,
+			hint: h.info.authHint}
 		if n >= h.set.maxAttempts || ctx.Err() != nil {
 			return nil, authErr
 		}

@@ -80,6 +80,7 @@ type sourceInfo struct {
 	endpoint string // "" for the SDK's default endpoint
 	noStages bool   // no staging labels: no AWSPENDING to read (a file)
 
+	authHint    string        // what a rejected login most likely means, for AuthError ("" for none)
 	ttl         time.Duration // the refresh interval unless the DSN or an option sets one; 0 for the default
 	minInterval time.Duration // the least time between forced reads; 0: none (a local read)
 }
@@ -94,6 +95,8 @@ func newSource(d *dsnConfig, cfg *config) (source, error) {
 		return newPublicSource(cfg.source), nil
 	case d.file != "":
 		return &fileSource{path: d.file}, nil
+	case d.token != nil:
+		return newTokenSource(d, cfg)
 	case d.scheme != "":
 		return openScheme(d)
 	}
