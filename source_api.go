@@ -147,7 +147,9 @@ func newAPISource(d *dsnConfig, cfg *config) (*apiSource, error) {
 func configTargetOf(cfg *aws.Config, client *secretsmanager.Client) configTarget {
 	o := client.Options()
 	t := configTarget{
-		resolverV1:     pointerIdentity(cfg.EndpointResolver),
+		//lint:ignore SA1019 a deprecated resolver still sends reads elsewhere: it is part of the identity
+		resolverV1: pointerIdentity(cfg.EndpointResolver),
+		//lint:ignore SA1019 as above
 		resolverV1Opts: pointerIdentity(cfg.EndpointResolverWithOptions),
 		httpClient:     pointerIdentity(cfg.HTTPClient),
 		apiOptions:     sliceIdentity(cfg.APIOptions),

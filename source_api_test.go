@@ -225,7 +225,9 @@ func TestAPIIdentityOfConfig(t *testing.T) {
 			c.Interceptors.AddBeforeTransmit(&nopInterceptor{})
 		}},
 		{"EndpointResolverWithOptions", func(c *aws.Config) {
+			//lint:ignore SA1019 the deprecated resolver must still be part of the identity
 			c.EndpointResolverWithOptions = aws.EndpointResolverWithOptionsFunc(func(string, string, ...any) (aws.Endpoint, error) {
+				//lint:ignore SA1019 as above
 				return aws.Endpoint{URL: "https://sm.example"}, nil
 			})
 		}},

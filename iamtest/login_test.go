@@ -203,18 +203,18 @@ func TestPostgresDSQL(t *testing.T) {
 	now := time.Now()
 
 	for _, c := range []struct{ what, user, token string }{
-		{"DbConnectAdmin for a user", user, dsqlToken(t, "127.0.0.1", iamtest.ActionDbConnectAdmin, key, now, 0)},
-		{"DbConnect for the admin", admin, dsqlToken(t, "127.0.0.1", iamtest.ActionDbConnect, key, now, 0)},
-		{"a token with a port", user, dsqlToken(t, "127.0.0.1:5432", iamtest.ActionDbConnect, key, now, 0)},
+		{"DbConnectAdmin for a user", user, dsqlToken(t, "127.0.0.1", iamtest.ActionDBConnectAdmin, key, now, 0)},
+		{"DbConnect for the admin", admin, dsqlToken(t, "127.0.0.1", iamtest.ActionDBConnect, key, now, 0)},
+		{"a token with a port", user, dsqlToken(t, "127.0.0.1:5432", iamtest.ActionDBConnect, key, now, 0)},
 		{"an RDS token", user, rdsToken(t, "127.0.0.1:5432", user, key)},
-		{"one byte changed", user, changeByte(dsqlToken(t, "127.0.0.1", iamtest.ActionDbConnect, key, now, 0))},
+		{"one byte changed", user, changeByte(dsqlToken(t, "127.0.0.1", iamtest.ActionDBConnect, key, now, 0))},
 	} {
 		_, err := pgLogin(ctx, db.Database, c.user, c.token)
 		wantPg28000(t, c.what, err)
 	}
 	for _, c := range []struct{ what, user, token string }{
-		{"DbConnect for a user", user, dsqlToken(t, "127.0.0.1", iamtest.ActionDbConnect, key, now, 0)},
-		{"DbConnectAdmin for the admin", admin, dsqlToken(t, "localhost", iamtest.ActionDbConnectAdmin, key, now, time.Hour)},
+		{"DbConnect for a user", user, dsqlToken(t, "127.0.0.1", iamtest.ActionDBConnect, key, now, 0)},
+		{"DbConnectAdmin for the admin", admin, dsqlToken(t, "localhost", iamtest.ActionDBConnectAdmin, key, now, time.Hour)},
 	} {
 		if who, err := pgLogin(ctx, db.Database, c.user, c.token); err != nil || who != c.user {
 			t.Errorf("%s: logged in as %q, %v; want %q", c.what, who, err, c.user)

@@ -50,8 +50,8 @@ const (
 // Actions a token may carry.
 const (
 	ActionConnect        = "connect"        // RDS
-	ActionDbConnect      = "DbConnect"      // DSQL, any user but the admin
-	ActionDbConnectAdmin = "DbConnectAdmin" // DSQL, the admin user only
+	ActionDBConnect      = "DbConnect"      // DSQL, any user but the admin
+	ActionDBConnectAdmin = "DbConnectAdmin" // DSQL, the admin user only
 )
 
 // DefaultAdminUser is the DSQL user that must log in with DbConnectAdmin.
@@ -251,9 +251,9 @@ func Verify(token string, want Expect, lookup Lookup) (*Token, error) {
 		if admin == "" {
 			admin = DefaultAdminUser
 		}
-		wantAction := ActionDbConnect
+		wantAction := ActionDBConnect
 		if want.User == admin {
-			wantAction = ActionDbConnectAdmin
+			wantAction = ActionDBConnectAdmin
 		}
 		if action != wantAction {
 			return nil, fmt.Errorf("%w: %q for user %q, want %q", ErrWrongAction, action, want.User, wantAction)

@@ -122,12 +122,12 @@ func TestGoSDKTokens(t *testing.T) {
 	dsqlKey := k
 	dsqlKey.Mode = iamtest.DSQL
 	dsqlKey.AdminUser = "boss"
-	tokDSQL := dsqlToken(t, "localhost", iamtest.ActionDbConnect, k, now, 0)
+	tokDSQL := dsqlToken(t, "localhost", iamtest.ActionDBConnect, k, now, 0)
 	check(t, "DSQL DbConnect", tokDSQL, user, 0, dsqlKey, now, nil)
-	check(t, "DSQL DbConnectAdmin for the admin user", dsqlToken(t, "localhost", iamtest.ActionDbConnectAdmin, k, now, 0), "boss", 0, dsqlKey, now, nil)
+	check(t, "DSQL DbConnectAdmin for the admin user", dsqlToken(t, "localhost", iamtest.ActionDBConnectAdmin, k, now, 0), "boss", 0, dsqlKey, now, nil)
 	check(t, "DSQL DbConnect for the admin user", tokDSQL, "boss", 0, dsqlKey, now, iamtest.ErrWrongAction)
-	check(t, "DSQL, a week", dsqlToken(t, "localhost", iamtest.ActionDbConnect, k, now, 7*24*time.Hour), user, 0, dsqlKey, now.Add(6*24*time.Hour), nil)
-	check(t, "DSQL token with a port", dsqlToken(t, "localhost:5432", iamtest.ActionDbConnect, k, now, 0), user, 0, dsqlKey, now, iamtest.ErrWrongEndpoint)
+	check(t, "DSQL, a week", dsqlToken(t, "localhost", iamtest.ActionDBConnect, k, now, 7*24*time.Hour), user, 0, dsqlKey, now.Add(6*24*time.Hour), nil)
+	check(t, "DSQL token with a port", dsqlToken(t, "localhost:5432", iamtest.ActionDBConnect, k, now, 0), user, 0, dsqlKey, now, iamtest.ErrWrongEndpoint)
 	forged(t, tokDSQL, user, 0, dsqlKey, now)
 }
 
