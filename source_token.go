@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -31,6 +32,10 @@ type tokenSource struct {
 	id      string // the DSN's id, for errors
 	info    sourceInfo
 	signNow func() time.Time
+
+	mu      sync.Mutex
+	last    *fetched // the last token …
+	lastKey string   // … and the access key that signed it
 }
 
 // tokenTarget is what an iam:// or dsql:// DSN names.
@@ -101,7 +106,7 @@ func (s *tokenSource) describe() sourceInfo { return s.info }
 
 func (s *tokenSource) fetch(ctx context.Context, r fetchRequest) (fetched, error) {
 	start := time.Now()
-	f, err := s.sign(ctx)
+	f, err := s.sign(ctx, r.rejected != "")
 	ev := Event{Kind: EventFetch, Duration: time.Since(start), VersionID: f.cred.Version}
 	if err != nil {
 		ev.Kind, ev.Err, ev.VersionID = EventFetchFailed, err, ""
@@ -110,12 +115,19 @@ func (s *tokenSource) fetch(ctx context.Context, r fetchRequest) (fetched, error
 	return f, err
 }
 
-// sign signs a token with the credentials the provider gives now.
-func (s *tokenSource) sign(ctx context.Context) (fetched, error) {
+// sign signs a token with the credentials the provider gives now. Unless
+// the last token was rejected, a token capped at the expiry of the same
+// credentials is not signed again: a new one would end at the same time.
+func (s *tokenSource) sign(ctx context.Context, rejected bool) (fetched, error) {
 	c, err := s.creds.Retrieve(ctx)
 	if err != nil {
 		return fetched{}, s.fail(err, "retrieving the AWS credentials that sign the token failed: check the credentials the SDK's "+
 			"default chain or WithAWSConfig provides (on EKS the pod's service account role, on EC2 and ECS the instance or task role)")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if l := s.last; l != nil && !rejected && c.CanExpire && s.lastKey == c.AccessKeyID && l.cred.Expiry.Equal(c.Expires) {
+		return *l, nil
 	}
 	now := s.signNow()
 	var token string
@@ -139,7 +151,9 @@ func (s *tokenSource) sign(ctx context.Context) (fetched, error) {
 	}
 	sum := sha256.Sum256([]byte(token))
 	cred := Credentials{Username: s.t.user, Version: s.info.kind + ":" + hex.EncodeToString(sum[:8]), Expiry: expiry}
-	return fetched{cred: cred.WithPassword(token)}, nil
+	f := fetched{cred: cred.WithPassword(token)}
+	s.last, s.lastKey = &f, c.AccessKeyID
+	return f, nil
 }
 
 // signDSQL makes an Aurora DSQL token as feature/dsql/auth does: a SigV4

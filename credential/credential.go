@@ -75,9 +75,10 @@ func (c Credential) Format(f fmt.State, verb rune) {
 }
 
 // Usable reports whether c may still be handed out for a login at now: it
-// has no expiry, or now is before the expiry less a safety margin of a
-// tenth of its lifetime since issued (at most 30 seconds), so that a login
-// that starts with it does not reach the server after it expired.
+// has no expiry, or now is before the expiry less a safety margin — a
+// tenth of its lifetime since issued, at least a second (or a quarter of
+// a shorter lifetime), at most 30 seconds — so that a login that starts
+// with it does not reach the server after it expired.
 func Usable(c Credential, issued, now time.Time) bool {
 	if c.Expiry.IsZero() {
 		return true
@@ -91,8 +92,9 @@ func UsableUntil(c Credential, issued time.Time) time.Time {
 	if c.Expiry.IsZero() {
 		return time.Time{}
 	}
-	margin := min(c.Expiry.Sub(issued)/10, 30*time.Second)
-	return c.Expiry.Add(-max(margin, 0))
+	life := max(c.Expiry.Sub(issued), 0)
+	margin := min(max(life/10, min(time.Second, life/4)), 30*time.Second)
+	return c.Expiry.Add(-margin)
 }
 
 // Request is what the cache asks a [Source] for.

@@ -230,7 +230,7 @@ func (r *runner) openForms(t *testing.T) {
 func (r *runner) coldStorm(t *testing.T) {
 	b := r.newBed(t, rotation.SingleUser)
 	n := r.cfg.ColdStorm
-	waitForFreeConnections(t, b.db, n)
+	WaitForFreeConnections(t, b.db, n)
 	b.sm.SetLatency(getOp, 20*time.Millisecond) // let every connect find the fetch in flight
 	db := b.open(t, b.arn)
 	db.SetMaxOpenConns(n)
@@ -269,10 +269,10 @@ func (r *runner) coldStorm(t *testing.T) {
 	}
 }
 
-// waitForFreeConnections waits (up to 30 s) until the server has room for
+// WaitForFreeConnections waits (up to 30 s) until the server has room for
 // n more connections besides the ones in use and those reserved for
 // superusers, so that a storm measures secretsql and not a busy server.
-func waitForFreeConnections(t *testing.T, db *testdb.DB, n int) {
+func WaitForFreeConnections(t *testing.T, db *testdb.DB, n int) {
 	t.Helper()
 	q := `SELECT current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int - (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')`
 	if db.Engine == testdb.EngineMariaDB {

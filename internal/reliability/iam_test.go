@@ -17,6 +17,7 @@ import (
 
 	"github.com/secretsql/secretsql"
 	"github.com/secretsql/secretsql/iamtest"
+	"github.com/secretsql/secretsql/internal/drivertest"
 	"github.com/secretsql/secretsql/internal/testdb"
 )
 
@@ -193,7 +194,7 @@ func TestIAMSigningCredentialsExpire(t *testing.T) {
 func TestIAMColdStorm(t *testing.T) {
 	key := iamtest.AddKey(t, iamtest.AccessKey{Region: "us-east-1"})
 	dsn, tdb := iamTarget(t, testdb.EnginePostgres, "iam")
-	waitForFreeConnections(t, tdb, 80)
+	drivertest.WaitForFreeConnections(t, tdb, 80)
 	var ev events
 	c, err := secretsql.NewConnector("postgres", dsn, secretsql.WithAWSConfig(staticAWS(key)), secretsql.WithObserver(ev.observe))
 	if err != nil {
