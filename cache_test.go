@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
+	"github.com/secretsql/secretsql/engine"
 	"github.com/secretsql/secretsql/smtest"
 )
 
@@ -286,7 +287,7 @@ func TestShortFetchTimeoutDoesNotPoison(t *testing.T) {
 func TestOpenCloseRepeatedReadsOnce(t *testing.T) {
 	sm := smtest.NewServer()
 	defer sm.Close()
-	registerOnce.Do(func() { Register(testEngine{name: "cachetest", srv: cacheTestServer}) })
+	registerOnce.Do(func() { engine.Register(testEngine{name: "cachetest", srv: cacheTestServer}) })
 	cacheTestServer.setPassword("app", "pw1")
 	sm.CreateSecret("per/request", secretJSON("app", "pw1"))
 	for k, v := range map[string]string{

@@ -8,15 +8,17 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
+
+	"github.com/secretsql/secretsql/engine"
 )
 
 // Connector is a driver.Connector that resolves credentials from a Secrets
 // Manager secret at connect time. It is safe for concurrent use; open it with
 // sql.OpenDB. Closing the sql.DB closes the Connector.
 type Connector struct {
-	engine Engine
+	engine engine.Engine
 	drv    driver.Driver
-	native Prepared // the engine's configuration for the DSN
+	native engine.Prepared // the engine's configuration for the DSN
 	h      *Handle
 
 	mu      sync.Mutex               // serializes builds
@@ -61,7 +63,7 @@ func NewConnector(engine, dsn string, opts ...Option) (*Connector, error) {
 	return newConnector(e, nil, dsn, &cfg)
 }
 
-func newConnector(e Engine, drv driver.Driver, dsn string, cfg *config) (*Connector, error) {
+func newConnector(e engine.Engine, drv driver.Driver, dsn string, cfg *config) (*Connector, error) {
 	d, err := parseDSNWith(dsn, cfg.source != nil)
 	if err != nil {
 		return nil, err

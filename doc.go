@@ -114,4 +114,12 @@
 // [RegisterDriver]. The command cmd/secretsql checks a secret and a
 // connection with clear hints on failure, and serves the Secrets Manager
 // emulator of package smtest for local development.
+//
+// # Engines of one's own
+//
+// Package [github.com/secretsql/secretsql/engine] is secretsql's service
+// provider interface, as database/sql/driver is database/sql's: the
+// interface an engine implements to bring a driver secretsql does not ship,
+// the Register its init function calls (which also registers its driver
+// "secretsmanager-<engine>"), and the list of registered engines.
 package secretsql

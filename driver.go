@@ -9,14 +9,17 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+
+	"github.com/secretsql/secretsql/engine"
 )
 
-// secretsqlDriver is the database/sql driver of an engine: [Register]
+// secretsqlDriver is the database/sql driver of an engine:
+// [engine.Register]
 // installs one as "secretsmanager-<engine>", [RegisterDriver] others with
 // options. database/sql uses its OpenConnector, so each sql.DB gets one
 // [Connector]; the credentials cache is shared by all of them.
 type secretsqlDriver struct {
-	engine Engine
+	engine engine.Engine
 	opts   []Option
 
 	mu    sync.Mutex
@@ -52,7 +55,7 @@ func RegisterDriver(name, engine string, opts ...Option) error {
 	return nil
 }
 
-func registerDriver(name string, e Engine, opts []Option) {
+func registerDriver(name string, e engine.Engine, opts []Option) {
 	sql.Register(name, &secretsqlDriver{engine: e, opts: opts})
 }
 

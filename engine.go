@@ -1,68 +1,13 @@
 package secretsql
 
 import (
-	"database/sql/driver"
 	"fmt"
-	"net/url"
-	"sort"
 	"strings"
-	"sync"
 
 	"github.com/secretsql/secretsql/credential"
+	"github.com/secretsql/secretsql/engine"
+	"github.com/secretsql/secretsql/internal/registry"
 )
-
-// DriverPrefix is prepended to an engine's name to form the name under which
-// its driver is registered with database/sql: "secretsmanager-postgres".
-const DriverPrefix = "secretsmanager-"
-
-// Engine adapts one native database/sql driver to secretsql. Each package
-// under engines/ implements it and calls [Register] from its init function;
-// applications never implement it themselves, but may (for a driver secretsql
-// does not ship).
-//
-// secretsql calls an Engine only when a DSN is opened and when a connection
-// is opened: it never sees a statement, a transaction or a row.
-type Engine interface {
-	// Name is the engine's short name, as used by [NewConnector] and in
-	// errors: "postgres", "mysql", "sqlserver". The database/sql driver is
-	// registered as [DriverPrefix] + Name.
-	Name() string
-
-	// Defaults are the port used when neither the secret nor the DSN sets
-	// one, and the database used when neither names one ("" lets the server
-	// choose).
-	Defaults() (port int, database string)
-
-	// AcceptsSecretEngine reports whether a secret whose "engine" key holds
-	// value (already lower-cased, never empty) fits this engine. A secret
-	// without an "engine" key (RDS-managed secrets) is always accepted.
-	AcceptsSecretEngine(value string) bool
-
-	// Prepare parses and checks the driver parameters of a DSN (every DSN
-	// key that secretsql does not use itself) once, when the DSN is opened;
-	// an unknown or malformed one is an error, reported by sql.Open and
-	// [NewConnector]. Its result builds the native connectors of that DSN.
-	Prepare(params url.Values) (Prepared, error)
-
-	// IsAuthError reports whether err, returned by a native connector's
-	// Connect, means that the server rejected the credentials. It must decide
-	// by the driver's error type and code, never by message text.
-	IsAuthError(err error) bool
-}
-
-// Prepared is an engine's configuration for one DSN, parsed once with the
-// driver's own types and parsers: Connector copies it for each version of
-// the credentials.
-type Prepared interface {
-	// Connector builds the native connector for one version of the
-	// credentials. It must not do network I/O. It returns a [*SecretError]
-	// (Key and Reason set; secretsql fills in the secret and version) when
-	// a value of the credentials cannot be used: secretsql then blames the
-	// secret and remembers the error for that version. Any other error (a
-	// certificate file that cannot be read, say) is the environment's: it
-	// is returned to the caller as it is and not remembered.
-	Connector(c Credentials) (driver.Connector, error)
-}
 
 // Credentials is what secretsql resolves from a credential source and the
 // DSN overrides before it builds a native connector: a
@@ -72,45 +17,27 @@ type Prepared interface {
 // struct.
 type Credentials = credential.Credential
 
-var (
-	enginesMu sync.RWMutex
-	engines   = map[string]Engine{}
-)
+// init registers the database/sql driver of every engine that
+// [engine.Register] records, including those recorded before this package
+// was initialized.
+func init() { registry.SetHook(registerEngineDriver) }
 
-// Register makes an engine available to [NewConnector] under its Name and
-// registers a database/sql driver for it under [DriverPrefix] + Name. It
-// panics if called twice with the same name, like [sql.Register].
-func Register(e Engine) {
-	name := strings.ToLower(e.Name())
-	enginesMu.Lock()
-	if _, dup := engines[name]; dup {
-		enginesMu.Unlock()
-		panic("secretsql: Register called twice for engine " + name)
-	}
-	engines[name] = e
-	enginesMu.Unlock()
-	registerDriver(DriverPrefix+name, e, nil)
-}
-
-// Engines returns the registered engines, sorted by name.
-func Engines() []Engine {
-	enginesMu.RLock()
-	defer enginesMu.RUnlock()
-	list := make([]Engine, 0, len(engines))
-	for _, e := range engines {
-		list = append(list, e)
-	}
-	sort.Slice(list, func(i, j int) bool { return list[i].Name() < list[j].Name() })
-	return list
-}
-
-func lookupEngine(name string) (Engine, error) {
-	enginesMu.RLock()
-	e, ok := engines[strings.ToLower(name)]
-	enginesMu.RUnlock()
+// registerEngineDriver registers the driver "secretsmanager-<name>" of the
+// engine recorded under name.
+func registerEngineDriver(name string) {
+	e, ok := engine.Lookup(name)
 	if !ok {
-		names := make([]string, 0, len(engines))
-		for _, e := range Engines() {
+		panic("secretsql: engine " + name + " announced but not registered")
+	}
+	registerDriver(engine.DriverPrefix+name, e, nil)
+}
+
+func lookupEngine(name string) (engine.Engine, error) {
+	e, ok := engine.Lookup(name)
+	if !ok {
+		all := engine.All()
+		names := make([]string, 0, len(all))
+		for _, e := range all {
 			names = append(names, e.Name())
 		}
 		return nil, fmt.Errorf("%w: %q (registered: %s; import github.com/secretsql/secretsql/engines/%s)",

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/secretsql/secretsql/engine"
 )
 
 var sentinels = []error{
@@ -127,7 +129,7 @@ func TestRegisterDriver(t *testing.T) {
 	f := newFixture(t)
 	var events atomic.Int64
 	name := "secretsql-test-" + strings.ReplaceAll(t.Name(), "/", "-") + fmt.Sprint(time.Now().UnixNano())
-	registerOnce.Do(func() { Register(testEngine{name: "cachetest", srv: cacheTestServer}) })
+	registerOnce.Do(func() { engine.Register(testEngine{name: "cachetest", srv: cacheTestServer}) })
 	cacheTestServer.setPassword("app", "pw1")
 	err := RegisterDriver(name, "cachetest", WithClient(f.client), WithCache(f.cache), WithObserver(func(Event) { events.Add(1) }))
 	if err != nil {

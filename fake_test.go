@@ -9,9 +9,11 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/secretsql/secretsql/engine"
 )
 
-// testEngine is an Engine whose server is a password table in memory: it
+// testEngine is an [engine.Engine] whose server is a password table in memory: it
 // tests the root package without a database driver. Database-backed tests
 // live in the engine packages.
 type testEngine struct {
@@ -20,14 +22,14 @@ type testEngine struct {
 	built *atomic.Int64 // counts NewConnector calls, if set
 }
 
-var _ Engine = testEngine{}
+var _ engine.Engine = testEngine{}
 
 func (e testEngine) Name() string          { return e.name }
 func (testEngine) Defaults() (int, string) { return 5432, "defaultdb" }
 func (testEngine) AcceptsSecretEngine(v string) bool {
 	return v == "postgres" || v == "aurora-postgresql"
 }
-func (e testEngine) Prepare(p url.Values) (Prepared, error) {
+func (e testEngine) Prepare(p url.Values) (engine.Prepared, error) {
 	if p.Has("bad") {
 		return nil, errors.New("bad parameter")
 	}
@@ -105,7 +107,7 @@ func (*fakeConn) Close() error                        { return nil }
 func (*fakeConn) Begin() (driver.Tx, error)           { return nil, errors.New("fake: no transactions") }
 
 // openConnector is NewConnector for an engine that is not registered.
-func openConnector(e Engine, dsn string, opts ...Option) (*Connector, error) {
+func openConnector(e engine.Engine, dsn string, opts ...Option) (*Connector, error) {
 	cfg, err := newConfig(opts)
 	if err != nil {
 		return nil, err

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/secretsql/secretsql/engine"
 )
 
 // Handle is one reader's hold on a secret in a [Cache], for code that logs
@@ -21,7 +23,7 @@ import (
 // A Handle is safe for concurrent use. Close it when the pool closes.
 type Handle struct {
 	e     *entry
-	eng   Engine
+	eng   engine.Engine
 	set   settings
 	dsn   dsnConfig
 	stage string // the staging label read
@@ -38,10 +40,10 @@ var _ io.Closer = (*Handle)(nil)
 // endpoint, stage, ttl, and host, port, dbname to override the secret's).
 // Driver parameters have no place here: they belong to the pool's own
 // configuration. The options are those of [NewConnector]. The engine
-// decides which secrets fit ([Engine.AcceptsSecretEngine]) and which errors
-// are rejected logins ([Engine.IsAuthError]); it need not be registered. No
+// decides which secrets fit ([engine.Engine.AcceptsSecretEngine]) and which errors
+// are rejected logins ([engine.Engine.IsAuthError]); it need not be registered. No
 // secret is read until the first call that needs one.
-func NewHandle(engine Engine, dsn string, opts ...Option) (*Handle, error) {
+func NewHandle(engine engine.Engine, dsn string, opts ...Option) (*Handle, error) {
 	cfg, err := newConfig(opts)
 	if err != nil {
 		return nil, err
@@ -58,21 +60,21 @@ func NewHandle(engine Engine, dsn string, opts ...Option) (*Handle, error) {
 
 // openHandle attaches a new Handle to the cache entry its options and DSN
 // select.
-func openHandle(engine Engine, d *dsnConfig, cfg *config) (*Handle, error) {
+func openHandle(eng engine.Engine, d *dsnConfig, cfg *config) (*Handle, error) {
 	src, err := newSource(d, cfg)
 	if err != nil {
 		return nil, err
 	}
-	return attachHandle(engine, d, cfg, src)
+	return attachHandle(eng, d, cfg, src)
 }
 
 // attachHandle attaches a new Handle reading through src.
-func attachHandle(engine Engine, d *dsnConfig, cfg *config, src source) (*Handle, error) {
+func attachHandle(eng engine.Engine, d *dsnConfig, cfg *config, src source) (*Handle, error) {
 	set, stage := cfg.settingsFor(d, src.describe())
 	if _, ok := src.(*smSource); !ok {
 		stage = ""
 	}
-	h := &Handle{eng: engine, set: set, dsn: *d, stage: stage, info: src.describe()}
+	h := &Handle{eng: eng, set: set, dsn: *d, stage: stage, info: src.describe()}
 	c := cfg.cache
 	if c == nil {
 		c = defaultCache

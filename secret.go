@@ -2,13 +2,14 @@ package secretsql
 
 import (
 	"bytes"
-
 	"encoding/json"
 	"errors"
-	"github.com/secretsql/secretsql/credential"
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/secretsql/secretsql/credential"
+	"github.com/secretsql/secretsql/engine"
 )
 
 // secretValue is the database secret structure of the Secrets Manager user
@@ -108,13 +109,13 @@ func parsePort(v json.RawMessage) (int, error) {
 // also requires a host and applies the engine's default port and database,
 // as a Connector needs; without, what the secret lacks stays empty, as a
 // Handle's credentials (the pool's configuration has the rest).
-func resolve(s credential.Credential, e Engine, d *dsnConfig, secretARN, versionID string, complete bool) (Credentials, error) {
+func resolve(s credential.Credential, e engine.Engine, d *dsnConfig, secretARN, versionID string, complete bool) (Credentials, error) {
 	fault := func(key, reason string, kind error) error {
 		return &SecretError{SecretARN: secretARN, VersionID: versionID, Key: key, Reason: reason, Kind: kind}
 	}
 	if s.Engine != "" && !e.AcceptsSecretEngine(s.Engine) {
 		return Credentials{}, fault("engine", "the secret is for engine "+strconv.Quote(s.Engine)+
-			" but was opened with driver "+strconv.Quote(DriverPrefix+e.Name()), ErrEngineMismatch)
+			" but was opened with driver "+strconv.Quote(engine.DriverPrefix+e.Name()), ErrEngineMismatch)
 	}
 	c := Credentials{Host: s.Host, Port: s.Port, Username: s.Username, Database: s.Database}
 	if c.Username == "" {

@@ -22,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
 	"github.com/secretsql/secretsql"
+	"github.com/secretsql/secretsql/engine"
 )
 
 // Report is what check found, as printed by --json. Its field names are
@@ -437,7 +438,7 @@ func (c *checker) classify(ctx context.Context, err error) {
 	case errors.Is(err, secretsql.ErrEngineMismatch):
 		hint := fmt.Sprintf("the secret is for engine %q", rep.SecretEngine)
 		if e := engineFor(rep.SecretEngine); e != "" {
-			hint += fmt.Sprintf(": use --engine %s (driver %s%s)", e, secretsql.DriverPrefix, e)
+			hint += fmt.Sprintf(": use --engine %s (driver %s%s)", e, engine.DriverPrefix, e)
 		}
 		c.fail(exitMalformed, err, hint)
 	case errors.Is(err, secretsql.ErrMalformedSecret), errors.Is(err, secretsql.ErrMissingKey):
@@ -581,7 +582,7 @@ func secretEngine(out *secretsmanager.GetSecretValueOutput) (string, bool) {
 // engineNames lists the registered engines.
 func engineNames() []string {
 	var names []string
-	for _, e := range secretsql.Engines() {
+	for _, e := range engine.All() {
 		names = append(names, e.Name())
 	}
 	return names
@@ -600,7 +601,7 @@ func engineFor(secretEngine string) string {
 		return ""
 	}
 	var accepting []string
-	for _, e := range secretsql.Engines() {
+	for _, e := range engine.All() {
 		if e.AcceptsSecretEngine(secretEngine) {
 			accepting = append(accepting, e.Name())
 		}

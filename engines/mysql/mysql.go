@@ -30,6 +30,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/secretsql/secretsql"
+	"github.com/secretsql/secretsql/engine"
 	"github.com/secretsql/secretsql/internal/enginekit"
 	"github.com/secretsql/secretsql/internal/enginekit/authcode"
 )
@@ -44,8 +45,8 @@ var (
 )
 
 func init() {
-	secretsql.Register(mysqlEngine)
-	secretsql.Register(mariadbEngine)
+	engine.Register(mysqlEngine)
+	engine.Register(mariadbEngine)
 }
 
 var reserved = map[string]string{

@@ -41,6 +41,7 @@ import (
 	"github.com/sijms/go-ora/v2/network"
 
 	"github.com/secretsql/secretsql"
+	"github.com/secretsql/secretsql/engine"
 	"github.com/secretsql/secretsql/internal/enginekit"
 )
 
@@ -51,7 +52,7 @@ import (
 var oracleEngine = enginekit.New("oracle", 1521, "", prepare, isAuthError,
 	"oracle", "oracle-ee", "oracle-se2", "oracle-ee-cdb", "oracle-se2-cdb")
 
-func init() { secretsql.Register(oracleEngine) }
+func init() { engine.Register(oracleEngine) }
 
 // options are a DSN's checked go-ora URL options.
 type options struct {

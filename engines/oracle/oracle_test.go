@@ -16,6 +16,7 @@ import (
 	"github.com/sijms/go-ora/v2/network"
 
 	"github.com/secretsql/secretsql"
+	"github.com/secretsql/secretsql/engine"
 	"github.com/secretsql/secretsql/internal/drivertest"
 )
 
@@ -362,10 +363,10 @@ func TestAcceptsSecretEngine(t *testing.T) {
 }
 
 func TestRegistered(t *testing.T) {
-	if !slices.ContainsFunc(secretsql.Engines(), func(e secretsql.Engine) bool { return e.Name() == "oracle" }) {
-		t.Fatalf("engine not registered: %v", secretsql.Engines())
+	if !slices.ContainsFunc(engine.All(), func(e engine.Engine) bool { return e.Name() == "oracle" }) {
+		t.Fatalf("engine not registered: %v", engine.All())
 	}
-	if !slices.Contains(sql.Drivers(), secretsql.DriverPrefix+"oracle") {
+	if !slices.Contains(sql.Drivers(), engine.DriverPrefix+"oracle") {
 		t.Fatalf("driver not registered: %v", sql.Drivers())
 	}
 	e := oracleEngine

@@ -31,6 +31,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/secretsql/secretsql"
+	"github.com/secretsql/secretsql/engine"
 	"github.com/secretsql/secretsql/internal/enginekit"
 	"github.com/secretsql/secretsql/internal/enginekit/authcode"
 )
@@ -49,8 +50,8 @@ var (
 )
 
 func init() {
-	secretsql.Register(postgresEngine)
-	secretsql.Register(redshiftEngine)
+	engine.Register(postgresEngine)
+	engine.Register(redshiftEngine)
 }
 
 // reserved are the keys that would override what the secret provides.

@@ -41,6 +41,7 @@ import (
 	"github.com/microsoft/go-mssqldb/msdsn"
 
 	"github.com/secretsql/secretsql"
+	"github.com/secretsql/secretsql/engine"
 	"github.com/secretsql/secretsql/internal/enginekit"
 )
 
@@ -63,7 +64,7 @@ func (p prepared) Connector(c secretsql.Credentials) (driver.Connector, error) {
 var sqlserverEngine = enginekit.New("sqlserver", 1433, "master", prepare, isAuthError,
 	"sqlserver", "sqlserver-ee", "sqlserver-se", "sqlserver-ex", "sqlserver-web")
 
-func init() { secretsql.Register(sqlserverEngine) }
+func init() { engine.Register(sqlserverEngine) }
 
 // authErrorNumbers are the SQL Server error numbers that mean the login's
 // credentials were rejected. 4060 (cannot open database) and 18452 (untrusted

@@ -18,6 +18,7 @@ import (
 	"github.com/microsoft/go-mssqldb/msdsn"
 
 	"github.com/secretsql/secretsql"
+	"github.com/secretsql/secretsql/engine"
 	"github.com/secretsql/secretsql/internal/drivertest"
 )
 
@@ -313,10 +314,10 @@ func TestAcceptsSecretEngine(t *testing.T) {
 }
 
 func TestRegistered(t *testing.T) {
-	if !slices.ContainsFunc(secretsql.Engines(), func(e secretsql.Engine) bool { return e.Name() == "sqlserver" }) {
-		t.Fatalf("engine not registered: %v", secretsql.Engines())
+	if !slices.ContainsFunc(engine.All(), func(e engine.Engine) bool { return e.Name() == "sqlserver" }) {
+		t.Fatalf("engine not registered: %v", engine.All())
 	}
-	if !slices.Contains(sql.Drivers(), secretsql.DriverPrefix+"sqlserver") {
+	if !slices.Contains(sql.Drivers(), engine.DriverPrefix+"sqlserver") {
 		t.Fatalf("driver not registered: %v", sql.Drivers())
 	}
 	e := sqlserverEngine

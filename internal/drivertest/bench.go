@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/secretsql/secretsql"
+	"github.com/secretsql/secretsql/engine"
 )
 
 // AuthErrorCase is one error for [BenchIsAuthError]: Err produces it (it may
@@ -16,7 +17,7 @@ type AuthErrorCase struct {
 }
 
 // BenchIsAuthError checks, then times, e.IsAuthError on each case.
-func BenchIsAuthError(b *testing.B, e secretsql.Engine, cases []AuthErrorCase) {
+func BenchIsAuthError(b *testing.B, e engine.Engine, cases []AuthErrorCase) {
 	for _, c := range cases {
 		b.Run(c.Name, func(b *testing.B) {
 			err := c.Err(b)
@@ -35,7 +36,7 @@ func BenchIsAuthError(b *testing.B, e secretsql.Engine, cases []AuthErrorCase) {
 // BenchNewConnector times building the native connector for creds from a
 // prepared DSN (what secretsql pays once per secret version), without and
 // with the driver parameters params.
-func BenchNewConnector(b *testing.B, e secretsql.Engine, creds secretsql.Credentials, params url.Values) {
+func BenchNewConnector(b *testing.B, e engine.Engine, creds secretsql.Credentials, params url.Values) {
 	for _, bc := range []struct {
 		name   string
 		params url.Values
@@ -56,11 +57,9 @@ func BenchNewConnector(b *testing.B, e secretsql.Engine, creds secretsql.Credent
 }
 
 // Engine returns the registered engine name (import its package first).
-func Engine(name string) secretsql.Engine {
-	for _, e := range secretsql.Engines() {
-		if e.Name() == name {
-			return e
-		}
+func Engine(name string) engine.Engine {
+	if e, ok := engine.Lookup(name); ok {
+		return e
 	}
 	panic("drivertest: engine " + name + " is not registered")
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/secretsql/secretsql"
+	"github.com/secretsql/secretsql/engine"
 	"github.com/secretsql/secretsql/internal/rotation"
 	"github.com/secretsql/secretsql/internal/testdb"
 	"github.com/secretsql/secretsql/smtest"
@@ -192,7 +193,7 @@ func (r *runner) openForms(t *testing.T) {
 	t.Setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", b.sm.URL)
 	partial := b.arn[:len(b.arn)-7]
 	for _, id := range []string{b.arn, partial, b.name} {
-		db, err := sql.Open(secretsql.DriverPrefix+r.cfg.Engine, id)
+		db, err := sql.Open(engine.DriverPrefix+r.cfg.Engine, id)
 		if err != nil {
 			t.Fatal(r.err(err))
 		}
@@ -212,7 +213,7 @@ func (r *runner) openForms(t *testing.T) {
 	}
 	// The DSN's endpoint key works without the environment variable.
 	t.Setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", "")
-	db, err := sql.Open(secretsql.DriverPrefix+r.cfg.Engine, b.name+"?endpoint="+url.QueryEscape(b.sm.URL))
+	db, err := sql.Open(engine.DriverPrefix+r.cfg.Engine, b.name+"?endpoint="+url.QueryEscape(b.sm.URL))
 	if err != nil {
 		t.Fatal(err)
 	}

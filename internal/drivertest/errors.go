@@ -8,13 +8,14 @@ import (
 	"testing"
 
 	"github.com/secretsql/secretsql"
+	"github.com/secretsql/secretsql/engine"
 	"github.com/secretsql/secretsql/internal/enginekit"
 )
 
 // Build prepares the driver parameters params with e, as sql.Open does,
 // and builds the native connector for c, as the first connect with a
 // version of the credentials does.
-func Build(e secretsql.Engine, c secretsql.Credentials, params url.Values) (driver.Connector, error) {
+func Build(e engine.Engine, c secretsql.Credentials, params url.Values) (driver.Connector, error) {
 	prepared, err := e.Prepare(params)
 	if err != nil {
 		return nil, err
@@ -102,7 +103,7 @@ func RootAcceptsHost(host string) bool {
 
 // hostProbe is the engine of RootAcceptsHost's Handles, which never connect.
 var hostProbe = enginekit.New("hostprobe", 1, "",
-	func(url.Values) (secretsql.Prepared, error) { return nil, errors.New("never prepared") },
+	func(url.Values) (engine.Prepared, error) { return nil, errors.New("never prepared") },
 	func(error) bool { return false })
 
 var hostProbeCache = secretsql.NewCache()

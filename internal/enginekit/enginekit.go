@@ -1,37 +1,37 @@
 // Package enginekit assembles the engines under engines/: each states what
 // it is as data (name, defaults, the secret "engine" values it accepts) and
 // provides two functions (prepare a DSN's parameters, classify a rejected
-// login), which New turns into a secretsql.Engine.
+// login), which New turns into an [engine.Engine].
 package enginekit
 
 import (
 	"net/url"
 	"slices"
 
-	"github.com/secretsql/secretsql"
+	"github.com/secretsql/secretsql/engine"
 )
 
-// Engine is a secretsql.Engine made of data and the engine's functions.
+// Engine is an [engine.Engine] made of data and the engine's functions.
 type Engine struct {
 	name          string
 	port          int
 	database      string
 	secretEngines []string
-	prepare       func(url.Values) (secretsql.Prepared, error)
+	prepare       func(url.Values) (engine.Prepared, error)
 	isAuthError   func(error) bool
 }
 
-var _ secretsql.Engine = Engine{}
+var _ engine.Engine = Engine{}
 
 // New returns the engine name, whose server listens on port by default,
 // whose connections go to database when neither the secret nor the DSN
 // names one ("" lets the server choose), which checks a DSN's driver
 // parameters with prepare and classifies rejected logins with isAuthError,
 // and which accepts secrets whose "engine" key holds one of secretEngines.
-func New[P secretsql.Prepared](name string, port int, database string, prepare func(url.Values) (P, error),
+func New[P engine.Prepared](name string, port int, database string, prepare func(url.Values) (P, error),
 	isAuthError func(error) bool, secretEngines ...string) Engine {
 	return Engine{name: name, port: port, database: database, secretEngines: secretEngines, isAuthError: isAuthError,
-		prepare: func(params url.Values) (secretsql.Prepared, error) {
+		prepare: func(params url.Values) (engine.Prepared, error) {
 			p, err := prepare(params)
 			if err != nil {
 				return nil, err // not a typed nil
@@ -53,7 +53,7 @@ func (e Engine) Defaults() (port int, database string) { return e.port, e.databa
 func (e Engine) AcceptsSecretEngine(v string) bool { return slices.Contains(e.secretEngines, v) }
 
 // Prepare checks a DSN's driver parameters once.
-func (e Engine) Prepare(params url.Values) (secretsql.Prepared, error) { return e.prepare(params) }
+func (e Engine) Prepare(params url.Values) (engine.Prepared, error) { return e.prepare(params) }
 
 // IsAuthError reports whether err means the server rejected the credentials.
 func (e Engine) IsAuthError(err error) bool { return e.isAuthError(err) }
