@@ -21,6 +21,10 @@ import (
 // with odd query syntax.
 var dsnSeeds = []string{
 	"prod/app",
+	"iam://app@mydb.abc123.eu-west-1.rds.amazonaws.com:5432/app?sslmode=verify-full",
+	"iam://u@127.0.0.1:3306/db?region=us-east-1&allow_plaintext=true&tls=false",
+	"iam://u@[::1]:5432?region=us-east-1",
+	"dsql://admin@abcdefghijklmnopqrst.dsql.us-east-1.on.aws/postgres?token_lifetime=5m",
 	"arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/app-AbCdEf",
 	"arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/app",
 	"arn:aws-us-gov:secretsmanager:us-gov-west-1:123456789012:secret:x",
@@ -81,6 +85,17 @@ func FuzzParseDSN(f *testing.F) {
 			t.Fatalf("parseDSN(%q): secret id %q, want %q", dsn, d.secretID, id)
 		}
 		switch {
+		case d.token != nil:
+			t0 := d.token
+			if lid := strings.ToLower(id); !strings.HasPrefix(lid, "iam://") && !strings.HasPrefix(lid, "dsql://") {
+				t.Fatalf("parseDSN(%q): a token target for id %q", dsn, id)
+			}
+			if t0.user == "" || !validHost(t0.host) || t0.port < 1 || t0.port > 65535 || d.host != t0.host || d.port != t0.port {
+				t.Fatalf("parseDSN(%q): token target %+v, host %q port %d", dsn, *t0, d.host, d.port)
+			}
+			if r := hostRegion(t0.host); r != "" && d.region != r {
+				t.Fatalf("parseDSN(%q): region %q, but the endpoint's is %q", dsn, d.region, r)
+			}
 		case strings.HasPrefix(id, "file:"):
 			if !strings.HasPrefix(d.file, "/") || strings.ContainsRune(d.file, 0) || filepath.Clean(d.file) != d.file {
 				t.Fatalf("parseDSN(%q) accepted file %q: want a clean absolute path", dsn, d.file)
@@ -183,6 +198,14 @@ func formatDSN(d dsnConfig) string {
 	set("source", d.source)
 	set("agent", d.agent)
 	set("failover_region", d.failoverRegion)
+	if t := d.token; t != nil {
+		if t.lifetime != 0 {
+			set("token_lifetime", t.lifetime.String())
+		}
+		if t.allowPlaintext {
+			set("allow_plaintext", "true")
+		}
+	}
 	return d.secretID + "?" + q.Encode()
 }
 
