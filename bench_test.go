@@ -12,6 +12,9 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+
 	"github.com/secretsql/secretsql/smtest"
 )
 
@@ -58,16 +61,42 @@ func warmConnector(b *testing.B) (*Connector, driver.Connector) {
 	return c, nc
 }
 
+// warmTokenConnector returns a Connector of an iam:// DSN on a testEngine
+// named postgres, with a token signed and cached (a reused token, as during
+// its 15 minutes).
+func warmTokenConnector(b *testing.B) *Connector {
+	b.Helper()
+	srv := newFakeServer()
+	eng := testEngine{name: "postgres", srv: srv}
+	creds := credentials.NewStaticCredentialsProvider("AKIDBENCH", "bench-secret-key", "")
+	c, err := openConnector(eng, "iam://app@db.internal:5432/app?region=eu-west-1",
+		WithAWSConfig(aws.Config{Credentials: creds}), WithCache(NewCache()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c.Close() })
+	r, err := c.Resolve(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv.setPassword("app", r.Credentials.Password()) // the fake server accepts the cached token
+	if _, err := c.Connect(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	return c
+}
+
 // BenchmarkConnect compares a cache-hit Connect with a direct call of the
 // native connector it ends in: the difference is secretsql's overhead per
 // new connection (goal: ≤ 2 µs and ≤ 10 allocations).
 func BenchmarkConnect(b *testing.B) {
 	c, native := warmConnector(b)
+	iam := warmTokenConnector(b)
 	ctx := context.Background()
 	for _, bc := range []struct {
 		name string
 		conn driver.Connector
-	}{{"native", native}, {"secretsql", c}} {
+	}{{"native", native}, {"secretsql", c}, {"secretsql-iam", iam}} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
