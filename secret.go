@@ -117,7 +117,8 @@ func resolve(s credential.Credential, e engine.Engine, d *dsnConfig, secretARN, 
 		return Credentials{}, fault("engine", "the secret is for engine "+strconv.Quote(s.Engine)+
 			" but was opened with driver "+strconv.Quote(engine.DriverPrefix+e.Name()), ErrEngineMismatch)
 	}
-	c := Credentials{Host: s.Host, Port: s.Port, Username: s.Username, Database: s.Database}
+	c := Credentials{Host: s.Host, Port: s.Port, Username: s.Username, Database: s.Database,
+		Engine: s.Engine, Version: versionID, Expiry: s.Expiry}
 	if c.Username == "" {
 		return Credentials{}, fault("username", "missing or empty", ErrMissingKey)
 	}
