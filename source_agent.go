@@ -178,18 +178,7 @@ func (s *agentSource) loadToken() (string, string, error) {
 	return "", "", nil
 }
 
-func readTokenFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxAgentToken+1))
-	if err == nil && len(b) > maxAgentToken {
-		err = fmt.Errorf("larger than %d bytes", maxAgentToken)
-	}
-	return b, err
-}
+func readTokenFile(path string) ([]byte, error) { return readRegularFile(path, maxAgentToken) }
 
 func (s *agentSource) currentToken(reload bool) (string, string, error) {
 	s.mu.Lock()

@@ -94,7 +94,7 @@ func (s *fileSource) fetch(ctx context.Context, r fetchRequest) (fetched, error)
 // read reads and parses the file; an unchanged content gives the last
 // result without parsing again.
 func (s *fileSource) read() (fetched, error) {
-	b, err := readSecretFile(s.path)
+	b, err := readRegularFile(s.path, maxSecretFile) // a secret is at most 64 KiB
 	if err != nil {
 		return fetched{}, s.fail(err, "")
 	}
@@ -124,10 +124,10 @@ func (s *fileSource) read() (fetched, error) {
 	return f, nil
 }
 
-// readSecretFile reads a regular file of at most maxSecretFile bytes. It
-// never blocks: a FIFO, a device (/dev/zero) or a directory is refused
-// before it is read (the open itself does not wait for a FIFO's writer).
-func readSecretFile(path string) ([]byte, error) {
+// readRegularFile reads a regular file of at most limit bytes. It never
+// blocks: a FIFO, a device (/dev/zero) or a directory is refused before it
+// is read (the open itself does not wait for a FIFO's writer).
+func readRegularFile(path string, limit int64) ([]byte, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
@@ -137,18 +137,22 @@ func readSecretFile(path string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("not a regular file (%s)", fi.Mode().Type())
+	switch m := fi.Mode(); {
+	case m.IsDir():
+		return nil, errors.New("a directory, not a file")
+	case m&fs.ModeNamedPipe != 0:
+		return nil, errors.New("a FIFO, not a regular file")
+	case m&(fs.ModeDevice|fs.ModeCharDevice) != 0:
+		return nil, errors.New("a device, not a regular file")
+	case !m.IsRegular():
+		return nil, errors.New("not a regular file")
 	}
-	if fi.Size() > maxSecretFile {
-		return nil, fmt.Errorf("%d bytes: larger than a secret can be (64 KiB)", fi.Size())
-	}
-	b, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
 		return nil, err
 	}
-	if len(b) > maxSecretFile {
-		return nil, errors.New("larger than a secret can be (64 KiB)")
+	if int64(len(b)) > limit || fi.Size() > limit {
+		return nil, fmt.Errorf("larger than %d bytes", limit)
 	}
 	return b, nil
 }
