@@ -25,19 +25,6 @@ type Connector struct {
 	natives atomic.Pointer[[]native] // newest first, at most maxNatives; replaced, never changed
 }
 
-// native is the engine's connector (or the secret's error building it) for
-// one VersionId: a version's value never changes, so a re-read of the same
-// version reuses it.
-type native struct {
-	id   string
-	conn driver.Connector
-	err  error
-}
-
-// maxNatives bounds the native connectors kept per Connector: during a
-// rotation at most the old, the pending and the new version are in use.
-const maxNatives = 4
-
 var (
 	_ driver.Connector = (*Connector)(nil)
 	_ io.Closer        = (*Connector)(nil)
@@ -100,70 +87,6 @@ func newConnector(e engine.Engine, drv driver.Driver, dsn string, cfg *config) (
 // authentication failures are the driver's own, returned at once.
 func (c *Connector) Connect(ctx context.Context) (driver.Conn, error) {
 	return c.h.connect(ctx, c)
-}
-
-// attempt logs in once with version v.
-func (c *Connector) attempt(ctx context.Context, v *version) (driver.Conn, error) {
-	nc, err := c.nativeFor(v)
-	if err != nil {
-		return nil, err
-	}
-	return nc.Connect(ctx)
-}
-
-func (c *Connector) isAuthError(err error) bool { return c.engine.IsAuthError(err) }
-
-// nativeFor returns the engine's connector for version v, building it once
-// per version. An error of the environment (not a *SecretError) is not
-// kept.
-func (c *Connector) nativeFor(v *version) (driver.Connector, error) {
-	if n, ok := c.findNative(v.id); ok {
-		return n.conn, n.err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if n, ok := c.findNative(v.id); ok {
-		return n.conn, n.err
-	}
-	n := native{id: v.id}
-	r, err := c.h.resolved(v, true)
-	if err == nil {
-		n.conn, err = c.native.Connector(r.Credentials)
-		var se *SecretError
-		switch {
-		case errors.As(err, &se):
-			fixSecretError(se, v)
-		case err != nil:
-			return nil, err // the environment's: not kept
-		}
-	}
-	n.err = err
-	list := []native{n}
-	if old := c.natives.Load(); old != nil {
-		list = append(list, (*old)[:min(len(*old), maxNatives-1)]...)
-	}
-	c.natives.Store(&list)
-	return n.conn, n.err
-}
-
-func (c *Connector) findNative(id string) (native, bool) {
-	if list := c.natives.Load(); list != nil {
-		for _, n := range *list {
-			if n.id == id {
-				return n, true
-			}
-		}
-	}
-	return native{}, false
-}
-
-// fixSecretError names the secret and the version in an engine's
-// *SecretError.
-func fixSecretError(se *SecretError, v *version) {
-	se.SecretARN, se.VersionID = v.f.arn, v.id
-	if se.Kind == nil {
-		se.Kind = ErrMalformedSecret
-	}
 }
 
 // Driver returns the secretsql driver of the Connector's engine.
