@@ -1,6 +1,7 @@
 // Package secretsql is a database/sql driver wrapper that reads database
-// credentials from AWS Secrets Manager and survives password rotation
-// without failed queries.
+// credentials from AWS Secrets Manager — or signs RDS IAM and Aurora DSQL
+// tokens, or reads HashiCorp Vault, a mounted file or a source of your own —
+// and survives password rotation and token expiry without failed queries.
 //
 // Import an engine package for its side effect and open the driver
 // "secretsmanager-<engine>" with the secret's ARN or name as the DSN:
