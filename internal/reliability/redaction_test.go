@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
 	"reflect"
 	"strings"
 	"sync"
@@ -23,6 +24,7 @@ import (
 	"github.com/secretsql/secretsql"
 	secretsqlmysql "github.com/secretsql/secretsql/engines/mysql"
 	secretsqlpg "github.com/secretsql/secretsql/engines/postgres"
+	"github.com/secretsql/secretsql/iamtest"
 	"github.com/secretsql/secretsql/internal/testdb"
 )
 
@@ -700,4 +702,101 @@ func TestRedactionHooks(t *testing.T) {
 	}
 	h.mu.Unlock()
 	h.check(t, passwords...)
+}
+
+// TestRedactionSources runs the harness over the sources that are not the
+// GetSecretValue API: a mounted file (a login, a rotation the file follows,
+// a half-written file, a wrong password) and RDS IAM tokens (a login, a
+// token expired by the verifier and signed again, a user without IAM
+// authentication). No password or token may appear in an error, an event,
+// a log record, a Resolved or a Connector.
+func TestRedactionSources(t *testing.T) {
+	h := newHarness()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var secrets []string
+	opts := append(h.options(), secretsql.WithRetry(3, 5*time.Millisecond))
+	ping := func(engine, dsn string, want error, extra ...secretsql.Option) {
+		t.Helper()
+		cache := secretsql.NewCache() // each case reads anew
+		defer cache.Close()
+		c, err := secretsql.NewConnector(engine, dsn, append(append([]secretsql.Option{secretsql.WithCache(cache)}, opts...), extra...)...)
+		if err != nil {
+			h.add(err)
+			t.Fatalf("NewConnector(%s): %v", dsn, err)
+		}
+		db := sql.OpenDB(c)
+		defer db.Close()
+		err = db.PingContext(ctx)
+		h.add(err, c, db.Driver())
+		if want == nil && err != nil || want != nil && !errors.Is(err, want) {
+			t.Errorf("%s: ping: %v, want %v", dsn, err, want)
+		}
+		r, err := c.Resolve(ctx)
+		h.add(r, &r, r.Credentials, err)
+		if pw := r.Credentials.Password(); pw != "" {
+			secrets = append(secrets, pw)
+		}
+	}
+
+	// A mounted file.
+	h.setLabel("file")
+	tdb := testdb.Postgres(t)
+	pw := sentinelPassword()
+	secrets = append(secrets, pw)
+	if err := tdb.SetPassword(ctx, tdb.User, pw); err != nil {
+		t.Fatal(err)
+	}
+	path := t.TempDir() + "/secret.json"
+	write := func(v string) {
+		if err := os.WriteFile(path, []byte(v), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(tdb.SecretJSONFor(tdb.User, pw))
+	ping("postgres", "file:"+path, nil)
+	write(tdb.SecretJSONFor(tdb.User, pw)[:40]) // half-written
+	ping("postgres", "file:"+path, secretsql.ErrMalformedSecret)
+	wrong := sentinelPassword()
+	secrets = append(secrets, wrong)
+	write(tdb.SecretJSONFor(tdb.User, wrong))
+	ping("postgres", "file:"+path, secretsql.ErrAuthFailed)
+
+	// RDS IAM tokens.
+	h.setLabel("iam")
+	key := iamtest.AddKey(t, iamtest.AccessKey{Region: "us-east-1", Lifetime: time.Second})
+	secrets = append(secrets, key.SecretAccessKey)
+	dsn, _ := iamTarget(t, testdb.EnginePostgres, "iam")
+	ping("postgres", dsn, nil, secretsql.WithAWSConfig(staticAWS(key)))
+	// A token the verifier no longer accepts (its lifetime of 1 s passed):
+	// rejected, signed again inside the connect.
+	iamDB, iamConn := func() (*sql.DB, *secretsql.Connector) {
+		c, err := secretsql.NewConnector("postgres", dsn, append(append([]secretsql.Option{}, opts...), secretsql.WithAWSConfig(staticAWS(key)))...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sql.OpenDB(c), c
+	}()
+	defer iamDB.Close()
+	iamDB.SetMaxIdleConns(0)
+	for range 2 {
+		err := iamDB.PingContext(ctx)
+		h.add(err)
+		if err != nil {
+			t.Errorf("iam ping: %v", err)
+		}
+		if r, err := iamConn.Resolve(ctx); err == nil {
+			secrets = append(secrets, r.Credentials.Password())
+		}
+		time.Sleep(1500 * time.Millisecond)
+	}
+	h.mu.Lock()
+	rejected := h.kinds[secretsql.EventAuthFailed]
+	h.mu.Unlock()
+	if rejected == 0 {
+		t.Error("no expired token was rejected")
+	}
+	noIAM := "iam://" + tdb.User + "@127.0.0.1:5432/" + tdb.Database + "?region=us-east-1"
+	ping("postgres", noIAM, secretsql.ErrAuthFailed, secretsql.WithAWSConfig(staticAWS(key)))
+	h.check(t, secrets...)
 }
