@@ -64,7 +64,7 @@ func (c *Cache) Close() error {
 	clear(c.entries)
 	c.mu.Unlock()
 	for _, e := range entries {
-		e.shut()
+		e.shut(true)
 	}
 	c.work.Wait()
 	return nil
@@ -148,7 +148,7 @@ func (c *Cache) evictIdle(e *entry) {
 func (c *Cache) remove(e *entry) {
 	delete(c.entries, e.key)
 	c.idle--
-	e.shut()
+	e.shut(false)
 }
 
 // version is one credential a source handed out. It is immutable.
@@ -389,8 +389,10 @@ func (e *entry) evictAfter(d time.Duration, fn func()) {
 }
 
 // shut ends the entry for good: reads stop, its readers get ErrClosed, and
-// its source is released (the cache's Close waits for it).
-func (e *entry) shut() {
+// its source is released — before shut returns if wait, else in a
+// goroutine of its own (the caller holds the cache's lock); the cache's
+// Close waits for it either way.
+func (e *entry) shut(wait bool) {
 	e.mu.Lock()
 	e.life.shutOff = true
 	e.stopReads() // publishes
@@ -399,8 +401,15 @@ func (e *entry) shut() {
 	}
 	e.cache.work.Add(1)
 	e.mu.Unlock()
-	defer e.cache.work.Done()
-	release(e.src)
+	rel := func() {
+		defer e.cache.work.Done()
+		release(e.src)
+	}
+	if wait {
+		rel()
+		return
+	}
+	go rel()
 }
 
 // closedFor reports whether h may no longer use e. e.mu must be held.
