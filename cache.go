@@ -709,6 +709,14 @@ func (e *entry) keep(v *version) {
 			v.until, v.reread = old.until, true // its usable life does not start again
 		}
 	}
+	if e.cur != nil && e.cur.id != v.id {
+		// A version put back into use gets a fresh start: its rejections
+		// in an earlier round must not make reads made since then answer
+		// for a rejection that is yet to come (two rounds would otherwise
+		// leave connects alternating between rejected versions, reading
+		// nothing).
+		delete(e.marks, v.id)
+	}
 	e.cur = v
 	e.versions[v.id] = v
 	for len(e.versions) > maxVersions {

@@ -721,3 +721,45 @@ func rejectDuringRotation(t *testing.T) (c *Connector, old, pending string) {
 	}
 	return c, old, pending
 }
+
+// TestTwoRoundsStalePending: a first round leaves AWSPENDING on an old
+// version when a new AWSCURRENT is put by hand; a second round moves
+// AWSPENDING again. Connects must reach every new password, reading the
+// secret, never alternate between versions the database rejected.
+func TestTwoRoundsStalePending(t *testing.T) {
+	f := newFixture(t)
+	c := f.connector(f.name, WithMinRefreshInterval(50*time.Millisecond))
+	connectAs(t, c, "pw1")
+	f.rotateStart("pw2") // round 1: AWSPENDING pw2, the database too
+	connectAs(t, c, "pw2")
+	f.db.setPassword("app", "pw3") // a new AWSCURRENT by hand; AWSPENDING stays on pw2
+	f.sm.PutSecretString(f.name, secretJSON("app", "pw3"), StageCurrent)
+	time.Sleep(60 * time.Millisecond)
+	connectAs(t, c, "pw3")
+	time.Sleep(60 * time.Millisecond)
+	f.rotateStart("pw4") // round 2: AWSPENDING moves to pw4
+	connectAs(t, c, "pw4")
+	f.db.setPassword("app", "pw5") // and by hand again
+	f.sm.PutSecretString(f.name, secretJSON("app", "pw5"), StageCurrent)
+	time.Sleep(60 * time.Millisecond)
+	connectAs(t, c, "pw5")
+}
+
+// The same rounds back to back with the default minimum refresh interval:
+// the connects wait for the interval when the last reads predate their
+// rejections.
+func TestTwoRoundsStalePendingBackToBack(t *testing.T) {
+	f := newFixture(t)
+	c := f.connector(f.name)
+	connectAs(t, c, "pw1")
+	f.rotateStart("pw2")
+	connectAs(t, c, "pw2")
+	f.db.setPassword("app", "pw3")
+	f.sm.PutSecretString(f.name, secretJSON("app", "pw3"), StageCurrent)
+	connectAs(t, c, "pw3")
+	f.rotateStart("pw4")
+	connectAs(t, c, "pw4")
+	f.db.setPassword("app", "pw5")
+	f.sm.PutSecretString(f.name, secretJSON("app", "pw5"), StageCurrent)
+	connectAs(t, c, "pw5")
+}
