@@ -64,10 +64,11 @@ func TestCheckTokenDSN(t *testing.T) {
 				{"AWS_ACCESS_KEY_ID", key.AccessKeyID}, {"AWS_SECRET_ACCESS_KEY", key.SecretAccessKey}})
 			never := []string{key.SecretAccessKey, key.AccessKeyID, "X-Amz-Signature", "X-Amz-Credential"}
 
-			r := cli(t, never, "check", tc.dsn, "--json", "--timeout", "30s")
+			// The DSN's keys may follow it, as in sql.Open.
+			r := cli(t, never, "check", tc.dsn+"?region=us-east-1", "--json", "--timeout", "30s")
 			wantCode(t, r, exitOK)
 			rep := decodeReport(t, r)
-			if rep.Source != tc.source || rep.Engine != "postgres" || rep.EngineSource != tc.engineSource ||
+			if rep.SecretID != tc.dsn || rep.Source != tc.source || rep.Engine != "postgres" || rep.EngineSource != tc.engineSource ||
 				rep.User != user || rep.Host != "127.0.0.1" || rep.Port != db.Port || rep.Database != db.Database ||
 				rep.Region != "us-east-1" || rep.Endpoint != "" || rep.Password != "[REDACTED]" || rep.Rotation != nil {
 				t.Errorf("report = %+v", rep)
