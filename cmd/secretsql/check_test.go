@@ -85,7 +85,7 @@ func TestCheckTokenDSN(t *testing.T) {
 			// A key the test bed does not know: the database refuses its tokens.
 			isolateEnv(t, [][2]string{{"AWS_REGION", "us-east-1"},
 				{"AWS_ACCESS_KEY_ID", "AKIAUNKNOWN" + strings.ToUpper(user[4:])}, {"AWS_SECRET_ACCESS_KEY", "unknown-" + key.SecretAccessKey}})
-			r = cli(t, append(never, "unknown-"+key.SecretAccessKey), "check", tc.dsn, "--timeout", "30s")
+			r = cli(t, append(never, "AKIAUNKNOWN", "unknown-"+key.SecretAccessKey), "check", tc.dsn, "--timeout", "30s")
 			wantCode(t, r, exitAuthFailed)
 			wantContains(t, r, "refused the token")
 			wantLacks(t, r, "AWSPENDING", "secretsmanager:", "rotation", "credentials chain")
@@ -118,19 +118,33 @@ func TestCheckFileAuthFailed(t *testing.T) {
 	}
 }
 
-// TestCheckAgentAccessDenied: the agent reads with its own IAM role: a
-// denied read is to be granted to that role, not to whoever runs check.
-func TestCheckAgentAccessDenied(t *testing.T) {
+// TestCheckAgent: through the agent, a healthy check makes one request
+// (the probe's read serves the engine's Connector), and a denied read is
+// to be granted to the agent's own IAM role, not to whoever runs check.
+func TestCheckAgent(t *testing.T) {
 	srv := smtest.NewServer()
 	t.Cleanup(srv.Close)
 	a := smtest.NewAgent(srv)
 	t.Cleanup(a.Close)
 	isolateEnv(t, agentEnv(a))
+
+	db := testdb.Postgres(t)
+	srv.CreateSecret("app/ok", db.SecretJSON())
+	r := cli(t, []string{db.Password, a.Token}, "check", "app/ok", "--dsn-params", "source=agent", "--json")
+	wantCode(t, r, exitOK)
+	rep := decodeReport(t, r)
+	if rep.Source != "agent" || !strings.HasSuffix(rep.Endpoint, a.Addr[strings.LastIndex(a.Addr, ":"):]) || rep.Stage != "AWSCURRENT" || rep.User != db.User {
+		t.Errorf("report = %+v", rep)
+	}
+	if n := a.Requests(); n != 1 || len(rep.Fetches) != 1 {
+		t.Errorf("%d requests to the agent, %d fetches reported; want 1 and 1", n, len(rep.Fetches))
+	}
+
 	srv.CreateSecret("app/db", `{"engine":"postgres","host":"127.0.0.1","username":"u","password":"pw-never-printed"}`)
 	srv.Deny("app/db")
-	r := cli(t, []string{"pw-never-printed", a.Token}, "check", "app/db", "--dsn-params", "source=agent", "--json")
+	r = cli(t, []string{"pw-never-printed", a.Token}, "check", "app/db", "--dsn-params", "source=agent", "--json")
 	wantCode(t, r, exitUnreadable)
-	rep := decodeReport(t, r)
+	rep = decodeReport(t, r)
 	hints := strings.Join(rep.Hints, "\n")
 	if rep.Source != "agent" || !strings.Contains(hints, "the agent's") || !strings.Contains(hints, "secretsmanager:GetSecretValue") {
 		t.Errorf("report = %+v", rep)
