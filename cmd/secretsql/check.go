@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -8,9 +9,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -19,7 +22,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/arn"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
 	"github.com/secretsql/secretsql"
 	"github.com/secretsql/secretsql/engine"
@@ -33,17 +35,16 @@ type Report struct {
 	ExitCode int    `json:"exit_code"`
 	Class    string `json:"class"` // ok, usage, unreadable, malformed, auth_failed, unreachable, internal
 
-	SecretID  string   `json:"secret_id"`
-	Source    string   `json:"source,omitempty"` // what served the secret: secretsmanager, agent or file
-	SecretARN string   `json:"secret_arn,omitempty"`
-	VersionID string   `json:"version_id,omitempty"`
-	Stage     string   `json:"stage,omitempty"`          // the staging label the version was read by
-	Stages    []string `json:"version_stages,omitempty"` // every label on that version
-	Region    string   `json:"region,omitempty"`
-	Endpoint  string   `json:"endpoint,omitempty"` // "" for the SDK's default endpoint
+	SecretID  string `json:"secret_id"`        // the DSN's id, without its keys
+	Source    string `json:"source,omitempty"` // what gave the credentials: secretsmanager, agent, file, iam, dsql, or a DSN scheme's name
+	SecretARN string `json:"secret_arn,omitempty"`
+	VersionID string `json:"version_id,omitempty"`
+	Stage     string `json:"stage,omitempty"`    // the staging label the version was read by ("" for a source without labels)
+	Region    string `json:"region,omitempty"`   // the AWS region read (Secrets Manager) or signed for (a token)
+	Endpoint  string `json:"endpoint,omitempty"` // "" for the SDK's default endpoint
 
 	Engine       string `json:"engine,omitempty"`
-	EngineSource string `json:"engine_source,omitempty"` // "flag" or "secret"
+	EngineSource string `json:"engine_source,omitempty"` // "flag", "secret", "port" (iam://) or "dsn" (dsql://)
 	SecretEngine string `json:"secret_engine,omitempty"` // the secret's "engine" key
 	Host         string `json:"host,omitempty"`
 	Port         int    `json:"port,omitempty"`
@@ -51,8 +52,10 @@ type Report struct {
 	User         string `json:"user,omitempty"`
 	Password     string `json:"password,omitempty"`
 
-	// Fetches are the GetSecretValue calls secretsql made (not counting
-	// check's own diagnostic reads).
+	// Fetches are the reads secretsql made for the check (GetSecretValue
+	// calls, requests to the agent, reads of a file, tokens signed), those
+	// that look for a rotation after a rejected login included: check
+	// reads nothing itself.
 	Fetches []Fetch `json:"fetches"`
 	// UsedPending: the database accepted AWSPENDING's credentials, not
 	// AWSCURRENT's (a rotation between setSecret and finishSecret).
@@ -67,12 +70,12 @@ type Report struct {
 	Hints []string `json:"hints,omitempty"`
 }
 
-// Fetch is one read of the secret made by secretsql (a GetSecretValue
-// call, a request to the agent, or a read of the file).
+// Fetch is one read of the credentials made by secretsql (a GetSecretValue
+// call, a request to the agent, a read of the file, a token signed).
 type Fetch struct {
 	Source    string  `json:"source"`
 	Region    string  `json:"region,omitempty"` // the region that served, when the read went to one
-	Stage     string  `json:"stage"`
+	Stage     string  `json:"stage"`            // "" for a source without staging labels
 	VersionID string  `json:"version_id,omitempty"`
 	Ms        float64 `json:"ms"`
 	Failover  bool    `json:"failover,omitempty"` // served by the failover region
@@ -112,16 +115,19 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs := flag.NewFlagSet("secretsql check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: secretsql check <secret-id> [flags]\n\nReads the secret, checks it and connects once. Flags:")
+		fmt.Fprintln(stderr, "usage: secretsql check <dsn> [flags]\n\n"+
+			"Reads the credentials through secretsql, checks them and connects once. The DSN is a secret name or ARN,\n"+
+			"file:/path, iam://user@host:port/db, dsql://user@endpoint/db or another registered scheme, optionally\n"+
+			"followed by ?key=value&… (the DSN keys; --dsn-params adds to them). Flags:")
 		fs.PrintDefaults()
 	}
-	fs.StringVar(&f.engine, "engine", "", "secretsql engine: "+strings.Join(engineNames(), ", ")+" (default: from the secret's \"engine\" key)")
+	fs.StringVar(&f.engine, "engine", "", "secretsql engine: "+strings.Join(engineNames(), ", ")+" (default: the secret's \"engine\" key; postgres for dsql://; for iam://, the engine of the port)")
 	fs.StringVar(&f.params, "dsn-params", "", "DSN query, as after '?' in the DSN: `k=v&…` (host, port, dbname, stage, region, endpoint, driver parameters)")
 	fs.StringVar(&f.region, "region", "", "AWS region (the DSN key region)")
 	fs.StringVar(&f.endpoint, "endpoint", "", "Secrets Manager endpoint URL (the DSN key endpoint)")
 	fs.BoolVar(&f.json, "json", false, "print one JSON object instead of text")
 	fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "bound for the whole check")
-	pos, code, ok := parseArgs(fs, args, 1, "need exactly one secret id (name or ARN)", stderr)
+	pos, code, ok := parseArgs(fs, args, 1, "need exactly one DSN (a secret name or ARN, file:…, iam://…, dsql://…)", stderr)
 	if !ok {
 		return code
 	}
@@ -146,17 +152,24 @@ type checker struct {
 	f      checkFlags
 	rep    *Report
 	awsCfg aws.Config
-	dsnQ   url.Values
-	sm     *secretsmanager.Client // check's own diagnostic reads
+	id     string     // the DSN's id: a secret name or ARN, file:…, iam://…, dsql://…, or a scheme's
+	dsnQ   url.Values // the DSN's keys
+	kind   string     // what gives the credentials: secretsmanager, agent, file, iam, dsql, or a scheme's name
+	opts   []secretsql.Option
+
+	mu sync.Mutex // guards the report's fields the observer sets
 }
 
-func check(ctx context.Context, secretID string, f checkFlags) *Report {
+func check(ctx context.Context, target string, f checkFlags) *Report {
 	start := time.Now()
-	rep := &Report{SecretID: secretID, Fetches: []Fetch{}}
-	c := &checker{f: f, rep: rep}
-	c.run(ctx)
+	id, query, _ := strings.Cut(target, "?")
+	rep := &Report{SecretID: id, Fetches: []Fetch{}}
+	c := &checker{f: f, rep: rep, id: id}
+	c.run(ctx, query)
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if rep.EngineSource == "" {
-		rep.Engine = "" // a placeholder, used only to classify a failed read
+		rep.Engine = ""
 	}
 	rep.Timings.Total = ms(time.Since(start))
 	rep.OK = rep.ExitCode == exitOK
@@ -170,20 +183,91 @@ var classNames = map[int]string{
 }
 
 func (c *checker) fail(code int, err error, hints ...string) {
+	c.mu.Lock()
 	c.rep.ExitCode = code
 	if err != nil {
 		c.rep.Error = err.Error()
 	}
+	c.mu.Unlock()
+	c.hint(hints...)
+}
+
+func (c *checker) hint(hints ...string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.rep.Hints = append(c.rep.Hints, hints...)
 }
 
-func (c *checker) run(ctx context.Context) {
+// sourceKind tells what gives the credentials of a DSN with id and keys q:
+// a scheme's name (file, iam, dsql, vault, …), else Secrets Manager,
+// through the agent or the GetSecretValue API. Secret names hold no ':'.
+func sourceKind(id string, q url.Values) string {
+	if scheme, _, ok := strings.Cut(id, ":"); ok && !strings.HasPrefix(id, "arn:") {
+		return strings.ToLower(scheme)
+	}
+	if q.Get("source") == "agent" {
+		return "agent"
+	}
+	return "secretsmanager"
+}
+
+// isSecretsManager reports whether kind reads a Secrets Manager secret
+// (with staging labels, an ARN, AWSPENDING).
+func isSecretsManager(kind string) bool { return kind == "secretsmanager" || kind == "agent" }
+
+// isToken reports whether kind signs tokens rather than reading a secret.
+func isToken(kind string) bool { return kind == "iam" || kind == "dsql" }
+
+// observe records the reads secretsql made and what its connects did.
+func (c *checker) observe(ev secretsql.Event) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	rep := c.rep
-	q, err := url.ParseQuery(strings.TrimPrefix(c.f.params, "?"))
+	switch ev.Kind {
+	case secretsql.EventFetch, secretsql.EventFetchFailed:
+		f := Fetch{Source: ev.Source, Region: ev.Region, Stage: ev.Stage, VersionID: ev.VersionID, Ms: ms(ev.Duration)}
+		if ev.Err != nil {
+			f.Error = ev.Err.Error()
+		} else {
+			rep.Source = ev.Source
+		}
+		rep.Fetches = append(rep.Fetches, f)
+	case secretsql.EventFailover:
+		if n := len(rep.Fetches); n > 0 {
+			rep.Fetches[n-1].Failover = true
+		}
+		rep.Hints = append(rep.Hints, fmt.Sprintf("the primary region could not be reached (%v): the failover region %s served the secret", ev.Err, ev.Region))
+	case secretsql.EventPendingAdopted:
+		rep.UsedPending = true
+	}
+}
+
+// dsn is the DSN to open: the id and the keys, with stage set if not "".
+func (c *checker) dsn(stage string) string {
+	q := c.dsnQ
+	if stage != "" {
+		q = maps.Clone(q)
+		q.Set("stage", stage)
+	}
+	if len(q) == 0 {
+		return c.id
+	}
+	return c.id + "?" + q.Encode()
+}
+
+func (c *checker) run(ctx context.Context, query string) {
+	rep := c.rep
+	q, err := url.ParseQuery(query)
+	if err != nil {
+		c.fail(exitUsage, fmt.Errorf("the query after '?' is not URL query syntax (k=v&k2=v2): %w", err))
+		return
+	}
+	params, err := url.ParseQuery(strings.TrimPrefix(c.f.params, "?"))
 	if err != nil {
 		c.fail(exitUsage, fmt.Errorf("--dsn-params is not URL query syntax (k=v&k2=v2): %w", err))
 		return
 	}
+	maps.Copy(q, params)
 	if c.f.region != "" {
 		q.Set("region", c.f.region)
 	}
@@ -191,115 +275,73 @@ func (c *checker) run(ctx context.Context) {
 		q.Set("endpoint", c.f.endpoint)
 	}
 	c.dsnQ = q
+	c.kind = sourceKind(c.id, q)
+	rep.Source = c.kind
 	c.awsCfg, err = awsconfig.LoadDefaultConfig(ctx)
 	if err != nil {
 		c.fail(exitUsage, fmt.Errorf("loading the AWS configuration: %w", err),
 			"check AWS_PROFILE, AWS_CONFIG_FILE and AWS_SHARED_CREDENTIALS_FILE")
 		return
 	}
-	rep.Region = c.region()
-	rep.Endpoint = q.Get("endpoint")
-	c.sm = secretsmanager.NewFromConfig(c.awsCfg, func(o *secretsmanager.Options) {
-		if rep.Region != "" {
-			o.Region = rep.Region
-		}
-		if rep.Endpoint != "" {
-			o.BaseEndpoint = aws.String(rep.Endpoint)
-		}
-	})
-	if rep.Endpoint == "" {
-		rep.Endpoint = aws.ToString(c.sm.Options().BaseEndpoint)
+	// Where the read will go, for the hints of a read that fails (a read
+	// that succeeds tells it).
+	switch {
+	case c.kind == "secretsmanager":
+		rep.Region, rep.Endpoint = c.region(), c.endpoint()
+	case isToken(c.kind):
+		rep.Region = cmp.Or(q.Get("region"), c.awsCfg.Region)
 	}
+	c.opts = []secretsql.Option{secretsql.WithAWSConfig(c.awsCfg), secretsql.WithObserver(c.observe)}
 
-	stage := q.Get("stage")
-	if stage == "" {
-		stage = secretsql.StageCurrent
-	}
-	// check's own read: the version's labels, and the engine when not given
-	// (the API only: the agent and a file are read by secretsql alone).
-	apiSource := !strings.HasPrefix(rep.SecretID, "file:") && q.Get("source") != "agent"
-	var raw *secretsmanager.GetSecretValueOutput
-	if rep.Region != "" && apiSource {
-		raw, _ = c.sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{
-			SecretId: aws.String(rep.SecretID), VersionStage: aws.String(stage)})
-	}
-	rep.Engine, rep.EngineSource = c.f.engine, "flag"
-	if rep.Engine == "" {
-		se, isJSON := "", false
-		if raw != nil {
-			se, isJSON = secretEngine(raw)
+	switch {
+	case isProbe(c.f.engine):
+		c.fail(exitUsage, fmt.Errorf("%w: %q", secretsql.ErrUnknownEngine, c.f.engine), "engines: "+strings.Join(engineNames(), ", "))
+		return
+	case c.f.engine != "":
+		rep.Engine, rep.EngineSource = c.f.engine, "flag"
+	case c.kind == "dsql":
+		rep.Engine, rep.EngineSource = "postgres", "dsn" // Aurora DSQL speaks PostgreSQL
+	case c.kind == "iam":
+		if rep.Engine = tokenEngine(c.id); rep.Engine == "" {
+			c.fail(exitUsage, errors.New("the engine of an iam:// DSN cannot be told from its port"),
+				"pass --engine postgres, mysql or mariadb")
+			return
 		}
-		switch {
-		case !isJSON:
-			// check could not read the secret, or it is not JSON: secretsql
-			// reads it with a placeholder engine, and then either fails
-			// (the engine does not matter for that) or tells its engine.
-			rep.Engine, rep.EngineSource = "postgres", ""
-		case !c.inferEngine(se):
+		rep.EngineSource = "port"
+	default:
+		// The secret tells the engine: read it with the probe engine.
+		probe, err := secretsql.NewConnector(probeName, c.dsn(""), c.opts...)
+		if err != nil {
+			c.classify(ctx, err)
+			return
+		}
+		defer probe.Close()
+		t := time.Now()
+		res, err := probe.Resolve(ctx)
+		rep.Timings.Resolve = ms(time.Since(t))
+		c.fill(res)
+		var se *secretsql.SecretError
+		if err != nil && (!errors.As(err, &se) || !errors.Is(err, secretsql.ErrMissingKey) || se.Key == "") {
+			// Unreadable or malformed whatever the engine: a missing
+			// username, password or host can wait for it.
+			c.classify(ctx, err)
+			return
+		}
+		if !c.inferEngine(res.SecretEngine) {
 			return
 		}
 	}
 
-	var mu sync.Mutex
-	observer := func(ev secretsql.Event) {
-		mu.Lock()
-		defer mu.Unlock()
-		switch ev.Kind {
-		case secretsql.EventFetch, secretsql.EventFetchFailed:
-			f := Fetch{Source: ev.Source, Region: ev.Region, Stage: ev.Stage, VersionID: ev.VersionID, Ms: ms(ev.Duration)}
-			if ev.Err != nil {
-				f.Error = ev.Err.Error()
-			} else {
-				rep.Source = ev.Source
-			}
-			rep.Fetches = append(rep.Fetches, f)
-		case secretsql.EventFailover:
-			if n := len(rep.Fetches); n > 0 {
-				rep.Fetches[n-1].Failover = true
-			}
-			rep.Hints = append(rep.Hints, fmt.Sprintf("the primary region could not be reached (%v): the failover region %s served the secret", ev.Err, ev.Region))
-		case secretsql.EventPendingAdopted:
-			rep.UsedPending = true
-		}
-	}
-	dsn := rep.SecretID
-	if len(q) > 0 {
-		dsn += "?" + q.Encode()
-	}
-	open := func() (*secretsql.Connector, error) {
-		return secretsql.NewConnector(rep.Engine, dsn, secretsql.WithAWSConfig(c.awsCfg), secretsql.WithObserver(observer))
-	}
-	conn, err := open()
+	conn, err := secretsql.NewConnector(rep.Engine, c.dsn(""), c.opts...)
 	if err != nil {
 		c.classify(ctx, err)
 		return
 	}
 	defer conn.Close()
-
 	t := time.Now()
 	res, err := conn.Resolve(ctx)
-	if rep.EngineSource == "" && (err == nil || errors.Is(err, secretsql.ErrEngineMismatch)) {
-		// secretsql read the secret: its engine is the one to use.
-		placeholder := rep.Engine
-		c.fill(res)
-		if !c.inferEngine(res.SecretEngine) {
-			return
-		}
-		if rep.Engine != placeholder {
-			conn.Close()
-			if conn, err = open(); err != nil {
-				c.classify(ctx, err)
-				return
-			}
-			defer conn.Close()
-			res, err = conn.Resolve(ctx)
-		}
-	}
-	rep.Timings.Resolve = ms(time.Since(t))
+	rep.Timings.Resolve += ms(time.Since(t))
 	c.fill(res)
-	if raw != nil && aws.ToString(raw.VersionId) == rep.VersionID {
-		rep.Stages = raw.VersionStages
-	}
 	if err != nil {
 		c.classify(ctx, err)
 		return
@@ -322,21 +364,45 @@ func (c *checker) run(ctx context.Context) {
 		c.classify(ctx, err)
 		return
 	}
-	if rep.UsedPending {
+	c.mu.Lock()
+	usedPending := rep.UsedPending
+	c.mu.Unlock()
+	if usedPending {
 		// The connect used AWSPENDING: report that version.
 		if now, err := conn.Resolve(ctx); err == nil {
 			c.fill(now)
 		}
-		rep.Stages = nil
-		rep.Hints = append(rep.Hints, "the database accepted AWSPENDING's credentials but not AWSCURRENT's: a rotation is between setSecret and finishSecret; secretsql uses AWSPENDING until AWSCURRENT moves. If this lasts, the rotation's finishSecret step is failing")
+		c.hint("the database accepted AWSPENDING's credentials but not AWSCURRENT's: a rotation is between setSecret and finishSecret; secretsql uses AWSPENDING until AWSCURRENT moves. If this lasts, the rotation's finishSecret step is failing")
 	}
+}
+
+// tokenEngine is the engine of an iam:// DSN, told by its port: the IAM
+// engine whose default port it is (MySQL's for 3306, which MariaDB shares:
+// both engines speak the same protocol); "" if none.
+func tokenEngine(id string) string {
+	u, err := url.Parse(id)
+	if err != nil {
+		return ""
+	}
+	port, _ := strconv.Atoi(u.Port())
+	for _, name := range []string{"postgres", "mysql", "mariadb"} {
+		if e, ok := engine.Lookup(name); ok {
+			if p, _ := e.Defaults(); p == port {
+				return name
+			}
+		}
+	}
+	return ""
 }
 
 // fill copies a resolved target into the report, password redacted.
 func (c *checker) fill(r secretsql.Resolved) {
 	rep := c.rep
-	if r.SecretARN != "" {
-		rep.SecretARN, rep.VersionID, rep.Stage = r.SecretARN, r.VersionID, r.Stage
+	if r.VersionID != "" {
+		rep.VersionID, rep.Stage = r.VersionID, r.Stage
+		if isSecretsManager(c.kind) {
+			rep.SecretARN = r.SecretARN
+		}
 	}
 	if r.SecretEngine != "" {
 		rep.SecretEngine = r.SecretEngine
@@ -383,13 +449,24 @@ func (c *checker) region() string {
 	if r := c.dsnQ.Get("region"); r != "" {
 		return r
 	}
-	if a, err := arn.Parse(c.rep.SecretID); err == nil && a.Region != "" {
+	if a, err := arn.Parse(c.id); err == nil && a.Region != "" {
 		return a.Region
 	}
 	return c.awsCfg.Region
 }
 
-// classify sets the exit code and hints for err.
+// endpoint is the Secrets Manager endpoint secretsql will use: the DSN key,
+// else the one the SDK's configuration sets (AWS_ENDPOINT_URL_SECRETS_MANAGER,
+// …), "" for the default. The client is built to learn it and never called.
+func (c *checker) endpoint() string {
+	if ep := c.dsnQ.Get("endpoint"); ep != "" {
+		return ep
+	}
+	return aws.ToString(secretsmanager.NewFromConfig(c.awsCfg).Options().BaseEndpoint)
+}
+
+// classify sets the exit code and hints for err. The hints fit the source
+// that gave (or failed to give) the credentials.
 func (c *checker) classify(ctx context.Context, err error) {
 	rep := c.rep
 	var se *secretsql.SecretError
@@ -400,19 +477,45 @@ func (c *checker) classify(ctx context.Context, err error) {
 		var hints []string
 		var de *secretsql.DSNError
 		if errors.As(err, &de) && de.Key == "region" {
-			hints = append(hints, "set AWS_REGION, pass --region, or use the secret's full ARN")
+			if isToken(c.kind) {
+				hints = append(hints, "set AWS_REGION, pass --region, or use the RDS or DSQL endpoint's host name")
+			} else {
+				hints = append(hints, "set AWS_REGION, pass --region, or use the secret's full ARN")
+			}
 		}
 		c.fail(exitUsage, err, hints...)
 
 	case errors.Is(err, secretsql.ErrAccessDenied):
-		c.fail(exitUnreadable, err, accessHints(c.resourceARN())...)
+		switch c.kind {
+		case "secretsmanager":
+			c.fail(exitUnreadable, err, accessHints(c.resourceARN(), "the role or user running this")...)
+		case "agent":
+			c.fail(exitUnreadable, err, append([]string{"the agent reads Secrets Manager with its own AWS credentials and IAM role, not this process's"},
+				accessHints(c.resourceARN(), "the agent's IAM role")...)...)
+		case "file":
+			c.fail(exitUnreadable, err, "this process may not read the file: check its mode and owner, and the mount's (the Secrets Store CSI driver's filePermission)")
+		default:
+			c.fail(exitUnreadable, err)
+		}
 	case errors.Is(err, secretsql.ErrDecryption):
+		who := "the caller"
+		if c.kind == "agent" {
+			who = "the agent's IAM role"
+		}
 		c.fail(exitUnreadable, err,
-			"grant kms:Decrypt on the secret's customer-managed KMS key to the caller (the key policy must allow it too)")
+			"grant kms:Decrypt on the secret's customer-managed KMS key to "+who+" (the key policy must allow it too)")
 	case errors.Is(err, secretsql.ErrSecretNotFound):
-		hints := []string{fmt.Sprintf("looked in region %s%s", orNone(rep.Region), endpointNote(rep.Endpoint))}
-		if !strings.HasPrefix(rep.SecretID, "arn:") {
-			hints = append(hints, "if the secret lives in another region, pass --region REGION (or region=… in the DSN) or use its full ARN")
+		var hints []string
+		switch c.kind {
+		case "secretsmanager":
+			hints = append(hints, fmt.Sprintf("looked in region %s%s", orNone(rep.Region), endpointNote(rep.Endpoint)))
+			if !strings.HasPrefix(rep.SecretID, "arn:") {
+				hints = append(hints, "if the secret lives in another region, pass --region REGION (or region=… in the DSN) or use its full ARN")
+			}
+		case "agent":
+			hints = append(hints, "the agent reads in its own region (its configuration): use the secret's full ARN, or failover_region for a replica")
+		case "file":
+			hints = append(hints, "check the path, and that the volume holding the file is mounted (the Secrets Store CSI driver's SecretProviderClass and the pod's volumeMounts)")
 		}
 		if s := c.dsnQ.Get("stage"); s != "" {
 			hints = append(hints, fmt.Sprintf("no version may carry the staging label %q", s))
@@ -422,9 +525,15 @@ func (c *checker) classify(ctx context.Context, err error) {
 		c.fail(exitUnreadable, err, "the secret is scheduled for deletion: restore it with `aws secretsmanager restore-secret --secret-id "+rep.SecretID+"`")
 	case errors.Is(err, secretsql.ErrThrottled):
 		c.fail(exitUnreadable, err, "Secrets Manager throttled the call: retry later; applications using secretsql cache the secret and coalesce reads")
+	case errors.Is(err, secretsql.ErrSecretsManager) && c.kind == "agent":
+		c.fail(exitUnreadable, err, "the Secrets Manager Agent could not be reached or failed: check that it runs where the DSN key agent (or PARAMETERS_SECRETS_EXTENSION_HTTP_PORT) says, and that AWS_TOKEN holds its SSRF token; the agent reads Secrets Manager with its own AWS credentials")
 	case errors.Is(err, secretsql.ErrSecretsManager):
 		c.fail(exitUnreadable, err, fmt.Sprintf("Secrets Manager could not be reached or refused the AWS credentials (region %s%s): check the AWS credentials chain (AWS_PROFILE, AWS_ACCESS_KEY_ID, the instance or task role) and network access to the endpoint",
 			orNone(rep.Region), endpointNote(rep.Endpoint)))
+	case errors.Is(err, secretsql.ErrSourceFailed) && isToken(c.kind):
+		c.fail(exitUnreadable, err, fmt.Sprintf("no token could be signed (region %s): the AWS credentials of this process (AWS_PROFILE, AWS_ACCESS_KEY_ID, the instance, task or pod role) could not be retrieved", orNone(rep.Region)))
+	case errors.Is(err, secretsql.ErrSourceFailed):
+		c.fail(exitUnreadable, err, "the credential source "+c.kind+" failed: see the error")
 
 	case errors.As(err, &se) && errors.Is(err, secretsql.ErrMissingKey):
 		var hints []string
@@ -445,7 +554,7 @@ func (c *checker) classify(ctx context.Context, err error) {
 		c.fail(exitMalformed, err, `store the database secret structure as JSON: {"engine":…,"host":…,"port":…,"username":…,"password":…,"dbname":…}`)
 
 	case errors.Is(err, secretsql.ErrAuthFailed):
-		c.fail(exitAuthFailed, err, c.rotationHints(ctx)...)
+		c.fail(exitAuthFailed, err, c.authHints(ctx)...)
 	case errors.Is(err, secretsql.ErrClosed):
 		c.fail(exitInternal, err)
 	case ctx.Err() != nil:
@@ -490,100 +599,99 @@ func (c *checker) resourceARN() string {
 		}
 		return c.rep.SecretID + "-??????" // a partial ARN
 	}
-	return fmt.Sprintf("arn:aws:secretsmanager:%s:ACCOUNT_ID:secret:%s-??????", orNone(c.rep.Region), c.rep.SecretID)
+	return fmt.Sprintf("arn:aws:secretsmanager:%s:ACCOUNT_ID:secret:%s-??????", cmp.Or(c.rep.Region, "REGION"), c.rep.SecretID)
 }
 
-func accessHints(resource string) []string {
+// accessHints say what to grant whom to read resource.
+func accessHints(resource, whom string) []string {
 	return []string{
-		"grant the IAM action secretsmanager:GetSecretValue on " + resource + " to the role or user running this (the only action secretsql needs)",
+		"grant the IAM action secretsmanager:GetSecretValue on " + resource + " to " + whom + " (the only action secretsql needs)",
 		`policy statement: {"Effect":"Allow","Action":"secretsmanager:GetSecretValue","Resource":"` + resource + `"}`,
 		"if the secret is encrypted with a customer-managed KMS key, also grant kms:Decrypt on that key",
 		"a resource policy on the secret, or an SCP, may deny it too",
 	}
 }
 
-// rotationHints reads AWSPENDING to tell a rotation in progress from a wrong
-// password.
+// authHints say why the database may have rejected the credentials of the
+// source.
+func (c *checker) authHints(ctx context.Context) []string {
+	switch {
+	case isSecretsManager(c.kind):
+		return c.rotationHints(ctx)
+	case c.kind == "file":
+		return []string{"the database rejected the credentials in the file, which holds one version (nothing to fall back on): " +
+			"if the password was changed by a rotation, the file has not caught up yet (the Secrets Store CSI driver syncs it every rotationPollInterval); " +
+			"else set the database password to the file's, or put the working one in the file"}
+	case isToken(c.kind):
+		return []string{"a token was signed here with this process's AWS credentials, and the database refused it: the error says what IAM database authentication needs"}
+	}
+	return []string{"the database rejected the credentials that the source " + c.kind + " gave"}
+}
+
+// rotationHints read AWSPENDING and AWSCURRENT, through secretsql, to tell
+// a rotation in progress from a wrong password. AWSCURRENT comes from the
+// cache (the check read it already); AWSPENDING is one more read.
 func (c *checker) rotationHints(ctx context.Context) []string {
 	rep := c.rep
 	rot := &Rotation{CurrentVersionID: rep.VersionID}
 	rep.Rotation = rot
-	cur, curErr := c.sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{
-		SecretId: aws.String(rep.SecretID), VersionStage: aws.String(secretsql.StageCurrent)})
-	pend, err := c.sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{
-		SecretId: aws.String(rep.SecretID), VersionStage: aws.String(secretsql.StagePending)})
-	var nf *types.ResourceNotFoundException
+	cur, curErr := c.readStage(ctx, secretsql.StageCurrent)
+	pend, err := c.readStage(ctx, secretsql.StagePending)
 	switch {
-	case errors.As(err, &nf):
+	case errors.Is(err, secretsql.ErrSecretNotFound):
 		return []string{
 			"no AWSPENDING version: no rotation is in progress, so the database does not accept the password stored in AWSCURRENT",
 			"was the password changed outside Secrets Manager, or did a rotation fail after setSecret? Set the database password to the secret's, or put the working password in the secret",
 		}
-	case err != nil:
+	case pend.VersionID == "":
 		rot.LookupError = err.Error()
 		return []string{"the database rejected the credentials; reading AWSPENDING to look for a rotation in progress failed: " + err.Error()}
 	}
 	rot.PendingExists = true
-	rot.PendingVersionID = aws.ToString(pend.VersionId)
-	if curErr == nil {
-		rot.CurrentVersionID = aws.ToString(cur.VersionId)
+	rot.PendingVersionID = pend.VersionID
+	if cur.VersionID != "" {
+		rot.CurrentVersionID = cur.VersionID
 	}
 	if rot.PendingVersionID == rot.CurrentVersionID {
 		return []string{"AWSPENDING is on the AWSCURRENT version (a finished rotation left it there): no rotation is in progress, so the database does not accept the password stored in AWSCURRENT"}
 	}
 	rot.InProgress = true
-	if curErr == nil {
-		cu, cp := userPassword(cur)
-		pu, pp := userPassword(pend)
-		rot.PasswordDiffers = cp != pp
-		rot.PendingUserDiffers = cu != pu
+	compared := curErr == nil && err == nil
+	if compared {
+		rot.PasswordDiffers = cur.Credentials.Password() != pend.Credentials.Password()
+		rot.PendingUserDiffers = cur.Credentials.Username != pend.Credentials.Username
 	}
 	hints := []string{fmt.Sprintf("a rotation is in progress: AWSPENDING (version %s) differs from AWSCURRENT (version %s)", rot.PendingVersionID, rot.CurrentVersionID)}
-	if rot.PasswordDiffers {
+	switch {
+	case err != nil:
+		hints = append(hints, "AWSPENDING's value cannot be used: "+err.Error())
+	case rot.PasswordDiffers:
 		hints = append(hints, "AWSPENDING holds another password, and secretsql tried it too: the database rejected both, so the rotation's setSecret step has not changed the database (yet), or the password was changed to something else")
-	} else if curErr == nil {
+	case compared:
 		hints = append(hints, "AWSPENDING holds the same password as AWSCURRENT: the database password differs from both")
 	}
 	hints = append(hints, "check the rotation function's logs (CloudWatch) for the step that failed; a stuck AWSPENDING version blocks the next rotation")
 	return hints
 }
 
-// userPassword extracts username and password from a secret value, for
-// comparison only.
-func userPassword(out *secretsmanager.GetSecretValueOutput) (string, string) {
-	var v struct {
-		Username string `json:"username"`
-		Password string `json:"password"`
+// readStage reads the version of the secret that carries stage, through
+// secretsql (a Connector of the probe engine: shared cache, no login).
+func (c *checker) readStage(ctx context.Context, stage string) (secretsql.Resolved, error) {
+	p, err := secretsql.NewConnector(probeName, c.dsn(stage), c.opts...)
+	if err != nil {
+		return secretsql.Resolved{}, err
 	}
-	_ = json.Unmarshal(secretBytes(out), &v)
-	return v.Username, v.Password
+	defer p.Close()
+	return p.Resolve(ctx)
 }
 
-func secretBytes(out *secretsmanager.GetSecretValueOutput) []byte {
-	if out.SecretString != nil {
-		return []byte(*out.SecretString)
-	}
-	return out.SecretBinary
-}
-
-// secretEngine returns the secret's "engine" key, lower-cased, and whether
-// the secret is a JSON object at all.
-func secretEngine(out *secretsmanager.GetSecretValueOutput) (string, bool) {
-	var v struct {
-		Engine any `json:"engine"`
-	}
-	if json.Unmarshal(secretBytes(out), &v) != nil {
-		return "", false
-	}
-	s, _ := v.Engine.(string)
-	return strings.ToLower(strings.TrimSpace(s)), true
-}
-
-// engineNames lists the registered engines.
+// engineNames lists the registered engines, but check's probe.
 func engineNames() []string {
 	var names []string
 	for _, e := range engine.All() {
-		names = append(names, e.Name())
+		if !isProbe(e.Name()) {
+			names = append(names, e.Name())
+		}
 	}
 	return names
 }
@@ -602,7 +710,7 @@ func engineFor(secretEngine string) string {
 	}
 	var accepting []string
 	for _, e := range engine.All() {
-		if e.AcceptsSecretEngine(secretEngine) {
+		if !isProbe(e.Name()) && e.AcceptsSecretEngine(secretEngine) {
 			accepting = append(accepting, e.Name())
 		}
 	}
@@ -619,11 +727,30 @@ func engineFor(secretEngine string) string {
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-// sourceNames say what served the secret.
+// sourceNames say what gave the credentials.
 var sourceNames = map[string]string{
 	"secretsmanager": "GetSecretValue",
 	"agent":          "Secrets Manager Agent",
 	"file":           "file",
+	"iam":            "RDS IAM authentication token signed here with this process's AWS credentials",
+	"dsql":           "Aurora DSQL token signed here with this process's AWS credentials",
+}
+
+// readNames name one read of each source.
+var readNames = map[string]string{
+	"secretsmanager": "GetSecretValue",
+	"agent":          "Secrets Manager Agent",
+	"file":           "file read",
+	"iam":            "IAM token signed",
+	"dsql":           "DSQL token signed",
+}
+
+// nameOf is names[kind], else kind (a DSN scheme's source).
+func nameOf(names map[string]string, kind string) string {
+	if n, ok := names[kind]; ok {
+		return n
+	}
+	return kind
 }
 
 // printReport prints the report as text.
@@ -634,26 +761,31 @@ func printReport(w io.Writer, r *Report) {
 		}
 	}
 	fmt.Fprintf(w, "secret %s\n", r.SecretID)
-	line("source", sourceNames[r.Source])
+	line("source", nameOf(sourceNames, r.Source))
 	line("arn", r.SecretARN)
-	if r.VersionID != "" {
-		st := r.Stage
-		if len(r.Stages) > 0 {
-			st = strings.Join(r.Stages, ", ")
+	if r.VersionID != "" && !isToken(r.Source) {
+		v := r.VersionID
+		if r.Stage != "" {
+			v += " (" + r.Stage + ")"
 		}
-		line("version", fmt.Sprintf("%s (%s)", r.VersionID, st))
+		line("version", v)
 	}
 	line("region", r.Region)
-	ep := r.Endpoint
-	if ep == "" {
-		ep = "(AWS default)"
+	switch {
+	case r.Source == "secretsmanager" && r.Endpoint == "":
+		line("endpoint", "(AWS default)")
+	case r.Source == "secretsmanager" || r.Source == "agent":
+		line("endpoint", r.Endpoint)
 	}
-	line("endpoint", ep)
 	if r.Engine != "" && r.EngineSource != "" {
 		e := r.Engine
 		switch {
 		case r.EngineSource == "secret":
 			e += fmt.Sprintf(" (from the secret's engine %q)", r.SecretEngine)
+		case r.EngineSource == "port":
+			e += fmt.Sprintf(" (from the port %d; --engine chooses another)", r.Port)
+		case r.EngineSource == "dsn":
+			e += " (Aurora DSQL speaks PostgreSQL)"
 		case r.SecretEngine != "":
 			e += fmt.Sprintf(" (secret engine %q)", r.SecretEngine)
 		}
@@ -667,8 +799,12 @@ func printReport(w io.Writer, r *Report) {
 	line("user", r.User)
 	line("password", r.Password)
 	for _, f := range r.Fetches {
-		s := fmt.Sprintf("%s %s: %.1fms", sourceNames[f.Source], f.Stage, f.Ms)
-		if f.VersionID != "" {
+		s := nameOf(readNames, f.Source)
+		if f.Stage != "" {
+			s += " " + f.Stage
+		}
+		s += fmt.Sprintf(": %.1fms", f.Ms)
+		if f.VersionID != "" && !isToken(f.Source) {
 			s += " version " + f.VersionID
 		}
 		if f.Failover {

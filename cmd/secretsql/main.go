@@ -3,25 +3,35 @@
 //
 // Usage:
 //
-//	secretsql check <secret-id> [--engine E] [--dsn-params 'k=v&…'] [--region R] [--endpoint URL] [--json] [--timeout 10s]
+//	secretsql check <dsn> [--engine E] [--dsn-params 'k=v&…'] [--region R] [--endpoint URL] [--json] [--timeout 10s]
 //	secretsql emulator [--addr 127.0.0.1:4566] [--region us-east-1] [--regions us-west-2,…] [--agent 127.0.0.1:2773] [--seed secrets.json] [--rotation-window 2s] [--rotate-every 30s]
 //	secretsql rotate <secret-id> [--region R] [--endpoint URL] [--timeout 2m] [--no-wait]
 //	secretsql version
 //
 // # check
 //
-// check reads the secret the way an application using secretsql would (the
-// AWS SDK's default configuration chain: AWS_REGION, AWS_PROFILE,
-// AWS_ENDPOINT_URL_SECRETS_MANAGER, …; the DSN keys region and endpoint take
-// precedence), checks that it fits the engine, prints the resolved target
-// with the password redacted, then opens one connection and pings the
-// database. Without --engine the engine is taken from the secret's "engine"
-// key. The password is never printed, whatever the outcome.
+// check reads the credentials through secretsql itself, as an application
+// using it would (the AWS SDK's default configuration chain: AWS_REGION,
+// AWS_PROFILE, AWS_ENDPOINT_URL_SECRETS_MANAGER, …; the DSN keys region and
+// endpoint take precedence), checks that they fit the engine, prints the
+// resolved target with the password redacted, then opens one connection
+// and pings the database. The DSN is a secret name or ARN (read through
+// GetSecretValue, or the agent with source=agent), a file:/path, an
+// iam://user@host:port/db or dsql://user@endpoint/db (a token signed
+// locally), or a scheme another package registers, with its keys after '?'
+// or in --dsn-params. Without --engine the engine is taken from the
+// secret's "engine" key (read once, through a probe engine of check's own
+// that connects nowhere: the engine's Connector then finds the secret in
+// secretsql's cache), is postgres for dsql://, and for iam:// the engine
+// whose default port the DSN names. The password, or token, is never
+// printed, whatever the outcome.
 //
-// When something fails, check names the cause and what to do: the IAM
-// statement to grant, the region it looked in, the DSN keys an RDS-managed
+// When something fails, check names the cause and what to do, for the
+// source at hand: the IAM statement to grant (to the caller, or to the
+// agent's role), the region it looked in, the DSN keys an RDS-managed
 // secret needs, the engine the secret is for, or whether a rotation is in
-// progress (an AWSPENDING version that differs from AWSCURRENT).
+// progress (an AWSPENDING version that differs from AWSCURRENT, read
+// through secretsql).
 //
 // Exit codes:
 //
@@ -114,7 +124,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 const usage = `usage:
-  secretsql check <secret-id> [--engine E] [--dsn-params 'k=v&…'] [--region R] [--endpoint URL] [--json] [--timeout 10s]
+  secretsql check <dsn> [--engine E] [--dsn-params 'k=v&…'] [--region R] [--endpoint URL] [--json] [--timeout 10s]
   secretsql emulator [--addr 127.0.0.1:4566] [--region us-east-1] [--regions us-west-2,…] [--agent 127.0.0.1:2773] [--seed secrets.json] [--rotation-window 2s] [--rotate-every 30s]
   secretsql rotate <secret-id> [--region R] [--endpoint URL] [--timeout 2m] [--no-wait]
   secretsql version
