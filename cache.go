@@ -110,14 +110,23 @@ func release(src source) {
 
 // detach removes reader h from e. An entry left without readers stops its
 // reads and is evicted after its grace period, or sooner when too many
-// entries are idle.
+// entries are idle; the entry of a source that asks to be released when
+// idle is removed at once, and its source released before detach returns.
 func (c *Cache) detach(e *entry, h *Handle) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	grace, idle := e.detach(h)
 	if !idle || c.entries[e.key] != e {
+		c.mu.Unlock()
 		return
 	}
+	if e.info.releaseIdle {
+		delete(c.entries, e.key)
+		rel := e.end() // under c.mu, so that a concurrent Close waits for the release
+		c.mu.Unlock()
+		rel()
+		return
+	}
+	defer c.mu.Unlock()
 	c.idle++
 	e.evictAfter(grace, func() { c.evictIdle(e) })
 	for c.idle > maxIdleEntries {
@@ -393,23 +402,29 @@ func (e *entry) evictAfter(d time.Duration, fn func()) {
 // goroutine of its own (the caller holds the cache's lock); the cache's
 // Close waits for it either way.
 func (e *entry) shut(wait bool) {
+	rel := e.end()
+	if wait {
+		rel()
+		return
+	}
+	go rel()
+}
+
+// end stops the entry's reads and returns the function that releases its
+// source, which the cache's Close waits for from now on.
+func (e *entry) end() func() {
 	e.mu.Lock()
+	defer e.mu.Unlock()
 	e.life.shutOff = true
 	e.stopReads() // publishes
 	if e.life.evict != nil {
 		e.life.evict.Stop()
 	}
 	e.cache.work.Add(1)
-	e.mu.Unlock()
-	rel := func() {
+	return func() {
 		defer e.cache.work.Done()
 		release(e.src)
 	}
-	if wait {
-		rel()
-		return
-	}
-	go rel()
 }
 
 // closedFor reports whether h may no longer use e. e.mu must be held.

@@ -83,6 +83,7 @@ type sourceInfo struct {
 	authHint    string        // what a rejected login most likely means, for AuthError ("" for none)
 	ttl         time.Duration // the refresh interval unless the DSN or an option sets one; 0 for the default
 	minInterval time.Duration // the least time between forced reads; 0: none (a local read)
+	releaseIdle bool          // release the source when the last reader closes, not after a grace period
 }
 
 // newSource builds the source a DSN or the options name: a source of the

@@ -40,6 +40,7 @@ func newPublicSource(s credential.Source) *publicSource {
 		if desc.MinInterval >= 0 {
 			p.info.minInterval = desc.MinInterval
 		}
+		p.info.releaseIdle = desc.ReleaseIdle
 	}
 	if p.info.identity == nil && comparableValue(s) {
 		p.info.identity = publicIdentity{src: s}

@@ -157,6 +157,13 @@ type Description struct {
 	// local read (a file, a token signed in-process) wants 0. A negative
 	// value means the default (one second).
 	MinInterval time.Duration
+
+	// ReleaseIdle asks the cache to release the source (call its Close,
+	// if it is an io.Closer) as soon as its last reader closes, before
+	// that reader's Close returns, instead of keeping it for a grace
+	// period in case another reader comes: a source whose credentials
+	// are worth revoking (a Vault lease is a database user) wants it.
+	ReleaseIdle bool
 }
 
 // DSN is what a scheme's opener gets of a DSN: `scheme:` Opaque `?` Query.
