@@ -23,6 +23,8 @@ type Connector struct {
 
 	mu      sync.Mutex               // serializes builds
 	natives atomic.Pointer[[]native] // newest first, at most maxNatives; replaced, never changed
+	retires bool                     // the engine retires connections whose credentials expired (engine.Retirer)
+	warned  bool                     // it does not, and that was logged; under mu
 }
 
 var (
@@ -75,7 +77,8 @@ func newConnector(e engine.Engine, drv driver.Driver, dsn string, cfg *config) (
 	if err != nil {
 		return nil, err
 	}
-	return &Connector{engine: e, drv: drv, native: prepared, h: h}, nil
+	_, retires := prepared.(engine.Retirer)
+	return &Connector{engine: e, drv: drv, native: prepared, h: h, retires: retires}, nil
 }
 
 // Connect resolves the credentials (from the cache, or one GetSecretValue

@@ -26,11 +26,13 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/secretsql/secretsql"
+	"github.com/secretsql/secretsql/credential"
 	"github.com/secretsql/secretsql/engine"
 	"github.com/secretsql/secretsql/internal/enginekit"
 	"github.com/secretsql/secretsql/internal/enginekit/authcode"
@@ -80,11 +82,27 @@ func (p prepared) Connector(c secretsql.Credentials) (driver.Connector, error) {
 		return nil, err
 	}
 	cfg.Password = ""
-	return stdlib.GetConnector(*cfg, stdlib.OptionBeforeConnect(func(_ context.Context, cc *pgx.ConnConfig) error {
+	opts := []stdlib.OptionOpenDB{stdlib.OptionBeforeConnect(func(_ context.Context, cc *pgx.ConnConfig) error {
 		(&connect{creds: c}).install(cc)
 		return nil
-	})), nil
+	})}
+	if !c.Expiry.IsZero() {
+		retire := credential.UsableUntil(c, time.Now())
+		opts = append(opts, stdlib.OptionResetSession(func(context.Context, *pgx.Conn) error {
+			if !time.Now().Before(retire) {
+				return driver.ErrBadConn // database/sql closes it and uses or opens another
+			}
+			return nil
+		}))
+	}
+	return stdlib.GetConnector(*cfg, opts...), nil
 }
+
+// RetiresExpired marks p as an [engine.Retirer]: a connection made with a
+// credential that expires is discarded at its first reuse from the
+// credential's last usable moment on (pgx's ResetSession hook, which
+// database/sql calls before it hands out a pooled connection again).
+func (p prepared) RetiresExpired() {}
 
 // prepare checks the driver parameters of a DSN once, and returns them as
 // a keyword/value connection string; pgx parses it, so a bad value or an
