@@ -83,7 +83,7 @@
 //
 // version prints the module version and the Go version the binary was
 // built with.
-package main
+package cli
 
 import (
 	"context"
@@ -111,13 +111,17 @@ const (
 	exitUnreachable = 6
 )
 
-func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
-}
-
-// run runs the command with args (without the program name) until it ends or
-// the process receives SIGINT or SIGTERM, and returns the exit code.
-func run(args []string, stdout, stderr io.Writer) int {
+// Main runs the secretsql command with args, the command line without the
+// program name (os.Args[1:]), writing to stdout and stderr, until the
+// command ends or the process receives SIGINT or SIGTERM, and returns the
+// exit code for os.Exit. It installs a handler for those signals while it
+// runs.
+//
+// The DSN schemes that check knows are secretsql's own and those registered
+// (credential.RegisterScheme) by the packages the binary imports: a main
+// package that imports another scheme's package and calls Main is the same
+// command with that scheme too.
+func Main(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return runContext(ctx, args, stdout, stderr)
