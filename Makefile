@@ -32,7 +32,7 @@ STATICCHECK_MODULES ?= . examples otel tools/charts
 # their reason, counts per package, then go test's own ok/FAIL lines.
 test:
 	bash scripts/testbed.sh
-	bash scripts/awscli.sh # the AWS CLI v2 that cmd/secretsql's conformance tests drive
+	bash scripts/awscli.sh # the AWS CLI v2 that the secretsql command's conformance tests (internal/cli) drive
 	bash scripts/vaultserver.sh # the Vault server vault/vaulttest runs (built once into a cache; minutes the first time)
 	$(GO) vet ./...
 	$(MAKE) --no-print-directory staticcheck

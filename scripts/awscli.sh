@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # awscli.sh makes sure an AWS CLI v2 is installed for the conformance tests
-# of `secretsql emulator` (cmd/secretsql/awscli_test.go). The first `aws` on
+# of `secretsql emulator` (internal/cli/awscli_test.go). The first `aws` on
 # PATH may be a v1: it looks for one whose `aws --version` starts with
 # aws-cli/2 (on PATH, /usr/bin, /usr/local/bin) and, if there is none,
 # installs Debian's awscli package with apt-get (as root). It is idempotent,

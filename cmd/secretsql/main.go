@@ -43,8 +43,9 @@
 //	5  the database rejected the credentials (AWSCURRENT and, if any, AWSPENDING)
 //	6  the database could not be reached or failed otherwise (network, TLS, timeout)
 //
-// With --json, check prints one JSON object (see [Report]) instead of text,
-// with the same exit code.
+// With --json, check prints one JSON object instead of text, with the same
+// exit code; its field names are stable (the Report type of
+// internal/cli documents them).
 //
 // # emulator
 //
@@ -83,141 +84,23 @@
 //
 // version prints the module version and the Go version the binary was
 // built with.
+//
+// # Other DSN schemes
+//
+// This command knows secretsql's own DSN schemes and those of the packages
+// it imports. A scheme served by a module of its own, such as vault:
+// (package github.com/secretsql/secretsql/vault, which keeps HashiCorp
+// Vault's client out of this module), needs a build of the same command
+// that imports that package: its main package imports it and calls
+// internal/cli's Main, as this one does.
 package main
 
 import (
-	"context"
-	"errors"
-	"flag"
-	"fmt"
-	"io"
 	"os"
-	"os/signal"
-	"runtime/debug"
-	"strings"
-	"syscall"
 
-	_ "github.com/secretsql/secretsql/engines/all" // every engine, for check
-)
-
-// Exit codes of the command.
-const (
-	exitOK          = 0
-	exitInternal    = 1
-	exitUsage       = 2
-	exitUnreadable  = 3
-	exitMalformed   = 4
-	exitAuthFailed  = 5
-	exitUnreachable = 6
+	"github.com/secretsql/secretsql/internal/cli"
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
-}
-
-// run runs the command with args (without the program name) until it ends or
-// the process receives SIGINT or SIGTERM, and returns the exit code.
-func run(args []string, stdout, stderr io.Writer) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	return runContext(ctx, args, stdout, stderr)
-}
-
-const usage = `usage:
-  secretsql check <dsn> [--engine E] [--dsn-params 'k=v&…'] [--region R] [--endpoint URL] [--json] [--timeout 10s]
-  secretsql emulator [--addr 127.0.0.1:4566] [--region us-east-1] [--regions us-west-2,…] [--agent 127.0.0.1:2773] [--seed secrets.json] [--rotation-window 2s] [--rotate-every 30s]
-  secretsql rotate <secret-id> [--region R] [--endpoint URL] [--timeout 2m] [--no-wait]
-  secretsql version
-
-Run 'secretsql <command> -h' for a command's flags.
-`
-
-func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return exitUsage
-	}
-	switch args[0] {
-	case "check":
-		return runCheck(ctx, args[1:], stdout, stderr)
-	case "emulator":
-		return runEmulator(ctx, args[1:], stdout, stderr)
-	case "rotate":
-		return runRotate(ctx, args[1:], stdout, stderr)
-	case "version":
-		return runVersion(args[1:], stdout, stderr)
-	case "help", "-h", "-help", "--help":
-		fmt.Fprint(stdout, usage)
-		return exitOK
-	}
-	fmt.Fprintf(stderr, "secretsql: unknown command %q\n\n%s", args[0], usage)
-	return exitUsage
-}
-
-// parseInterspersed parses flags that may come before and after the
-// positional arguments ("check ID --json" as well as "check --json ID"), and
-// returns the positional arguments.
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			return pos, nil
-		}
-		if rest[0] == "--" {
-			return append(pos, rest[1:]...), nil
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
-	}
-}
-
-// parseArgs parses a command's flags, which may come before and after its
-// n positional arguments, and returns the latter. When ok is false the
-// command must exit with code: after -h, or after telling a usage error
-// (wrong is what to say when the number of arguments is not n).
-func parseArgs(fs *flag.FlagSet, args []string, n int, wrong string, stderr io.Writer) (pos []string, code int, ok bool) {
-	pos, err := parseInterspersed(fs, args)
-	switch {
-	case errors.Is(err, flag.ErrHelp):
-		return nil, exitOK, false
-	case err != nil:
-		return nil, exitUsage, false
-	case len(pos) != n:
-		fmt.Fprintf(stderr, "%s: %s\n", fs.Name(), wrong)
-		fs.Usage()
-		return nil, exitUsage, false
-	}
-	return pos, exitOK, true
-}
-
-func runVersion(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("secretsql version", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: secretsql version\n\nPrints the module version, the Go version and the engines.")
-	}
-	if _, code, ok := parseArgs(fs, args, 0, "takes no arguments", stderr); !ok {
-		return code
-	}
-	version, goVersion := "(unknown)", "(unknown)"
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		goVersion = bi.GoVersion
-		version = bi.Main.Version
-		for _, d := range bi.Deps {
-			// Built as a dependency of another main module (go run
-			// github.com/secretsql/secretsql/cmd/secretsql@vX from elsewhere).
-			if d.Path == "github.com/secretsql/secretsql" {
-				version = d.Version
-			}
-		}
-		if version == "" {
-			version = "(devel)"
-		}
-	}
-	fmt.Fprintf(stdout, "secretsql %s (%s)\nengines: %s\n", version, goVersion, strings.Join(engineNames(), ", "))
-	return exitOK
+	os.Exit(cli.Main(os.Args[1:], os.Stdout, os.Stderr))
 }

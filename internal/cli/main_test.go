@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -54,7 +54,7 @@ func (r result) all() string { return r.stdout + r.stderr }
 func cli(t *testing.T, secrets []string, args ...string) result {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	code := run(args, &out, &errOut)
+	code := Main(args, &out, &errOut)
 	r := result{code, out.String(), errOut.String()}
 	for _, s := range secrets {
 		if s != "" && strings.Contains(r.all(), s) {
@@ -352,7 +352,7 @@ func TestEmulator(t *testing.T) {
 	}
 	var out, errOut syncBuffer
 	done := make(chan int)
-	go func() { done <- run([]string{"emulator", "--addr", "127.0.0.1:0", "--seed", seed}, &out, &errOut) }()
+	go func() { done <- Main([]string{"emulator", "--addr", "127.0.0.1:0", "--seed", seed}, &out, &errOut) }()
 
 	env := waitForExports(t, &out, &errOut)
 	// What an application does with that environment: the SDK's client.
@@ -375,7 +375,7 @@ func TestEmulator(t *testing.T) {
 	if err != nil || aws.ToString(got.SecretString) != "just a string" {
 		t.Errorf("plain = %v, %v", got, err)
 	}
-	// Stop it as a user would; run has a handler for SIGTERM installed.
+	// Stop it as a user would; Main has a handler for SIGTERM installed.
 	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"cmp"
@@ -24,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/secretsql/secretsql"
+	"github.com/secretsql/secretsql/credential"
 	"github.com/secretsql/secretsql/engine"
 )
 
@@ -218,6 +219,63 @@ func isSecretsManager(kind string) bool { return kind == "secretsmanager" || kin
 // isToken reports whether kind signs tokens rather than reading a secret.
 func isToken(kind string) bool { return kind == "iam" || kind == "dsql" }
 
+// isScheme reports whether kind is a DSN scheme that secretsql does not
+// serve itself: one a package registers with credential.RegisterScheme
+// (or nobody, when no imported package does).
+func isScheme(kind string) bool {
+	switch kind {
+	case "secretsmanager", "agent", "file", "iam", "dsql":
+		return false
+	}
+	return true
+}
+
+// schemePackages name the packages that serve the DSN schemes of
+// secretsql's other modules, for the hint when this binary lacks one.
+var schemePackages = map[string]string{
+	"vault": "github.com/secretsql/secretsql/vault",
+}
+
+// unknownSchemeHints say how to get a DSN scheme that no package this
+// binary imports registers.
+func unknownSchemeHints(scheme string) []string {
+	hints := []string{fmt.Sprintf("no package this secretsql binary imports registers the DSN scheme %q: it knows secretsql's own (a secret name or ARN, file:, iam://, dsql://) and those of the packages it imports", scheme+":")}
+	if pkg, ok := schemePackages[scheme]; ok {
+		return append(hints, fmt.Sprintf("%s: is served by package %s, a module of its own: a program imports it (import _ %q) to open such DSNs, and check needs the secretsql command built in that module, which imports it", scheme, pkg, pkg))
+	}
+	return append(hints, fmt.Sprintf("a scheme is registered (credential.RegisterScheme) when its package is imported: import the package that serves %s: (import _ \"…\") in the program's main package; for check, use a build of the secretsql command whose main package imports it and calls internal/cli's Main", scheme))
+}
+
+// schemeHint is the hint for a failure of the source of a registered DSN
+// scheme, which secretsql knows nothing of but its errors.
+func schemeHint(kind string) string {
+	return fmt.Sprintf("the credentials come from the %s: source, served by the package that registered the scheme: its error says what failed; check its configuration (the DSN after %q and its keys, its environment), that it may read these credentials, and that what it reads is reachable from here", kind, kind+":")
+}
+
+// readFailure reports whether err is a failure to read the credentials
+// that secretsql classified (as opposed to the database's).
+func readFailure(err error) bool {
+	for _, e := range []error{secretsql.ErrAccessDenied, secretsql.ErrDecryption, secretsql.ErrSecretNotFound,
+		secretsql.ErrSecretDeleted, secretsql.ErrThrottled, secretsql.ErrSecretsManager, secretsql.ErrSourceFailed} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// classified reports whether secretsql classified err with one of its
+// sentinel errors.
+func classified(err error) bool {
+	for _, e := range []error{secretsql.ErrUnknownEngine, secretsql.ErrInvalidDSN, secretsql.ErrInvalidOption,
+		secretsql.ErrMalformedSecret, secretsql.ErrMissingKey, secretsql.ErrEngineMismatch, secretsql.ErrAuthFailed, secretsql.ErrClosed} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return readFailure(err)
+}
+
 // observe records the reads secretsql made and what its connects did.
 func (c *checker) observe(ev secretsql.Event) {
 	c.mu.Lock()
@@ -324,7 +382,7 @@ func (c *checker) run(ctx context.Context, query string) {
 		if err != nil && (!errors.As(err, &se) || !errors.Is(err, secretsql.ErrMissingKey) || se.Key == "") {
 			// Unreadable or malformed whatever the engine: a missing
 			// username, password or host can wait for it.
-			c.classify(ctx, err)
+			c.classifyRead(ctx, err)
 			return
 		}
 		if !c.inferEngine(res.SecretEngine) {
@@ -343,7 +401,7 @@ func (c *checker) run(ctx context.Context, query string) {
 	rep.Timings.Resolve += ms(time.Since(t))
 	c.fill(res)
 	if err != nil {
-		c.classify(ctx, err)
+		c.classifyRead(ctx, err)
 		return
 	}
 
@@ -430,6 +488,10 @@ func (c *checker) inferEngine(se string) bool {
 	c.rep.SecretEngine = se
 	e := engineFor(se)
 	switch {
+	case se == "" && isScheme(c.kind):
+		c.fail(exitUsage, fmt.Errorf("the %s: source does not say which engine its credentials are for, so the engine cannot be inferred", c.kind),
+			"pass --engine: one of "+strings.Join(engineNames(), ", "))
+		return false
 	case se == "":
 		c.fail(exitUsage, errors.New("the secret has no \"engine\" key (an RDS-managed secret?), so the engine cannot be inferred"),
 			"pass --engine: one of "+strings.Join(engineNames(), ", "))
@@ -465,6 +527,17 @@ func (c *checker) endpoint() string {
 	return aws.ToString(secretsmanager.NewFromConfig(c.awsCfg).Options().BaseEndpoint)
 }
 
+// classifyRead sets the exit code and hints for err, returned by a read of
+// the credentials (Resolve): an error that secretsql did not classify is
+// the source's own, and so a failure to read, not the database's.
+func (c *checker) classifyRead(ctx context.Context, err error) {
+	if isScheme(c.kind) && !classified(err) {
+		c.fail(exitUnreadable, err, schemeHint(c.kind))
+		return
+	}
+	c.classify(ctx, err)
+}
+
 // classify sets the exit code and hints for err. The hints fit the source
 // that gave (or failed to give) the credentials.
 func (c *checker) classify(ctx context.Context, err error) {
@@ -476,7 +549,13 @@ func (c *checker) classify(ctx context.Context, err error) {
 	case errors.Is(err, secretsql.ErrInvalidDSN), errors.Is(err, secretsql.ErrInvalidOption):
 		var hints []string
 		var de *secretsql.DSNError
-		if errors.As(err, &de) && de.Key == "region" {
+		_, _, registered := credential.Lookup(c.kind)
+		switch {
+		case isScheme(c.kind) && !registered:
+			hints = unknownSchemeHints(c.kind)
+		case isScheme(c.kind):
+			hints = append(hints, fmt.Sprintf("the DSN scheme %s: is registered by an imported package: its documentation says what follows %q and which DSN keys it reads", c.kind, c.kind+":"))
+		case errors.As(err, &de) && de.Key == "region":
 			if isToken(c.kind) {
 				hints = append(hints, "set AWS_REGION, pass --region, or use the RDS or DSQL endpoint's host name")
 			} else {
@@ -484,6 +563,10 @@ func (c *checker) classify(ctx context.Context, err error) {
 			}
 		}
 		c.fail(exitUsage, err, hints...)
+
+	case isScheme(c.kind) && readFailure(err):
+		// Not Secrets Manager's hints: the scheme's source failed.
+		c.fail(exitUnreadable, err, schemeHint(c.kind))
 
 	case errors.Is(err, secretsql.ErrAccessDenied):
 		switch c.kind {
@@ -538,18 +621,32 @@ func (c *checker) classify(ctx context.Context, err error) {
 	case errors.As(err, &se) && errors.Is(err, secretsql.ErrMissingKey):
 		var hints []string
 		switch se.Key {
-		case "host":
+		case "host", "username", "password":
+			if isScheme(c.kind) {
+				hints = append(hints, fmt.Sprintf("the %s: source handed out credentials without a %s", c.kind, se.Key))
+				if se.Key == "host" {
+					hints = append(hints, "add the database's address to the DSN: --dsn-params 'host=…&port=…&dbname=…' (DSN keys host, port, dbname)")
+				}
+				break
+			}
+			if se.Key != "host" {
+				hints = append(hints, fmt.Sprintf("the secret must hold a non-empty %q: store the database secret structure {\"engine\",\"host\",\"port\",\"username\",\"password\",\"dbname\"}", se.Key))
+				break
+			}
 			hints = append(hints, "this looks like an RDS-managed secret (it holds only username and password): add the endpoint to the DSN, e.g. --dsn-params 'host=mydb.abc123.eu-west-1.rds.amazonaws.com&port=5432&dbname=app' (DSN keys host, port, dbname)")
-		case "username", "password":
-			hints = append(hints, fmt.Sprintf("the secret must hold a non-empty %q: store the database secret structure {\"engine\",\"host\",\"port\",\"username\",\"password\",\"dbname\"}", se.Key))
 		}
 		c.fail(exitMalformed, err, hints...)
 	case errors.Is(err, secretsql.ErrEngineMismatch):
 		hint := fmt.Sprintf("the secret is for engine %q", rep.SecretEngine)
+		if isScheme(c.kind) {
+			hint = fmt.Sprintf("the %s: source's credentials are for engine %q", c.kind, rep.SecretEngine)
+		}
 		if e := engineFor(rep.SecretEngine); e != "" {
 			hint += fmt.Sprintf(": use --engine %s (driver %s%s)", e, engine.DriverPrefix, e)
 		}
 		c.fail(exitMalformed, err, hint)
+	case isScheme(c.kind) && (errors.Is(err, secretsql.ErrMalformedSecret) || errors.Is(err, secretsql.ErrMissingKey)):
+		c.fail(exitMalformed, err, fmt.Sprintf("the %s: source handed out credentials that secretsql cannot use: see the error, and the source's configuration", c.kind))
 	case errors.Is(err, secretsql.ErrMalformedSecret), errors.Is(err, secretsql.ErrMissingKey):
 		c.fail(exitMalformed, err, `store the database secret structure as JSON: {"engine":…,"host":…,"port":…,"username":…,"password":…,"dbname":…}`)
 
@@ -625,7 +722,7 @@ func (c *checker) authHints(ctx context.Context) []string {
 	case isToken(c.kind):
 		return []string{"a token was signed here with this process's AWS credentials, and the database refused it: the error says what IAM database authentication needs"}
 	}
-	return []string{"the database rejected the credentials that the source " + c.kind + " gave"}
+	return []string{fmt.Sprintf("the database rejected the credentials that the %s: source handed out, and the source had none newer when secretsql asked again after the rejection: check the user and password it hands out (its configuration, or the database role it creates) against the database", c.kind)}
 }
 
 // rotationHints read AWSPENDING and AWSCURRENT, through secretsql, to tell
