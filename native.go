@@ -48,7 +48,7 @@ func (c *Connector) nativeFor(v *version) (driver.Connector, error) {
 	}
 	c.mu.Lock()
 	n, err := c.buildNative(v)
-	warn := err == nil && !expiry.IsZero() && !c.retires && !c.warned
+	warn := err == nil && v.f.cred.Retire && !expiry.IsZero() && !c.retires && !c.warned
 	c.warned = c.warned || warn
 	c.mu.Unlock()
 	if warn {

@@ -118,7 +118,7 @@ func resolve(s credential.Credential, e engine.Engine, d *dsnConfig, secretARN, 
 			" but was opened with driver "+strconv.Quote(engine.DriverPrefix+e.Name()), ErrEngineMismatch)
 	}
 	c := Credentials{Host: s.Host, Port: s.Port, Username: s.Username, Database: s.Database,
-		Engine: s.Engine, Version: versionID, Expiry: s.Expiry}
+		Engine: s.Engine, Version: versionID, Expiry: s.Expiry, Retire: s.Retire}
 	if c.Username == "" {
 		return Credentials{}, fault("username", "missing or empty", ErrMissingKey)
 	}

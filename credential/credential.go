@@ -35,6 +35,14 @@ type Credential struct {
 	// hands out a credential in the last part of its life (see [Usable]).
 	Expiry time.Time
 
+	// Retire says that no connection made with the credential may outlive
+	// its Expiry: a Vault lease's user is dropped then, but the server
+	// ends none of its open sessions. Engines that can (see
+	// [github.com/secretsql/secretsql/engine.Retirer]) close such
+	// connections at their first reuse after the credential's usable life.
+	// An IAM token, which only a login checks, leaves it false.
+	Retire bool
+
 	password *string
 }
 

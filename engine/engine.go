@@ -69,14 +69,14 @@ type Prepared interface {
 
 // Retirer is implemented by a [Prepared] whose connections retire
 // themselves when the credential they logged in with expires: a
-// connection made with a credential that has an Expiry is discarded by
-// database/sql at its first reuse from the credential's last usable
-// moment on ([credential.UsableUntil]), so that no session outlives its
-// database user (a Vault lease ends its user; the server does not end
+// connection made with a credential that has an Expiry and Retire set is
+// discarded by database/sql at its first reuse from the credential's last
+// usable moment on ([credential.UsableUntil]), so that no session outlives
+// its database user (a Vault lease ends its user; the server does not end
 // the user's open sessions). For an engine whose Prepared is not a
-// Retirer, secretsql logs a warning once per Connector that uses an
-// expiring credential: the pool's own setting, (*sql.DB).SetConnMaxLifetime,
-// must then be below the credential's lifetime.
+// Retirer, secretsql logs a warning once per Connector that uses such a
+// credential: the pool's own setting, (*sql.DB).SetConnMaxLifetime, must
+// then be below the credential's lifetime.
 type Retirer interface {
 	Prepared
 	RetiresExpired()

@@ -86,7 +86,7 @@ func (p prepared) Connector(c secretsql.Credentials) (driver.Connector, error) {
 		(&connect{creds: c}).install(cc)
 		return nil
 	})}
-	if !c.Expiry.IsZero() {
+	if c.Retire && !c.Expiry.IsZero() {
 		retire := credential.UsableUntil(c, time.Now())
 		opts = append(opts, stdlib.OptionResetSession(func(context.Context, *pgx.Conn) error {
 			if !time.Now().Before(retire) {
@@ -99,7 +99,7 @@ func (p prepared) Connector(c secretsql.Credentials) (driver.Connector, error) {
 }
 
 // RetiresExpired marks p as an [engine.Retirer]: a connection made with a
-// credential that expires is discarded at its first reuse from the
+// credential that expires and must not outlive it (Retire) is discarded at its first reuse from the
 // credential's last usable moment on (pgx's ResetSession hook, which
 // database/sql calls before it hands out a pooled connection again).
 func (p prepared) RetiresExpired() {}

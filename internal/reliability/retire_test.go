@@ -23,13 +23,14 @@ import (
 type expiringSource struct {
 	user, password string
 	life           time.Duration
+	retire         bool // connections must not outlive the credential
 	releaseIdle    bool
 	reads, closes  atomic.Int64
 }
 
 func (s *expiringSource) Fetch(context.Context, credential.Request) (credential.Credential, error) {
 	n := s.reads.Add(1)
-	c := credential.Credential{Username: s.user, Version: "v" + strconv.FormatInt(n, 10), Expiry: time.Now().Add(s.life)}
+	c := credential.Credential{Username: s.user, Version: "v" + strconv.FormatInt(n, 10), Expiry: time.Now().Add(s.life), Retire: s.retire}
 	return c.WithPassword(s.password), nil
 }
 
@@ -58,66 +59,73 @@ func (b *syncBuffer) String() string {
 }
 
 // TestRetireExpiredConnections: a pooled connection made with a credential
-// that expires is discarded at its first reuse after the credential's
-// usable life on PostgreSQL (pgx's ResetSession hook), whatever the pool's
-// own settings, and not before; the mysql engine cannot retire its
-// connections, and says so once per Connector in a warning.
+// that expires and must not outlive it (Retire, as a Vault lease) is
+// discarded at its first reuse after the credential's usable life on
+// PostgreSQL (pgx's ResetSession hook), whatever the pool's own settings,
+// and not before; the mysql engine cannot retire its connections, and says
+// so once per Connector in a warning. A credential that only a login
+// checks (an IAM token: Retire unset) leaves connections alone, silently.
 func TestRetireExpiredConnections(t *testing.T) {
 	const life = 3 * time.Second // usable for 2.25 s (the margin is a quarter of a life under 4 s)
 	for _, engine := range testdb.Engines() {
-		t.Run(engine, func(t *testing.T) {
-			tdb := testdb.Open(t, engine)
-			src := &expiringSource{user: tdb.User, password: tdb.Password, life: life}
-			var logs syncBuffer
-			logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
-			dsn := "?host=" + tdb.Host + "&port=" + strconv.Itoa(tdb.Port) + "&dbname=" + tdb.Database
-			c, err := secretsql.NewConnector(engine, dsn, secretsql.WithSource(src), secretsql.WithLogger(logger),
-				secretsql.WithCache(secretsql.NewCache()))
-			if err != nil {
-				t.Fatal(err)
-			}
-			db := sql.OpenDB(c)
-			defer db.Close()
-			db.SetMaxOpenConns(1) // one connection, never closed by the pool itself
-			session := func() string {
-				t.Helper()
-				q := "SELECT CONNECTION_ID()"
-				if engine == testdb.EnginePostgres {
-					q = "SELECT pg_backend_pid()"
+		for _, retire := range []bool{true, false} {
+			t.Run(engine+"/retire="+strconv.FormatBool(retire), func(t *testing.T) {
+				t.Parallel()
+				first, later, warnings := sessionsAcrossExpiry(t, engine, life, retire)
+				replaced := later != first
+				wantReplaced, wantWarnings := retire && engine == testdb.EnginePostgres, 0
+				if retire && engine != testdb.EnginePostgres {
+					wantWarnings = 1
 				}
-				var id string
-				if err := db.QueryRow(q).Scan(&id); err != nil {
-					t.Fatal(err)
+				if replaced != wantReplaced {
+					t.Errorf("session %s → %s across the credential's expiry: replaced %v, want %v", first, later, replaced, wantReplaced)
 				}
-				return id
-			}
-			start := time.Now()
-			first := session()
-			if again := session(); again != first {
-				t.Fatalf("the connection was replaced %s after it opened, within its credential's usable life", time.Since(start))
-			}
-			time.Sleep(life + 200*time.Millisecond - time.Since(start)) // past the expiry
-			later := session()
-			warnings := strings.Count(logs.String(), "does not retire connections")
-			switch engine {
-			case testdb.EnginePostgres:
-				if later == first {
-					t.Errorf("session %s still in use %s after its credential expired", first, time.Since(start)-life)
+				if warnings != wantWarnings {
+					t.Errorf("%d warnings, want %d", warnings, wantWarnings)
 				}
-				if warnings != 0 {
-					t.Errorf("warned although the engine retires connections: %s", logs.String())
-				}
-			default:
-				if later != first {
-					t.Errorf("session %s replaced by %s: the mysql engine was expected to keep it (is it retiring now? update the warning)", first, later)
-				}
-				if warnings != 1 {
-					t.Errorf("%d warnings, want 1: %q", warnings, logs.String())
-				}
-			}
-			t.Logf("%s: session %s → %s across the credential's expiry; %d warning(s)", engine, first, later, warnings)
-		})
+				t.Logf("%s, Retire %v: session %s → %s across the credential's expiry; %d warning(s)", engine, retire, first, later, warnings)
+			})
+		}
 	}
+}
+
+// sessionsAcrossExpiry opens a pool of one connection with credentials
+// that expire after life, and returns the server's session id at once and
+// just after the expiry, and the number of warnings logged.
+func sessionsAcrossExpiry(t *testing.T, engine string, life time.Duration, retire bool) (first, later string, warnings int) {
+	tdb := testdb.Open(t, engine)
+	src := &expiringSource{user: tdb.User, password: tdb.Password, life: life, retire: retire}
+	var logs syncBuffer
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	dsn := "?host=" + tdb.Host + "&port=" + strconv.Itoa(tdb.Port) + "&dbname=" + tdb.Database
+	c, err := secretsql.NewConnector(engine, dsn, secretsql.WithSource(src), secretsql.WithLogger(logger),
+		secretsql.WithCache(secretsql.NewCache()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := sql.OpenDB(c)
+	defer db.Close()
+	db.SetMaxOpenConns(1) // one connection, never closed by the pool itself
+	session := func() string {
+		t.Helper()
+		q := "SELECT CONNECTION_ID()"
+		if engine == testdb.EnginePostgres {
+			q = "SELECT pg_backend_pid()"
+		}
+		var id string
+		if err := db.QueryRow(q).Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	start := time.Now()
+	first = session()
+	if again := session(); again != first {
+		t.Fatalf("the connection was replaced %s after it opened, within its credential's usable life", time.Since(start))
+	}
+	time.Sleep(life + 200*time.Millisecond - time.Since(start)) // past the expiry
+	later = session()
+	return first, later, strings.Count(logs.String(), "does not retire connections")
 }
 
 // TestReleaseIdle: a source that asks for it is closed by db.Close, before
