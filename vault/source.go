@@ -1,8 +1,8 @@
 package vault
 
 import (
+	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -19,8 +19,6 @@ const (
 	// defaultTimeout bounds a request made with a context without a
 	// deadline, when the client sets no timeout of its own.
 	defaultTimeout = 60 * time.Second
-	// closeTimeout bounds Close's revocations, all of them together.
-	closeTimeout = 10 * time.Second
 	// pollInterval is the wait between two reads of a static role after a
 	// rejected login, until Vault shows the rotation.
 	pollInterval = 200 * time.Millisecond
@@ -32,6 +30,13 @@ const (
 	// the cache read the new password at once.
 	staticGrace = 2 * time.Second
 )
+
+// closeTimeout bounds Close's revocations, all of them together (a
+// variable for tests).
+var closeTimeout = 10 * time.Second
+
+// testRenewed, when set by a test, hears of every renewal.
+var testRenewed func(leaseID string, ttl time.Duration)
 
 // Source reads database credentials from a Vault path: dynamic
 // credentials of the database secrets engine (a lease, renewed while Vault
@@ -286,6 +291,9 @@ func (s *Source) renew(ctx context.Context, a *answer, cred credential.Credentia
 		return s.readNew(ctx)
 	}
 	cred.Expiry = start.Add(time.Duration(sec.LeaseDuration) * time.Second)
+	if testRenewed != nil {
+		testRenewed(a.leaseID, time.Duration(sec.LeaseDuration)*time.Second)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -334,9 +342,13 @@ func (s *Source) read(ctx context.Context) (*answer, error) {
 		if err != nil {
 			return nil, err
 		}
-		sec, err := api.ParseSecret(resp.Body)
+		body, err := io.ReadAll(resp.Body)
 		if err != nil {
-			return nil, bodyErr(err)
+			return nil, err // cut off, or too large
+		}
+		sec, err := api.ParseSecret(bytes.NewReader(body))
+		if err != nil {
+			return nil, &badBody{}
 		}
 		return sec, nil
 	})
@@ -351,19 +363,6 @@ func (s *Source) read(ctx context.Context) (*answer, error) {
 		return nil, &Error{Op: "read", Path: s.path, Addr: s.addr, Kind: ErrBadAnswer, Err: err}
 	}
 	return a, nil
-}
-
-// bodyErr classifies an error reading or decoding a body.
-func bodyErr(err error) error {
-	var se *json.SyntaxError
-	var te *json.UnmarshalTypeError
-	switch {
-	case errors.Is(err, errTooLarge):
-		return err
-	case errors.As(err, &se), errors.As(err, &te):
-		return &badBody{}
-	}
-	return err
 }
 
 type badBody struct{}
