@@ -204,5 +204,3 @@ func seconds(v any) time.Duration {
 	}
 	return time.Duration(n) * time.Second
 }
-
-
