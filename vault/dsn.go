@@ -67,6 +67,8 @@ func validatePath(p string) error {
 		return bad("starts with v1/: give what follows /v1/")
 	case strings.HasPrefix(p, "sys/") || p == "sys" || strings.HasPrefix(p, "auth/") || p == "auth":
 		return bad("is a system or login path, not credentials")
+	case strings.Contains(p, ".."):
+		return bad("holds \"..\"")
 	case hasControl(p) || strings.ContainsAny(p, " \\#%?"):
 		return bad("holds a space, control character, backslash, '#', '%' or '?'")
 	}

@@ -89,7 +89,7 @@ const (
 
 func (m vaultMessages) Error() string {
 	if len(m) == 0 {
-		return "no error message"
+		return "no message"
 	}
 	return strings.Join(m, "; ")
 }
@@ -120,7 +120,8 @@ func cleanText(s string, n int) string {
 		}
 		return r
 	}, s)
-	s = strings.TrimSpace(s)
+	s = strings.Join(strings.Fields(s), " ")
+	s = strings.TrimPrefix(s, "1 error occurred: * ")
 	if len(s) > n {
 		cut := n
 		for cut > 0 && !isRuneStart(s[cut]) {

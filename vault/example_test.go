@@ -35,6 +35,6 @@ func ExampleNew() {
 	defer s.Close()
 	fmt.Println(s.Describe().Name, s.Describe().ReleaseIdle)
 	// Output:
-	// vault: the path "database/creds/../../sys/seal" has a '.' or '..' segment (a Vault API path after /v1/, such as database/creds/app)
+	// vault: the path "database/creds/../../sys/seal" holds ".." (a Vault API path after /v1/, such as database/creds/app)
 	// vault true
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/api"
+	"github.com/secretsql/secretsql"
 	"github.com/secretsql/secretsql/internal/testdb"
 	"github.com/secretsql/secretsql/vault/vaulttest"
 
@@ -85,6 +86,35 @@ func (tg target) open(t *testing.T, path string) *sql.DB {
 }
 
 // whoamiQuery returns the login user of the session.
+// events counts a connector's events by kind.
+type events struct{ n [8]atomic.Int64 }
+
+func (e *events) observe(ev secretsql.Event) {
+	if int(ev.Kind) < len(e.n) {
+		e.n[ev.Kind].Add(1)
+	}
+}
+
+func (e *events) String() string {
+	return fmt.Sprintf("%d reads, %d failed reads, %d rejected logins, %d stale served",
+		e.n[secretsql.EventFetch].Load(), e.n[secretsql.EventFetchFailed].Load(),
+		e.n[secretsql.EventAuthFailed].Load(), e.n[secretsql.EventStaleServed].Load())
+}
+
+// openObserved opens path through a Connector whose events ev counts.
+func (tg target) openObserved(t *testing.T, path string, ev *events) *sql.DB {
+	t.Helper()
+	name := "postgres"
+	if tg.engine == testdb.EngineMariaDB {
+		name = "mysql"
+	}
+	c, err := secretsql.NewConnector(name, tg.dsn(path), secretsql.WithObserver(ev.observe))
+	if err != nil {
+		t.Fatalf("NewConnector(%s): %v", name, err)
+	}
+	return sql.OpenDB(c)
+}
+
 func whoamiQuery(engine string) string {
 	if engine == testdb.EngineMariaDB {
 		return "SELECT SUBSTRING_INDEX(CURRENT_USER(), '@', 1)"
@@ -263,7 +293,8 @@ func TestDynamicRenewal(t *testing.T) {
 		tg := newTarget(t, srv, engine)
 		tg.d.DynamicRole(t, "app", vaulttest.DynamicRole{DefaultTTL: 4 * time.Second, MaxTTL: 12 * time.Second})
 		path := tg.d.Mount + "/creds/app"
-		db := tg.open(t, path)
+		var ev events
+		db := tg.openObserved(t, path, &ev)
 		defer db.Close()
 		db.SetConnMaxLifetime(0)
 		var seen users
@@ -288,8 +319,8 @@ func TestDynamicRenewal(t *testing.T) {
 		v, _ := renewals.LoadOrStore(tg.d.Mount, new(atomic.Int64))
 		renewed := v.(*atomic.Int64).Load()
 		names := seen.names()
-		t.Logf("%v of queries: %d ok, %d failed; %d renewals; %d users; at most %d leases at once",
-			run, load.Queries(), len(failures), renewed, len(names), maxLeases)
+		t.Logf("%v of queries: %d ok, %d failed; %d renewals; %d users; at most %d leases at once; %v",
+			run, load.Queries(), len(failures), renewed, len(names), maxLeases, &ev)
 		for i, f := range failures {
 			if i < 5 {
 				t.Errorf("query at %s failed: %v", f.Start.Format("15:04:05.000"), f.Err)
@@ -371,7 +402,8 @@ func TestStaticRole(t *testing.T) {
 		tg := newTarget(t, srv, engine)
 		tg.d.StaticRole(t, "st", tg.d.DB.User, 5*time.Second)
 		first := tg.d.StaticCreds(t, "st")
-		db := tg.open(t, tg.d.Mount+"/static-creds/st")
+		var ev events
+		db := tg.openObserved(t, tg.d.Mount+"/static-creds/st", &ev)
 		defer db.Close()
 		db.SetMaxIdleConns(4) // 20 workers: connections come and go
 		load := testdb.StartLoad(20, testdb.SelectOne(db))
@@ -379,7 +411,7 @@ func TestStaticRole(t *testing.T) {
 		failures := load.Stop()
 		last := tg.d.StaticCreds(t, "st")
 		rotations := int(last.LastRotation.Sub(first.LastRotation) / (5 * time.Second))
-		t.Logf("%v of queries under 20 workers: %d ok, %d failed; about %d rotations", run, load.Queries(), len(failures), rotations)
+		t.Logf("%v of queries under 20 workers: %d ok, %d failed; about %d rotations; %v", run, load.Queries(), len(failures), rotations, &ev)
 		for i, f := range failures {
 			if i < 5 {
 				t.Errorf("query at %s failed: %v", f.Start.Format("15:04:05.000"), f.Err)
