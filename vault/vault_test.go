@@ -587,3 +587,41 @@ func TestVaultStopped(t *testing.T) {
 		t.Errorf("db.Close took %v with Vault down", d)
 	}
 }
+
+// TestVaultStoppedDynamic: dynamic credentials read before Vault stopped
+// keep serving new connects; db.Close, unable to revoke, returns at once
+// (connection refused) and the test drops the user Vault cannot.
+func TestVaultStoppedDynamic(t *testing.T) {
+	srv := startVault(t)
+	tg := newTarget(t, srv, testdb.EnginePostgres)
+	tg.d.DynamicRole(t, "app", vaulttest.DynamicRole{DefaultTTL: time.Minute, MaxTTL: 5 * time.Minute})
+	var ev events
+	db := tg.openObserved(t, tg.d.Mount+"/creds/app", &ev)
+	defer db.Close()
+	db.SetMaxIdleConns(0)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	user, err := whoami(ctx, db, tg.engine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if _, err := tg.d.DB.Admin.ExecContext(context.Background(), `DROP ROLE IF EXISTS "`+user+`"`); err != nil {
+			t.Errorf("dropping %s: %v", user, err)
+		}
+	})
+	srv.Stop(t)
+	for i := range 20 {
+		u, err := whoami(ctx, db, tg.engine)
+		if err != nil || u != user {
+			t.Fatalf("connect %d with Vault stopped: %q, %v", i, u, err)
+		}
+	}
+	start := time.Now()
+	err = db.Close()
+	d := time.Since(start)
+	t.Logf("db.Close with Vault stopped: %v after %v; %v", err, d, &ev)
+	if d > 12*time.Second {
+		t.Errorf("db.Close took %v with Vault down", d)
+	}
+}
