@@ -118,18 +118,18 @@ func New(path string, opts ...Option) (*Source, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.method != nil && o.tokenFile != "" {
+		return nil, errors.New("vault: WithAuth and WithTokenFile do not go together")
+	}
 	cfg := authConfig{Method: "token"}
 	if o.authCfg != nil {
 		cfg = *o.authCfg
 	}
 	if o.tokenFile != "" {
-		if o.authCfg != nil && o.authCfg.Method != "" && o.authCfg.Method != "token" {
-			return nil, errors.New("vault: WithTokenFile and a DSN's auth=" + o.authCfg.Method + " do not go together")
+		if cfg.Method != "" && cfg.Method != "token" {
+			return nil, errors.New("vault: WithTokenFile and auth=" + cfg.Method + " do not go together")
 		}
 		cfg.Method, cfg.TokenFile = "token", o.tokenFile
-	}
-	if o.method != nil && o.authCfg != nil && (o.authCfg.Method != "token" || o.authCfg.TokenFile != "") && o.authCfg.Method != "" {
-		return nil, errors.New("vault: WithAuth and a DSN's auth keys do not go together")
 	}
 	s := &Source{
 		path:   path,

@@ -625,3 +625,45 @@ func TestVaultStoppedDynamic(t *testing.T) {
 		t.Errorf("db.Close took %v with Vault down", d)
 	}
 }
+
+// TestTokenFile: token_file= reads the token from a file (Vault Agent's
+// sink) rather than VAULT_TOKEN.
+func TestTokenFile(t *testing.T) {
+	srv := startVault(t)
+	t.Setenv("VAULT_TOKEN", "")
+	tg := newTarget(t, srv, testdb.EngineMariaDB)
+	tg.d.DynamicRole(t, "app", vaulttest.DynamicRole{DefaultTTL: time.Minute})
+	ctx := t.Context()
+	tok, err := srv.Client.Auth().Token().CreateWithContext(ctx, &api.TokenCreateRequest{Policies: []string{"default"}, TTL: "10m"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := t.TempDir() + "/token"
+	if err := os.WriteFile(file, []byte(tok.Auth.ClientToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dsn := tg.dsn(tg.d.Mount+"/creds/app") + "&token_file=" + url.QueryEscape(file)
+	ping := func() error {
+		db, err := sql.Open(tg.driver, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		return db.PingContext(pctx)
+	}
+	err = ping()
+	if !errors.Is(err, ErrPermissionDenied) || strings.Contains(err.Error(), tok.Auth.ClientToken) {
+		t.Fatalf("a token without the policy: %v", err)
+	}
+	if err := os.WriteFile(file, []byte(srv.Token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := ping(); err != nil {
+		t.Fatalf("with the root token in the file: %v", err)
+	}
+	if n := len(leases(t, srv, tg.d.Mount+"/creds/app")); n != 0 {
+		t.Errorf("%d leases left", n)
+	}
+}
