@@ -319,8 +319,8 @@ func TestDynamicRenewal(t *testing.T) {
 		v, _ := renewals.LoadOrStore(tg.d.Mount, new(atomic.Int64))
 		renewed := v.(*atomic.Int64).Load()
 		names := seen.names()
-		t.Logf("%v of queries: %d ok, %d failed; %d renewals; %d users; at most %d leases at once; %v",
-			run, load.Queries(), len(failures), renewed, len(names), maxLeases, &ev)
+		t.Logf("%s: %v of queries: %d ok, %d failed; %d renewals; %d users; at most %d leases at once; %v",
+			engine, run, load.Queries(), len(failures), renewed, len(names), maxLeases, &ev)
 		for i, f := range failures {
 			if i < 5 {
 				t.Errorf("query at %s failed: %v", f.Start.Format("15:04:05.000"), f.Err)
@@ -405,13 +405,14 @@ func TestStaticRole(t *testing.T) {
 		var ev events
 		db := tg.openObserved(t, tg.d.Mount+"/static-creds/st", &ev)
 		defer db.Close()
-		db.SetMaxIdleConns(4) // 20 workers: connections come and go
+		db.SetMaxIdleConns(4) // 20 workers: connections come and go …
+		db.SetConnMaxLifetime(time.Second) // … and none lives long: connects all the time
 		load := testdb.StartLoad(20, testdb.SelectOne(db))
 		time.Sleep(run)
 		failures := load.Stop()
 		last := tg.d.StaticCreds(t, "st")
 		rotations := int(last.LastRotation.Sub(first.LastRotation) / (5 * time.Second))
-		t.Logf("%v of queries under 20 workers: %d ok, %d failed; about %d rotations; %v", run, load.Queries(), len(failures), rotations, &ev)
+		t.Logf("%s: %v of queries under 20 workers: %d ok, %d failed; about %d rotations; %v", engine, run, load.Queries(), len(failures), rotations, &ev)
 		for i, f := range failures {
 			if i < 5 {
 				t.Errorf("query at %s failed: %v", f.Start.Format("15:04:05.000"), f.Err)
@@ -422,6 +423,9 @@ func TestStaticRole(t *testing.T) {
 		}
 		if load.Queries() == 0 {
 			t.Error("no query worked")
+		}
+		if n := ev.n[secretsql.EventFetch].Load(); n < 2 {
+			t.Errorf("%d reads: the new passwords were never read (no connects?)", n)
 		}
 	})
 }
