@@ -405,7 +405,7 @@ func TestStaticRole(t *testing.T) {
 		var ev events
 		db := tg.openObserved(t, tg.d.Mount+"/static-creds/st", &ev)
 		defer db.Close()
-		db.SetMaxIdleConns(4) // 20 workers: connections come and go …
+		db.SetMaxIdleConns(4)              // 20 workers: connections come and go …
 		db.SetConnMaxLifetime(time.Second) // … and none lives long: connects all the time
 		load := testdb.StartLoad(20, testdb.SelectOne(db))
 		time.Sleep(run)
