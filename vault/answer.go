@@ -12,29 +12,29 @@ import (
 	"github.com/hashicorp/vault/api"
 )
 
-// kind is what a path's answer is.
-type kind int
+// answerKind is what a path's answer is.
+type answerKind int
 
 const (
-	kindPlain   kind = iota // username and password, no lease (KV v1, …)
-	kindDynamic             // a lease: the database secrets engine's creds/
-	kindStatic              // a static role: last_vault_rotation
-	kindKV2                 // KV v2: data.data and data.metadata.version
+	kindPlain   answerKind = iota // username and password, no lease (KV v1, …)
+	kindDynamic                   // a lease: the database secrets engine's creds/
+	kindStatic                    // a static role: last_vault_rotation
+	kindKV2                       // KV v2: data.data and data.metadata.version
 )
 
-func (k kind) String() string {
+func (k answerKind) String() string {
 	return [...]string{"plain", "dynamic", "static", "kv2"}[k]
 }
 
 // answer is what a read of the path returned.
 type answer struct {
-	kind     kind
-	username string
-	password string
-	host     string
-	port     int
-	dbname   string
-	engine   string
+	answerKind answerKind
+	username   string
+	password   string
+	host       string
+	port       int
+	dbname     string
+	engine     string
 
 	leaseID       string        // dynamic
 	leaseDuration time.Duration // dynamic: as issued
@@ -49,7 +49,7 @@ type answer struct {
 
 // version names the answer's credential.
 func (a *answer) version() string {
-	switch a.kind {
+	switch a.answerKind {
 	case kindDynamic:
 		return a.leaseID
 	case kindStatic:
@@ -61,55 +61,55 @@ func (a *answer) version() string {
 	return "plain:" + hex.EncodeToString(h[:8])
 }
 
-// errBadAnswer is the cause of an ErrBadAnswer error.
-type errBadAnswer string
+// badAnswerReason is the cause of an ErrBadAnswer error.
+type badAnswerReason string
 
-func (e errBadAnswer) Error() string { return string(e) }
+func (e badAnswerReason) Error() string { return string(e) }
 
 // parseAnswer tells what sec is, from its content (not the path).
 func parseAnswer(sec *api.Secret) (*answer, error) {
 	if sec == nil {
-		return nil, errBadAnswer("an empty answer")
+		return nil, badAnswerReason("an empty answer")
 	}
 	data := sec.Data
-	a := &answer{kind: kindPlain}
+	a := &answer{answerKind: kindPlain}
 	switch {
 	case sec.LeaseID != "" && sec.LeaseDuration > 0:
-		a.kind = kindDynamic
+		a.answerKind = kindDynamic
 		a.leaseID = sec.LeaseID
 		a.leaseDuration = time.Duration(sec.LeaseDuration) * time.Second
 		a.renewable = sec.Renewable
 	case data["last_vault_rotation"] != nil:
-		a.kind = kindStatic
+		a.answerKind = kindStatic
 		a.lastRotation, _ = data["last_vault_rotation"].(string)
 		if a.lastRotation == "" {
-			return nil, errBadAnswer("a static role's answer without last_vault_rotation")
+			return nil, badAnswerReason("a static role's answer without last_vault_rotation")
 		}
-		a.lastRotation = cleanText(a.lastRotation, 64)
-		a.ttl = seconds(data["ttl"])
-		a.period = seconds(data["rotation_period"])
+		a.lastRotation = boundedText(a.lastRotation, 64)
+		a.ttl = answerSeconds(data["ttl"])
+		a.period = answerSeconds(data["rotation_period"])
 	case isKV2(data):
-		a.kind = kindKV2
+		a.answerKind = kindKV2
 		md := data["metadata"].(map[string]any)
-		v, ok := integer(md["version"])
+		v, ok := answerInt(md["version"])
 		if !ok || v <= 0 {
-			return nil, errBadAnswer("a KV v2 answer without a version number")
+			return nil, badAnswerReason("a KV v2 answer without a version number")
 		}
 		a.kvVersion = v
 		inner, _ := data["data"].(map[string]any)
 		if inner == nil {
-			return nil, errBadAnswer("KV v2 version " + strconv.FormatInt(v, 10) + " is deleted or destroyed")
+			return nil, badAnswerReason("KV v2 version " + strconv.FormatInt(v, 10) + " is deleted or destroyed")
 		}
 		data = inner
 	}
 	var ok bool
 	if a.username, ok = data["username"].(string); !ok || a.username == "" {
-		return nil, errBadAnswer("an answer without a username")
+		return nil, badAnswerReason("an answer without a username")
 	}
 	if a.password, ok = data["password"].(string); !ok || a.password == "" {
-		return nil, errBadAnswer("an answer without a password")
+		return nil, badAnswerReason("an answer without a password")
 	}
-	if a.kind == kindKV2 || a.kind == kindPlain {
+	if a.answerKind == kindKV2 || a.answerKind == kindPlain {
 		if err := secretFields(a, data); err != nil {
 			return nil, err
 		}
@@ -138,7 +138,7 @@ func secretFields(a *answer, data map[string]any) error {
 		case string:
 			return v, nil
 		}
-		return "", errBadAnswer("the secret's " + k + " is not a string")
+		return "", badAnswerReason("the secret's " + k + " is not a string")
 	}
 	var err error
 	if a.host, err = str("host"); err != nil {
@@ -156,22 +156,22 @@ func secretFields(a *answer, data map[string]any) error {
 		if v != "" {
 			p, err := strconv.Atoi(strings.TrimSpace(v))
 			if err != nil || p <= 0 || p > 65535 {
-				return errBadAnswer("the secret's port is not a port number")
+				return badAnswerReason("the secret's port is not a port number")
 			}
 			a.port = p
 		}
 	default:
-		p, ok := integer(v)
+		p, ok := answerInt(v)
 		if !ok || p <= 0 || p > 65535 {
-			return errBadAnswer("the secret's port is not a port number")
+			return badAnswerReason("the secret's port is not a port number")
 		}
 		a.port = int(p)
 	}
 	return nil
 }
 
-// integer is v as an integer: the client decodes numbers as json.Number.
-func integer(v any) (int64, bool) {
+// answerInt is v as an integer: the client decodes numbers as json.Number.
+func answerInt(v any) (int64, bool) {
 	switch n := v.(type) {
 	case json.Number:
 		i, err := n.Int64()
@@ -196,9 +196,9 @@ func integer(v any) (int64, bool) {
 	return 0, false
 }
 
-// seconds is a number of seconds as a duration (0 if it is not one).
-func seconds(v any) time.Duration {
-	n, ok := integer(v)
+// answerSeconds is a number of seconds as a duration (0 if it is not one).
+func answerSeconds(v any) time.Duration {
+	n, ok := answerInt(v)
 	if !ok || n < 0 || n > math.MaxInt64/int64(time.Second) {
 		return 0
 	}

@@ -10,16 +10,16 @@ import (
 )
 
 func init() {
-	credential.RegisterScheme("vault", open, "auth", "token_file", "role", "secret_id_file", "jwt_file", "auth_mount", "namespace")
+	credential.RegisterScheme("vault", openDSN, "auth", "token_file", "role", "secret_id_file", "jwt_file", "auth_mount", "namespace")
 }
 
 // maxPathLen bounds a Vault path.
 const maxPathLen = 1024
 
-// open opens the source of a DSN `vault:<path>?…`: the path after /v1/, and
+// openDSN opens the source of a DSN `vault:<path>?…`: the path after /v1/, and
 // the scheme's keys (auth, token_file, role, secret_id_file, jwt_file,
 // auth_mount, namespace). It does no network I/O.
-func open(d credential.DSN) (credential.Source, error) {
+func openDSN(d credential.DSN) (credential.Source, error) {
 	var opts []Option
 	q := url.Values{}
 	for k, v := range d.Query {
@@ -28,8 +28,8 @@ func open(d credential.DSN) (credential.Source, error) {
 		}
 		if k == "namespace" {
 			ns := v[0]
-			if ns == "" || strings.ContainsAny(ns, "?#%\\ ") || hasControl(ns) || len(ns) > 256 {
-				return nil, errors.New("vault: namespace=" + strconv.Quote(cleanText(ns, 64)) + " is not a Vault namespace path")
+			if ns == "" || strings.ContainsAny(ns, "?#%\\ ") || hasControlChar(ns) || len(ns) > 256 {
+				return nil, errors.New("vault: namespace=" + strconv.Quote(boundedText(ns, 64)) + " is not a Vault namespace path")
 			}
 			opts = append(opts, WithNamespace(ns))
 			continue
@@ -51,7 +51,7 @@ func open(d credential.DSN) (credential.Source, error) {
 // validatePath checks a Vault API path (after /v1/).
 func validatePath(p string) error {
 	bad := func(reason string) error {
-		return errors.New("vault: the path " + strconv.Quote(cleanText(p, 128)) + " " + reason +
+		return errors.New("vault: the path " + strconv.Quote(boundedText(p, 128)) + " " + reason +
 			" (a Vault API path after /v1/, such as database/creds/app)")
 	}
 	switch {
@@ -69,7 +69,7 @@ func validatePath(p string) error {
 		return bad("is a system or login path, not credentials")
 	case strings.Contains(p, ".."):
 		return bad("holds \"..\"")
-	case hasControl(p) || strings.ContainsAny(p, " \\#%?"):
+	case hasControlChar(p) || strings.ContainsAny(p, " \\#%?"):
 		return bad("holds a space, control character, backslash, '#', '%' or '?'")
 	}
 	for _, seg := range strings.Split(p, "/") {
@@ -83,7 +83,7 @@ func validatePath(p string) error {
 	return nil
 }
 
-func hasControl(s string) bool {
+func hasControlChar(s string) bool {
 	for _, r := range s {
 		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
 			return true

@@ -33,7 +33,7 @@ func TestOpen(t *testing.T) {
 	t.Setenv("VAULT_TOKEN", "")
 	t.Setenv("VAULT_NAMESPACE", "")
 	open1 := func(path string, q url.Values) (*Source, error) {
-		src, err := open(credential.DSN{Scheme: "vault", Opaque: path, Query: q})
+		src, err := openDSN(credential.DSN{Scheme: "vault", Opaque: path, Query: q})
 		if err != nil {
 			return nil, err
 		}
@@ -98,7 +98,7 @@ func FuzzOpen(f *testing.F) {
 				delete(q, k)
 			}
 		}
-		src, err := open(credential.DSN{Scheme: "vault", Opaque: path, Query: q})
+		src, err := openDSN(credential.DSN{Scheme: "vault", Opaque: path, Query: q})
 		if err != nil {
 			if len(err.Error()) > 2000 {
 				t.Errorf("a %d-byte error", len(err.Error()))

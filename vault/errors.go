@@ -78,32 +78,32 @@ func (e *Error) Unwrap() []error {
 	return errs
 }
 
-// vaultMessages are Vault's own error strings of an answer, bounded and
+// vaultErrorStrings are Vault's own error strings of an answer, bounded and
 // stripped of control characters.
-type vaultMessages []string
+type vaultErrorStrings []string
 
 const (
-	maxMessages   = 4
-	maxMessageLen = 200
+	maxErrorStrings   = 4
+	maxErrorStringLen = 200
 )
 
-func (m vaultMessages) Error() string {
+func (m vaultErrorStrings) Error() string {
 	if len(m) == 0 {
 		return "no message"
 	}
 	return strings.Join(m, "; ")
 }
 
-// cleanMessages bounds Vault's error strings: at most a few, each short and
+// boundedMessages bounds Vault's error strings: at most a few, each short and
 // printable.
-func cleanMessages(msgs []string) vaultMessages {
-	var out vaultMessages
+func boundedMessages(msgs []string) vaultErrorStrings {
+	var out vaultErrorStrings
 	for _, m := range msgs {
-		if len(out) == maxMessages {
+		if len(out) == maxErrorStrings {
 			out = append(out, "…")
 			break
 		}
-		m = cleanText(m, maxMessageLen)
+		m = boundedText(m, maxErrorStringLen)
 		if m != "" {
 			out = append(out, m)
 		}
@@ -111,9 +111,9 @@ func cleanMessages(msgs []string) vaultMessages {
 	return out
 }
 
-// cleanText replaces control characters with spaces and cuts s to at most
+// boundedText replaces control characters with spaces and cuts s to at most
 // n bytes (on a rune boundary).
-func cleanText(s string, n int) string {
+func boundedText(s string, n int) string {
 	s = strings.Map(func(r rune) rune {
 		if unicode.IsControl(r) || r == unicode.ReplacementChar {
 			return ' '
@@ -124,7 +124,7 @@ func cleanText(s string, n int) string {
 	s = strings.TrimPrefix(s, "1 error occurred: * ")
 	if len(s) > n {
 		cut := n
-		for cut > 0 && !isRuneStart(s[cut]) {
+		for cut > 0 && !isUTF8Start(s[cut]) {
 			cut--
 		}
 		s = s[:cut] + "…"
@@ -132,11 +132,11 @@ func cleanText(s string, n int) string {
 	return s
 }
 
-func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }
+func isUTF8Start(b byte) bool { return b&0xC0 != 0x80 }
 
-// classify makes the *Error of a failed request. tokens are strings that
+// classifyErr makes the *Error of a failed request. tokens are strings that
 // must not appear in it (the token used), scrubbed as a last resort.
-func classify(op, path, addr string, err error, tokens ...string) *Error {
+func classifyErr(op, path, addr string, err error, tokens ...string) *Error {
 	var ve *Error
 	if errors.As(err, &ve) {
 		return ve
@@ -150,24 +150,24 @@ func classify(op, path, addr string, err error, tokens ...string) *Error {
 		if re.RawError {
 			msgs = []string{"an answer that is not Vault's JSON"}
 		}
-		clean := cleanMessages(msgs)
+		clean := boundedMessages(msgs)
 		e.Err = clean
-		e.Kind = kindOf(re.StatusCode, clean)
-	case errors.Is(err, errTooLarge), errors.Is(err, errRedirect):
+		e.Kind = kindOfStatus(re.StatusCode, clean)
+	case errors.Is(err, errAnswerTooLarge), errors.Is(err, errOtherHost):
 		e.Kind, e.Err = ErrBadAnswer, err
-		if errors.Is(err, errRedirect) {
+		if errors.Is(err, errOtherHost) {
 			e.Kind = ErrUnavailable
 		}
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		e.Kind, e.Err = ErrUnavailable, err
 	default:
-		e.Kind, e.Err = ErrUnavailable, scrubbed(err, tokens)
+		e.Kind, e.Err = ErrUnavailable, scrubTokens(err, tokens)
 	}
 	return e
 }
 
-// kindOf is the kind of an answer with status code status.
-func kindOf(status int, msgs vaultMessages) error {
+// kindOfStatus is the kind of an answer with status code status.
+func kindOfStatus(status int, msgs vaultErrorStrings) error {
 	switch {
 	case status == 403:
 		return ErrPermissionDenied
@@ -188,9 +188,9 @@ func kindOf(status int, msgs vaultMessages) error {
 	return nil
 }
 
-// scrubbed returns err, or an error of its text with every token replaced,
+// scrubTokens returns err, or an error of its text with every token replaced,
 // should one appear in it.
-func scrubbed(err error, tokens []string) error {
+func scrubTokens(err error, tokens []string) error {
 	msg := err.Error()
 	leak := false
 	for _, t := range tokens {

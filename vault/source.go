@@ -45,33 +45,33 @@ var testRenewed func(leaseID string, ttl time.Duration)
 // io.Closer; it is safe for concurrent use. Printing it never shows a
 // token.
 type Source struct {
-	path   string
-	addr   string
-	ns     string
-	client *api.Client // the configured client; requests go through a clone per token
-	guard  *guard
-	own    bool // the transport is the Source's own (not a WithClient caller's)
-	auth   *auth
+	path           string
+	addr           string
+	ns             string
+	client         *api.Client // the configured client; requests go through a clone per token
+	guardTransport *guardTransport
+	own            bool // the transport is the Source's own (not a WithClient caller's)
+	auth           *auth
 
 	sem chan struct{} // one Fetch at a time
 
-	mu      sync.Mutex
-	closed  bool
-	cur     *answer
-	cred    credential.Credential
-	needNew bool                 // dynamic: the lease cannot be renewed further
-	leases  map[string]time.Time // every lease obtained, with its expiry
-	tc      *api.Client          // the client of token tcTok
-	tcTok   string
+	mu        sync.Mutex
+	closed    bool
+	cur       *answer
+	cred      credential.Credential
+	needNew   bool                 // dynamic: the lease cannot be renewed further
+	leaseList map[string]time.Time // every lease obtained, with its expiry
+	tc        *api.Client          // the client of token tcTok
+	tcTok     string
 
 	closeOnce sync.Once
 	closeErr  error
 }
 
 // Option configures a [Source] made by [New].
-type Option func(*options)
+type Option func(*sourceOptions)
 
-type options struct {
+type sourceOptions struct {
 	client    *api.Client
 	method    api.AuthMethod
 	tokenFile string
@@ -83,22 +83,22 @@ type options struct {
 // settings, headers, namespace and token. c itself is never changed.
 // Without it the client is configured from the environment, as the
 // official client is (VAULT_ADDR, VAULT_TOKEN, VAULT_CACERT, …).
-func WithClient(c *api.Client) Option { return func(o *options) { o.client = c } }
+func WithClient(c *api.Client) Option { return func(o *sourceOptions) { o.client = c } }
 
 // WithAuth logs in with m (an AppRole, Kubernetes, … login of the
 // official client's auth packages) instead of using a token.
-func WithAuth(m api.AuthMethod) Option { return func(o *options) { o.method = m } }
+func WithAuth(m api.AuthMethod) Option { return func(o *sourceOptions) { o.method = m } }
 
 // WithTokenFile reads the token from the file at path (Vault Agent's
 // sink), again whenever it changes and when Vault refuses the token.
-func WithTokenFile(path string) Option { return func(o *options) { o.tokenFile = path } }
+func WithTokenFile(path string) Option { return func(o *sourceOptions) { o.tokenFile = path } }
 
 // WithNamespace sets the Vault Enterprise namespace (default
 // VAULT_NAMESPACE, or the WithClient client's).
-func WithNamespace(ns string) Option { return func(o *options) { o.namespace = ns } }
+func WithNamespace(ns string) Option { return func(o *sourceOptions) { o.namespace = ns } }
 
 // withAuthConfig is the login a DSN's keys configure.
-func withAuthConfig(cfg authConfig) Option { return func(o *options) { o.authCfg = &cfg } }
+func withAuthConfig(cfg authConfig) Option { return func(o *sourceOptions) { o.authCfg = &cfg } }
 
 // New returns a source that reads path, a Vault API path after /v1/ such
 // as "database/creds/app", "database/static-creds/app" or
@@ -108,13 +108,13 @@ func New(path string, opts ...Option) (*Source, error) {
 	if err := validatePath(path); err != nil {
 		return nil, err
 	}
-	var o options
+	var o sourceOptions
 	for _, opt := range opts {
 		if opt != nil {
 			opt(&o)
 		}
 	}
-	c, g, own, err := newClient(o.client, o.namespace)
+	c, g, own, err := newSourceClient(o.client, o.namespace)
 	if err != nil {
 		return nil, err
 	}
@@ -132,21 +132,21 @@ func New(path string, opts ...Option) (*Source, error) {
 		cfg.Method, cfg.TokenFile = "token", o.tokenFile
 	}
 	s := &Source{
-		path:   path,
-		addr:   c.Address(),
-		ns:     c.Namespace(),
-		client: c,
-		guard:  g,
-		own:    own,
-		sem:    make(chan struct{}, 1),
-		leases: map[string]time.Time{},
+		path:           path,
+		addr:           c.Address(),
+		ns:             c.Namespace(),
+		client:         c,
+		guardTransport: g,
+		own:            own,
+		sem:            make(chan struct{}, 1),
+		leaseList:      map[string]time.Time{},
 	}
 	s.auth = newAuth(cfg, o.method, c)
 	return s, nil
 }
 
-// identity names what a Source reads and who reads it.
-type identity struct {
+// sourceIdentity names what a Source reads and who reads it.
+type sourceIdentity struct {
 	addr, namespace, path string
 	auth                  any
 }
@@ -156,7 +156,7 @@ type identity struct {
 // and a source is released (its leases revoked) when its last reader
 // closes.
 func (s *Source) Describe() credential.Description {
-	id := identity{addr: s.addr, namespace: s.ns, path: s.path, auth: s.auth.identity()}
+	id := sourceIdentity{addr: s.addr, namespace: s.ns, path: s.path, auth: s.auth.identity()}
 	return credential.Description{
 		Name:        "vault",
 		Identity:    id,
@@ -213,12 +213,12 @@ func (s *Source) Fetch(ctx context.Context, r credential.Request) (credential.Cr
 		if r.Rejected != cred.Version {
 			return cred, nil // already newer than the rejected one
 		}
-		if cur.kind == kindStatic {
+		if cur.answerKind == kindStatic {
 			return s.pollRotation(ctx, cred)
 		}
 		return s.readNew(ctx)
 	}
-	if cur.kind == kindDynamic {
+	if cur.answerKind == kindDynamic {
 		if needNew || !time.Now().Before(cred.Expiry) {
 			return s.readNew(ctx)
 		}
@@ -242,7 +242,7 @@ func (s *Source) readNew(ctx context.Context) (credential.Credential, error) {
 		Engine:   a.engine,
 		Version:  a.version(),
 	}.WithPassword(a.password)
-	switch a.kind {
+	switch a.answerKind {
 	case kindDynamic:
 		c.Expiry, c.Retire = start.Add(a.leaseDuration), true
 	case kindStatic:
@@ -251,19 +251,19 @@ func (s *Source) readNew(ctx context.Context) (credential.Credential, error) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		if a.kind == kindDynamic {
+		if a.answerKind == kindDynamic {
 			s.revoke([]string{a.leaseID})
 		}
 		return credential.Credential{}, s.closedErr()
 	}
 	s.cur, s.cred = a, c
-	s.needNew = a.kind == kindDynamic && !a.renewable
-	if a.kind == kindDynamic {
-		s.leases[a.leaseID] = c.Expiry
+	s.needNew = a.answerKind == kindDynamic && !a.renewable
+	if a.answerKind == kindDynamic {
+		s.leaseList[a.leaseID] = c.Expiry
 		now := time.Now()
-		for id, exp := range s.leases {
+		for id, exp := range s.leaseList {
 			if exp.Before(now) {
-				delete(s.leases, id) // Vault revoked it when it expired
+				delete(s.leaseList, id) // Vault revoked it when it expired
 			}
 		}
 	}
@@ -301,7 +301,7 @@ func (s *Source) renew(ctx context.Context, a *answer, cred credential.Credentia
 	}
 	if s.cur == a {
 		s.cred = cred
-		s.leases[a.leaseID] = cred.Expiry
+		s.leaseList[a.leaseID] = cred.Expiry
 		if int64(sec.LeaseDuration) < inc || !sec.Renewable {
 			s.needNew = true // capped by max_ttl: read new credentials next time, before this lease ends
 		}
@@ -348,7 +348,7 @@ func (s *Source) read(ctx context.Context) (*answer, error) {
 		}
 		sec, err := api.ParseSecret(bytes.NewReader(body))
 		if err != nil {
-			return nil, &badBody{}
+			return nil, &badAnswerBody{}
 		}
 		return sec, nil
 	})
@@ -365,9 +365,9 @@ func (s *Source) read(ctx context.Context) (*answer, error) {
 	return a, nil
 }
 
-type badBody struct{}
+type badAnswerBody struct{}
 
-func (*badBody) Error() string { return "an answer that is not Vault's JSON" }
+func (*badAnswerBody) Error() string { return "an answer that is not Vault's JSON" }
 
 // do makes a request with the current token, once more with a new one if
 // Vault refuses it (403), with a deadline when ctx has none.
@@ -394,11 +394,11 @@ func (s *Source) do(ctx context.Context, op, path string, req func(context.Conte
 		if err == nil {
 			return sec, nil
 		}
-		var bb *badBody
+		var bb *badAnswerBody
 		if errors.As(err, &bb) {
 			return nil, &Error{Op: op, Path: path, Addr: s.addr, Kind: ErrBadAnswer, Err: err}
 		}
-		e := classify(op, path, s.addr, err, tok)
+		e := classifyErr(op, path, s.addr, err, tok)
 		if e.Status == 403 && attempt == 0 {
 			s.auth.refused(tok)
 			continue
@@ -421,7 +421,7 @@ func (s *Source) loginErr(err error) error {
 }
 
 // fail is the error of op on path with cause err.
-func (s *Source) fail(op, path string, err error) error { return classify(op, path, s.addr, err) }
+func (s *Source) fail(op, path string, err error) error { return classifyErr(op, path, s.addr, err) }
 
 func (s *Source) closedErr() error {
 	return &Error{Op: "read", Path: s.path, Addr: s.addr, Kind: ErrClosed}
@@ -453,17 +453,17 @@ func (s *Source) Close() error {
 		s.closed = true
 		now := time.Now()
 		var ids []string
-		for id, exp := range s.leases {
+		for id, exp := range s.leaseList {
 			if exp.After(now) {
 				ids = append(ids, id)
 			}
 		}
-		s.leases = map[string]time.Time{}
+		s.leaseList = map[string]time.Time{}
 		s.mu.Unlock()
 		s.closeErr = s.revoke(ids)
 		s.auth.close()
-		if s.own && s.guard != nil {
-			s.guard.closeIdle()
+		if s.own && s.guardTransport != nil {
+			s.guardTransport.closeIdle()
 		}
 	})
 	return s.closeErr

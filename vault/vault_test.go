@@ -24,9 +24,9 @@ import (
 	_ "github.com/secretsql/secretsql/engines/postgres"
 )
 
-// runFor is how long the load tests run: SECRETSQL_VAULT_RUN (a Go
+// loadDuration is how long the load tests run: SECRETSQL_VAULT_RUN (a Go
 // duration) if set and longer than def, else def.
-func runFor(t *testing.T, def time.Duration) time.Duration {
+func loadDuration(t *testing.T, def time.Duration) time.Duration {
 	if v := os.Getenv("SECRETSQL_VAULT_RUN"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil {
@@ -39,9 +39,9 @@ func runFor(t *testing.T, def time.Duration) time.Duration {
 	return def
 }
 
-// startVault starts a Vault dev server and points the environment at it
+// startSrcVault starts a Vault dev server and points the environment at it
 // (VAULT_ADDR, VAULT_TOKEN, no namespace, no retries).
-func startVault(t *testing.T) *vaulttest.Server {
+func startSrcVault(t *testing.T) *vaulttest.Server {
 	t.Helper()
 	srv := vaulttest.Start(t)
 	t.Setenv("VAULT_ADDR", srv.Addr)
@@ -51,16 +51,16 @@ func startVault(t *testing.T) *vaulttest.Server {
 	return srv
 }
 
-// target is a database secrets engine mount on one engine of the test bed.
-type target struct {
+// dbTarget is a database secrets engine mount on one engine of the test bed.
+type dbTarget struct {
 	d      *vaulttest.Database
 	engine string
 	driver string
 }
 
-func newTarget(t *testing.T, srv *vaulttest.Server, engine string) target {
+func newDBTarget(t *testing.T, srv *vaulttest.Server, engine string) dbTarget {
 	t.Helper()
-	tg := target{d: srv.Database(t, engine), engine: engine, driver: "secretsmanager-postgres"}
+	tg := dbTarget{d: srv.Database(t, engine), engine: engine, driver: "secretsmanager-postgres"}
 	if engine == testdb.EngineMariaDB {
 		tg.driver = "secretsmanager-mysql"
 	}
@@ -68,7 +68,7 @@ func newTarget(t *testing.T, srv *vaulttest.Server, engine string) target {
 }
 
 // dsn is the vault: DSN of path on the target's database.
-func (tg target) dsn(path string) string {
+func (tg dbTarget) dsn(path string) string {
 	q := url.Values{"host": {tg.d.DB.Host}, "port": {strconv.Itoa(tg.d.DB.Port)}, "dbname": {tg.d.DB.Database}}
 	if tg.engine == testdb.EnginePostgres {
 		q.Set("sslmode", "disable")
@@ -76,7 +76,7 @@ func (tg target) dsn(path string) string {
 	return "vault:" + path + "?" + q.Encode()
 }
 
-func (tg target) open(t *testing.T, path string) *sql.DB {
+func (tg dbTarget) openDSN(t *testing.T, path string) *sql.DB {
 	t.Helper()
 	db, err := sql.Open(tg.driver, tg.dsn(path))
 	if err != nil {
@@ -85,24 +85,24 @@ func (tg target) open(t *testing.T, path string) *sql.DB {
 	return db
 }
 
-// whoamiQuery returns the login user of the session.
-// events counts a connector's events by kind.
-type events struct{ n [8]atomic.Int64 }
+// whoamiSQL returns the login user of the session.
+// eventCounts counts a connector's events by kind.
+type eventCounts struct{ n [8]atomic.Int64 }
 
-func (e *events) observe(ev secretsql.Event) {
+func (e *eventCounts) observe(ev secretsql.Event) {
 	if int(ev.Kind) < len(e.n) {
 		e.n[ev.Kind].Add(1)
 	}
 }
 
-func (e *events) String() string {
+func (e *eventCounts) String() string {
 	return fmt.Sprintf("%d reads, %d failed reads, %d rejected logins, %d stale served",
 		e.n[secretsql.EventFetch].Load(), e.n[secretsql.EventFetchFailed].Load(),
 		e.n[secretsql.EventAuthFailed].Load(), e.n[secretsql.EventStaleServed].Load())
 }
 
 // openObserved opens path through a Connector whose events ev counts.
-func (tg target) openObserved(t *testing.T, path string, ev *events) *sql.DB {
+func (tg dbTarget) openObserved(t *testing.T, path string, ev *eventCounts) *sql.DB {
 	t.Helper()
 	name := "postgres"
 	if tg.engine == testdb.EngineMariaDB {
@@ -115,26 +115,26 @@ func (tg target) openObserved(t *testing.T, path string, ev *events) *sql.DB {
 	return sql.OpenDB(c)
 }
 
-func whoamiQuery(engine string) string {
+func whoamiSQL(engine string) string {
 	if engine == testdb.EngineMariaDB {
 		return "SELECT SUBSTRING_INDEX(CURRENT_USER(), '@', 1)"
 	}
 	return "SELECT current_user"
 }
 
-type querier interface {
+type rowQuerier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-func whoami(ctx context.Context, q querier, engine string) (string, error) {
+func whoamiAs(ctx context.Context, q rowQuerier, engine string) (string, error) {
 	var u string
-	err := q.QueryRowContext(ctx, whoamiQuery(engine)).Scan(&u)
+	err := q.QueryRowContext(ctx, whoamiSQL(engine)).Scan(&u)
 	return u, err
 }
 
-// leases lists the leases Vault holds under prefix (such as
+// leaseList lists the leases Vault holds under prefix (such as
 // "postgres-1/creds/app").
-func leases(t *testing.T, srv *vaulttest.Server, prefix string) []string {
+func leaseList(t *testing.T, srv *vaulttest.Server, prefix string) []string {
 	t.Helper()
 	sec, err := srv.Client.Logical().ListWithContext(t.Context(), "sys/leases/lookup/"+prefix)
 	if err != nil {
@@ -151,19 +151,19 @@ func leases(t *testing.T, srv *vaulttest.Server, prefix string) []string {
 	return out
 }
 
-// lookupLease reports whether Vault knows the lease.
-func lookupLease(t *testing.T, srv *vaulttest.Server, id string) error {
+// lookupSrcLease reports whether Vault knows the lease.
+func lookupSrcLease(t *testing.T, srv *vaulttest.Server, id string) error {
 	_, err := srv.Client.Logical().WriteWithContext(t.Context(), "sys/leases/lookup", map[string]any{"lease_id": id})
 	return err
 }
 
-// users is a set of user names seen.
-type users struct {
+// seenUsers is a set of user names seen.
+type seenUsers struct {
 	mu sync.Mutex
 	m  map[string]int
 }
 
-func (u *users) add(name string) {
+func (u *seenUsers) add(name string) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if u.m == nil {
@@ -172,7 +172,7 @@ func (u *users) add(name string) {
 	u.m[name]++
 }
 
-func (u *users) names() []string {
+func (u *seenUsers) names() []string {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	var out []string
@@ -182,7 +182,7 @@ func (u *users) names() []string {
 	return out
 }
 
-func eachEngine(t *testing.T, f func(t *testing.T, engine string)) {
+func forEachEngine(t *testing.T, f func(t *testing.T, engine string)) {
 	for _, engine := range testdb.Engines() {
 		t.Run(engine, func(t *testing.T) {
 			t.Parallel()
@@ -195,12 +195,12 @@ func eachEngine(t *testing.T, f func(t *testing.T, engine string)) {
 // DSN share one lease (one database user); closing the first DB keeps it,
 // closing the last revokes it: no user left, the lease unknown to Vault.
 func TestDynamicSharedLease(t *testing.T) {
-	srv := startVault(t)
-	eachEngine(t, func(t *testing.T, engine string) {
-		tg := newTarget(t, srv, engine)
+	srv := startSrcVault(t)
+	forEachEngine(t, func(t *testing.T, engine string) {
+		tg := newDBTarget(t, srv, engine)
 		tg.d.DynamicRole(t, "app", vaulttest.DynamicRole{DefaultTTL: time.Minute, MaxTTL: 5 * time.Minute})
 		path := tg.d.Mount + "/creds/app"
-		db1, db2 := tg.open(t, path), tg.open(t, path)
+		db1, db2 := tg.openDSN(t, path), tg.openDSN(t, path)
 		defer db1.Close()
 		defer db2.Close()
 		ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
@@ -208,7 +208,7 @@ func TestDynamicSharedLease(t *testing.T) {
 
 		const n = 24
 		var (
-			seen  users
+			seen  seenUsers
 			wg    sync.WaitGroup
 			errs  = make(chan error, n)
 			conns = make(chan *sql.Conn, n)
@@ -225,7 +225,7 @@ func TestDynamicSharedLease(t *testing.T) {
 					return
 				}
 				conns <- c
-				u, err := whoami(ctx, c, engine)
+				u, err := whoamiAs(ctx, c, engine)
 				if err != nil {
 					errs <- err
 					return
@@ -243,7 +243,7 @@ func TestDynamicSharedLease(t *testing.T) {
 			t.Errorf("connect: %v", err)
 		}
 		names := seen.names()
-		ls := leases(t, srv, path)
+		ls := leaseList(t, srv, path)
 		t.Logf("%d concurrent connects on 2 sql.DBs: users %v, leases %d", n, names, len(ls))
 		if len(names) != 1 || len(ls) != 1 {
 			t.Fatalf("users %v, %d leases; want one user and one lease", names, len(ls))
@@ -253,10 +253,10 @@ func TestDynamicSharedLease(t *testing.T) {
 		if err := db1.Close(); err != nil {
 			t.Fatal(err)
 		}
-		if got := leases(t, srv, path); len(got) != 1 {
+		if got := leaseList(t, srv, path); len(got) != 1 {
 			t.Errorf("after closing the first DB: %d leases, want 1 (the second DB still reads)", len(got))
 		}
-		if _, err := whoami(ctx, db2, engine); err != nil {
+		if _, err := whoamiAs(ctx, db2, engine); err != nil {
 			t.Errorf("the second DB after the first closed: %v", err)
 		}
 		start := time.Now()
@@ -264,13 +264,13 @@ func TestDynamicSharedLease(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Logf("closing the last DB took %v", time.Since(start))
-		if got := leases(t, srv, path); len(got) != 0 {
+		if got := leaseList(t, srv, path); len(got) != 0 {
 			t.Errorf("after db.Close: %d leases, want 0", len(got))
 		}
 		if n := tg.d.UserCount(t, user); n != 0 {
 			t.Errorf("after db.Close: %d database users %s, want 0", n, user)
 		}
-		if err := lookupLease(t, srv, lease); err == nil {
+		if err := lookupSrcLease(t, srv, lease); err == nil {
 			t.Errorf("after db.Close Vault still knows the lease")
 		}
 	})
@@ -280,7 +280,7 @@ func TestDynamicSharedLease(t *testing.T) {
 // renewed several times, then replaced by new credentials before max_ttl,
 // with no failed query; db.Close leaves no user.
 func TestDynamicRenewal(t *testing.T) {
-	srv := startVault(t)
+	srv := startSrcVault(t)
 	var renewals sync.Map // mount -> *atomic.Int64
 	testRenewed = func(id string, ttl time.Duration) {
 		mount, _, _ := strings.Cut(id, "/")
@@ -288,20 +288,20 @@ func TestDynamicRenewal(t *testing.T) {
 		v.(*atomic.Int64).Add(1)
 	}
 	t.Cleanup(func() { testRenewed = nil })
-	run := runFor(t, 15*time.Second)
-	eachEngine(t, func(t *testing.T, engine string) {
-		tg := newTarget(t, srv, engine)
+	run := loadDuration(t, 15*time.Second)
+	forEachEngine(t, func(t *testing.T, engine string) {
+		tg := newDBTarget(t, srv, engine)
 		tg.d.DynamicRole(t, "app", vaulttest.DynamicRole{DefaultTTL: 4 * time.Second, MaxTTL: 12 * time.Second})
 		path := tg.d.Mount + "/creds/app"
-		var ev events
+		var ev eventCounts
 		db := tg.openObserved(t, path, &ev)
 		defer db.Close()
 		db.SetConnMaxLifetime(0)
-		var seen users
+		var seen seenUsers
 		maxLeases := 0
 		var mu sync.Mutex
 		load := testdb.StartLoad(8, func(ctx context.Context) error {
-			u, err := whoami(ctx, db, engine)
+			u, err := whoamiAs(ctx, db, engine)
 			if err == nil {
 				seen.add(u)
 			}
@@ -310,7 +310,7 @@ func TestDynamicRenewal(t *testing.T) {
 		deadline := time.Now().Add(run)
 		for time.Now().Before(deadline) {
 			time.Sleep(500 * time.Millisecond)
-			n := len(leases(t, srv, path))
+			n := len(leaseList(t, srv, path))
 			mu.Lock()
 			maxLeases = max(maxLeases, n)
 			mu.Unlock()
@@ -335,7 +335,7 @@ func TestDynamicRenewal(t *testing.T) {
 		if err := db.Close(); err != nil {
 			t.Fatal(err)
 		}
-		if got := leases(t, srv, path); len(got) != 0 {
+		if got := leaseList(t, srv, path); len(got) != 0 {
 			t.Errorf("after db.Close: %d leases, want 0", len(got))
 		}
 		left := 0
@@ -352,21 +352,21 @@ func TestDynamicRenewal(t *testing.T) {
 // TestDynamicRevokedBehindOurBack: after the lease is revoked by someone
 // else (its user dropped), the next connect gets new credentials.
 func TestDynamicRevokedBehindOurBack(t *testing.T) {
-	srv := startVault(t)
-	eachEngine(t, func(t *testing.T, engine string) {
-		tg := newTarget(t, srv, engine)
+	srv := startSrcVault(t)
+	forEachEngine(t, func(t *testing.T, engine string) {
+		tg := newDBTarget(t, srv, engine)
 		tg.d.DynamicRole(t, "app", vaulttest.DynamicRole{DefaultTTL: time.Minute, MaxTTL: 5 * time.Minute})
 		path := tg.d.Mount + "/creds/app"
-		db := tg.open(t, path)
+		db := tg.openDSN(t, path)
 		defer db.Close()
 		db.SetMaxIdleConns(0) // every query connects
 		ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 		defer cancel()
-		u1, err := whoami(ctx, db, engine)
+		u1, err := whoamiAs(ctx, db, engine)
 		if err != nil {
 			t.Fatal(err)
 		}
-		ls := leases(t, srv, path)
+		ls := leaseList(t, srv, path)
 		if len(ls) != 1 {
 			t.Fatalf("%d leases, want 1", len(ls))
 		}
@@ -376,7 +376,7 @@ func TestDynamicRevokedBehindOurBack(t *testing.T) {
 		if n := tg.d.UserCount(t, u1); n != 0 {
 			t.Fatalf("the revoked lease's user %s is still there", u1)
 		}
-		u2, err := whoami(ctx, db, engine)
+		u2, err := whoamiAs(ctx, db, engine)
 		if err != nil {
 			t.Fatalf("connect after the lease was revoked: %v", err)
 		}
@@ -396,13 +396,13 @@ func TestDynamicRevokedBehindOurBack(t *testing.T) {
 // TestStaticRole: a static role rotating every 5 s under 20 workers that
 // keep connecting: no failed query.
 func TestStaticRole(t *testing.T) {
-	srv := startVault(t)
-	run := runFor(t, 15*time.Second)
-	eachEngine(t, func(t *testing.T, engine string) {
-		tg := newTarget(t, srv, engine)
+	srv := startSrcVault(t)
+	run := loadDuration(t, 15*time.Second)
+	forEachEngine(t, func(t *testing.T, engine string) {
+		tg := newDBTarget(t, srv, engine)
 		tg.d.StaticRole(t, "st", tg.d.DB.User, 5*time.Second)
 		first := tg.d.StaticCreds(t, "st")
-		var ev events
+		var ev eventCounts
 		db := tg.openObserved(t, tg.d.Mount+"/static-creds/st", &ev)
 		defer db.Close()
 		db.SetMaxIdleConns(4)              // 20 workers: connections come and go …
@@ -433,8 +433,8 @@ func TestStaticRole(t *testing.T) {
 // TestKV2: a KV v2 secret; the password is changed in the database and a
 // new version put: connects succeed again.
 func TestKV2(t *testing.T) {
-	srv := startVault(t)
-	eachEngine(t, func(t *testing.T, engine string) {
+	srv := startSrcVault(t)
+	forEachEngine(t, func(t *testing.T, engine string) {
 		tdb := testdb.Open(t, engine)
 		ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 		defer cancel()
@@ -457,7 +457,7 @@ func TestKV2(t *testing.T) {
 		}
 		defer db.Close()
 		db.SetMaxIdleConns(0)
-		if u, err := whoami(ctx, db, engine); err != nil || u != tdb.User {
+		if u, err := whoamiAs(ctx, db, engine); err != nil || u != tdb.User {
 			t.Fatalf("first query: %q, %v", u, err)
 		}
 		if err := tdb.Login(ctx, tdb.User, "not-"+tdb.Password); err == nil {
@@ -475,7 +475,7 @@ func TestKV2(t *testing.T) {
 			srv.PutKV(t, name, secret(pw))
 		}()
 		start := time.Now()
-		if u, err := whoami(ctx, db, engine); err != nil || u != tdb.User {
+		if u, err := whoamiAs(ctx, db, engine); err != nil || u != tdb.User {
 			t.Fatalf("query after the password change: %q, %v", u, err)
 		}
 		t.Logf("the connect after the change took %v", time.Since(start))
@@ -485,8 +485,8 @@ func TestKV2(t *testing.T) {
 // TestErrors: 403, an unknown role and an unreachable server give
 // classified errors that name the path or the address and no token.
 func TestErrors(t *testing.T) {
-	srv := startVault(t)
-	tg := newTarget(t, srv, testdb.EnginePostgres)
+	srv := startSrcVault(t)
+	tg := newDBTarget(t, srv, testdb.EnginePostgres)
 	tg.d.DynamicRole(t, "app", vaulttest.DynamicRole{DefaultTTL: time.Minute})
 	ctx := t.Context()
 	tok, err := srv.Client.Auth().Token().CreateWithContext(ctx, &api.TokenCreateRequest{Policies: []string{"default"}, TTL: "10m"})
@@ -497,7 +497,7 @@ func TestErrors(t *testing.T) {
 	var outputs []string
 	ping := func(path string) error {
 		t.Helper()
-		db := tg.open(t, path)
+		db := tg.openDSN(t, path)
 		defer db.Close()
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
@@ -533,7 +533,7 @@ func TestErrors(t *testing.T) {
 		}
 	})
 	t.Run("unreachable", func(t *testing.T) {
-		addr := "http://127.0.0.1:" + strconv.Itoa(freePort(t))
+		addr := "http://127.0.0.1:" + strconv.Itoa(srcFreePort(t))
 		t.Setenv("VAULT_ADDR", addr)
 		err := ping(tg.d.Mount + "/creds/app")
 		t.Logf("%v", err)
@@ -559,7 +559,7 @@ func TestErrors(t *testing.T) {
 // TestVaultStopped: once credentials are read, connects keep working while
 // Vault is down; Close returns promptly.
 func TestVaultStopped(t *testing.T) {
-	srv := startVault(t)
+	srv := startSrcVault(t)
 	tdb := testdb.Postgres(t)
 	var m map[string]any
 	if err := json.Unmarshal([]byte(tdb.SecretJSON()), &m); err != nil {
@@ -574,12 +574,12 @@ func TestVaultStopped(t *testing.T) {
 	db.SetMaxIdleConns(0)
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	if _, err := whoami(ctx, db, testdb.EnginePostgres); err != nil {
+	if _, err := whoamiAs(ctx, db, testdb.EnginePostgres); err != nil {
 		t.Fatal(err)
 	}
 	srv.Stop(t)
 	for i := range 20 {
-		if _, err := whoami(ctx, db, testdb.EnginePostgres); err != nil {
+		if _, err := whoamiAs(ctx, db, testdb.EnginePostgres); err != nil {
 			t.Fatalf("connect %d with Vault stopped: %v", i, err)
 		}
 	}
@@ -596,16 +596,16 @@ func TestVaultStopped(t *testing.T) {
 // keep serving new connects; db.Close, unable to revoke, returns at once
 // (connection refused) and the test drops the user Vault cannot.
 func TestVaultStoppedDynamic(t *testing.T) {
-	srv := startVault(t)
-	tg := newTarget(t, srv, testdb.EnginePostgres)
+	srv := startSrcVault(t)
+	tg := newDBTarget(t, srv, testdb.EnginePostgres)
 	tg.d.DynamicRole(t, "app", vaulttest.DynamicRole{DefaultTTL: time.Minute, MaxTTL: 5 * time.Minute})
-	var ev events
+	var ev eventCounts
 	db := tg.openObserved(t, tg.d.Mount+"/creds/app", &ev)
 	defer db.Close()
 	db.SetMaxIdleConns(0)
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	user, err := whoami(ctx, db, tg.engine)
+	user, err := whoamiAs(ctx, db, tg.engine)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -616,7 +616,7 @@ func TestVaultStoppedDynamic(t *testing.T) {
 	})
 	srv.Stop(t)
 	for i := range 20 {
-		u, err := whoami(ctx, db, tg.engine)
+		u, err := whoamiAs(ctx, db, tg.engine)
 		if err != nil || u != user {
 			t.Fatalf("connect %d with Vault stopped: %q, %v", i, u, err)
 		}
@@ -633,9 +633,9 @@ func TestVaultStoppedDynamic(t *testing.T) {
 // TestTokenFile: token_file= reads the token from a file (Vault Agent's
 // sink) rather than VAULT_TOKEN.
 func TestTokenFile(t *testing.T) {
-	srv := startVault(t)
+	srv := startSrcVault(t)
 	t.Setenv("VAULT_TOKEN", "")
-	tg := newTarget(t, srv, testdb.EngineMariaDB)
+	tg := newDBTarget(t, srv, testdb.EngineMariaDB)
 	tg.d.DynamicRole(t, "app", vaulttest.DynamicRole{DefaultTTL: time.Minute})
 	ctx := t.Context()
 	tok, err := srv.Client.Auth().Token().CreateWithContext(ctx, &api.TokenCreateRequest{Policies: []string{"default"}, TTL: "10m"})
@@ -667,7 +667,7 @@ func TestTokenFile(t *testing.T) {
 	if err := ping(); err != nil {
 		t.Fatalf("with the root token in the file: %v", err)
 	}
-	if n := len(leases(t, srv, tg.d.Mount+"/creds/app")); n != 0 {
+	if n := len(leaseList(t, srv, tg.d.Mount+"/creds/app")); n != 0 {
 		t.Errorf("%d leases left", n)
 	}
 }
