@@ -384,7 +384,7 @@ func (s *Source) do(ctx context.Context, op, path string, req func(context.Conte
 	for attempt := 0; ; attempt++ {
 		tok, err := s.auth.token(ctx)
 		if err != nil {
-			return nil, s.loginErr(err)
+			return nil, s.loginErr(op, path, err)
 		}
 		c, err := s.clientFor(tok)
 		if err != nil {
@@ -407,13 +407,14 @@ func (s *Source) do(ctx context.Context, op, path string, req func(context.Conte
 	}
 }
 
-// loginErr is the error of getting a token.
-func (s *Source) loginErr(err error) error {
+// loginErr is the error of getting a token for op on path: the login's
+// own *Error, or one naming the path.
+func (s *Source) loginErr(op, path string, err error) error {
 	var ve *Error
 	if errors.As(err, &ve) {
 		return err
 	}
-	e := &Error{Op: "login", Addr: s.addr, Err: err}
+	e := &Error{Op: op + " (no token)", Path: path, Addr: s.addr, Err: err}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		e.Kind = ErrUnavailable
 	}
