@@ -1,6 +1,7 @@
 package vault
 
 import (
+	"fmt"
 	"net/url"
 	"strings"
 	"testing"
@@ -54,6 +55,15 @@ func TestOpen(t *testing.T) {
 	if a.Describe().Identity == c.Describe().Identity || a.Describe().Identity == d.Describe().Identity {
 		t.Error("sources of another namespace or path share")
 	}
+	t.Setenv("VAULT_TOKEN", "another-token")
+	e, _ := open1("database/creds/app", nil)
+	if a.Describe().Identity == e.Describe().Identity {
+		t.Error("sources reading with another token share")
+	}
+	if strings.Contains(fmt.Sprintf("%v %+v %#v", e.Describe(), e, e), "another-token") {
+		t.Error("the token shows in Describe or the printed source")
+	}
+	t.Setenv("VAULT_TOKEN", "")
 	if c.ns != "team" {
 		t.Errorf("namespace %q", c.ns)
 	}
