@@ -41,7 +41,7 @@ func TestParseAuth(t *testing.T) {
 		{query: "auth=kubernetes&role=app&jwt_file=/t/jwt&auth_mount=k8s-prod", want: authConfig{Method: "kubernetes", Role: "app", JWTFile: "/t/jwt", Mount: "k8s-prod"}},
 
 		{query: "auth=ldap", wantErr: `unknown Vault auth method "ldap"`},
-		{query: "auth=hvs.CAESIsecretsecretsecret", wantErr: "unknown Vault auth method in DSN key auth"},
+		{query: "auth=hvs.CAESIs3cr3ts3cr3t", wantErr: "unknown Vault auth method in DSN key auth"},
 		{query: "auth=", wantErr: "auth is empty"},
 		{query: "auth=token&auth=approle", wantErr: "auth is given 2 times"},
 		{query: "auth=approle&secret_id_file=/sid", wantErr: "needs DSN key role"},
@@ -55,9 +55,9 @@ func TestParseAuth(t *testing.T) {
 		{query: "token_file=token", wantErr: "token_file must be an absolute path"},
 		{query: "auth=approle&role=r&secret_id_file=./sid", wantErr: "secret_id_file must be an absolute path"},
 		{query: "auth=kubernetes&role=r&jwt_file=jwt", wantErr: "jwt_file must be an absolute path"},
-		{query: "auth=approle&role=r%0Asecret&secret_id_file=/s", wantErr: "role holds a control character"},
+		{query: "auth=approle&role=r%0As3cr3t&secret_id_file=/s", wantErr: "role holds a control character"},
 		{query: "token_file=/t%00x", wantErr: "token_file holds a control character"},
-		{query: "auth=approle&role=%20secret&secret_id_file=/s", wantErr: "role begins or ends with white space"},
+		{query: "auth=approle&role=%20s3cr3t&secret_id_file=/s", wantErr: "role begins or ends with white space"},
 		{query: "auth=approle&role=r&secret_id_file=/s&auth_mount=a%3Fb", wantErr: "auth_mount may hold"},
 		{query: "auth=approle&role=r&secret_id_file=/s&auth_mount=a/../b", wantErr: "auth_mount has an empty"},
 		{query: "auth=approle&role=r&secret_id_file=/s&auth_mount=///", wantErr: "auth_mount is empty"},
@@ -74,7 +74,7 @@ func TestParseAuth(t *testing.T) {
 				t.Errorf("parseAuth(%q) error = %v, want one with %q", tt.query, err, tt.wantErr)
 			}
 			if err != nil {
-				for _, secret := range []string{"secret", "CAESI"} {
+				for _, secret := range []string{"s3cr3t", "CAESI"} {
 					if strings.Contains(err.Error(), secret) {
 						t.Errorf("parseAuth(%q) error %q shows a value", tt.query, err)
 					}
