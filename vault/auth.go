@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -31,13 +32,13 @@ const (
 	// defaultJWTFile is where Kubernetes mounts a pod's service account
 	// token.
 	defaultJWTFile = "/var/run/secrets/kubernetes.io/serviceaccount/token"
-	// loginTimeout bounds a login, renewTimeout a renewal of a login token.
-	loginTimeout = 30 * time.Second
-	renewTimeout = 30 * time.Second
-	// retryMin and retryMax bound the wait before the renewer tries again
+	// authLoginTimeout bounds a login, authRenewTimeout a renewal of a login token.
+	authLoginTimeout = 30 * time.Second
+	authRenewTimeout = 30 * time.Second
+	// authRetryMin and authRetryMax bound the wait before the renewer tries again
 	// after a failed renewal or login.
-	retryMin = 500 * time.Millisecond
-	retryMax = 30 * time.Second
+	authRetryMin = 500 * time.Millisecond
+	authRetryMax = 30 * time.Second
 	// handoutGuard is the most of a login token's life token() keeps in
 	// hand: a token with less left (or less than a tenth of its TTL) is
 	// not handed out, a new login is made instead.
@@ -87,7 +88,7 @@ func parseAuth(q url.Values) (authConfig, error) {
 		if v == "" {
 			return authConfig{}, fmt.Errorf("DSN key %s is empty", k)
 		}
-		if hasControl(v) {
+		if authHasControl(v) {
 			return authConfig{}, fmt.Errorf("DSN key %s holds a control character", k)
 		}
 		if strings.TrimSpace(v) != v {
@@ -110,13 +111,13 @@ func parseAuth(q url.Values) (authConfig, error) {
 		allowed = []string{"role", "jwt_file", "auth_mount"}
 		required = []string{"role"}
 	default:
-		if methodLike(cfg.Method) {
+		if authMethodLike(cfg.Method) {
 			return authConfig{}, fmt.Errorf("unknown Vault auth method %q in DSN key auth (want token, approle or kubernetes)", cfg.Method)
 		}
 		return authConfig{}, errors.New("unknown Vault auth method in DSN key auth (want token, approle or kubernetes)")
 	}
 	for _, k := range authKeys[1:] {
-		if _, ok := get[k]; ok && !contains(allowed, k) {
+		if _, ok := get[k]; ok && !slices.Contains(allowed, k) {
 			return authConfig{}, fmt.Errorf("DSN key %s does not go with auth=%s", k, cfg.Method)
 		}
 	}
@@ -127,17 +128,17 @@ func parseAuth(q url.Values) (authConfig, error) {
 	}
 	cfg.Role = get["role"]
 	var err error
-	if cfg.TokenFile, err = filePath(get, "token_file"); err != nil {
+	if cfg.TokenFile, err = authFilePath(get, "token_file"); err != nil {
 		return authConfig{}, err
 	}
-	if cfg.SecretIDFile, err = filePath(get, "secret_id_file"); err != nil {
+	if cfg.SecretIDFile, err = authFilePath(get, "secret_id_file"); err != nil {
 		return authConfig{}, err
 	}
-	if cfg.JWTFile, err = filePath(get, "jwt_file"); err != nil {
+	if cfg.JWTFile, err = authFilePath(get, "jwt_file"); err != nil {
 		return authConfig{}, err
 	}
 	if m, ok := get["auth_mount"]; ok {
-		if cfg.Mount, err = cleanMount(m); err != nil {
+		if cfg.Mount, err = authCleanMount(m); err != nil {
 			return authConfig{}, err
 		}
 	}
@@ -159,7 +160,7 @@ func parseAuth(q url.Values) (authConfig, error) {
 
 // filePath returns the cleaned path of key, which must be absolute: a
 // relative path would depend on the process's working directory.
-func filePath(get map[string]string, key string) (string, error) {
+func authFilePath(get map[string]string, key string) (string, error) {
 	p, ok := get[key]
 	if !ok {
 		return "", nil
@@ -172,7 +173,7 @@ func filePath(get map[string]string, key string) (string, error) {
 
 // cleanMount checks an auth mount path (without the "auth/" prefix Vault's
 // routes add) and trims its slashes.
-func cleanMount(m string) (string, error) {
+func authCleanMount(m string) (string, error) {
 	m = strings.Trim(m, "/")
 	if m == "" {
 		return "", errors.New("DSN key auth_mount is empty")
@@ -190,7 +191,7 @@ func cleanMount(m string) (string, error) {
 	return m, nil
 }
 
-func hasControl(s string) bool {
+func authHasControl(s string) bool {
 	for _, r := range s {
 		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
 			return true
@@ -202,7 +203,7 @@ func hasControl(s string) bool {
 // methodLike reports whether s looks like the name of a method (short,
 // lower case), not like a token put in the wrong key: only then is it
 // quoted in an error.
-func methodLike(s string) bool {
+func authMethodLike(s string) bool {
 	if len(s) > 20 {
 		return false
 	}
@@ -214,26 +215,17 @@ func methodLike(s string) bool {
 	return true
 }
 
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
+// redacted is a secret string (a token) that fmt never prints.
+type redacted struct{ s string }
 
-// secret is a string that fmt never prints.
-type secret struct{ s string }
+func (redacted) Format(f fmt.State, _ rune) { fmt.Fprint(f, "[REDACTED]") }
+func (redacted) String() string             { return "[REDACTED]" }
+func (redacted) GoString() string           { return "[REDACTED]" }
 
-func (secret) Format(f fmt.State, _ rune) { fmt.Fprint(f, "[REDACTED]") }
-func (secret) String() string             { return "[REDACTED]" }
-func (secret) GoString() string           { return "[REDACTED]" }
-
-// session is one login's token and what is known of its lease. Its fields
+// loginSession is one login's token and what is known of its lease. Its fields
 // other than tok and ttl0 are guarded by auth.mu.
-type session struct {
-	tok secret
+type loginSession struct {
+	tok redacted
 	// ttl0 is the login's lease duration, the increment of each renewal;
 	// 0 for a token that does not expire.
 	ttl0 time.Duration
@@ -251,17 +243,17 @@ type session struct {
 }
 
 // Format prints no token.
-func (s *session) Format(f fmt.State, _ rune) {
+func (s *loginSession) Format(f fmt.State, _ rune) {
 	if s == nil {
-		fmt.Fprint(f, "vault.session(nil)")
+		fmt.Fprint(f, "vault.loginSession(nil)")
 		return
 	}
-	fmt.Fprintf(f, "vault.session{token: [REDACTED], ttl: %v, renewable: %v}", s.ttl0, s.renewable)
+	fmt.Fprintf(f, "vault.loginSession{token: [REDACTED], ttl: %v, renewable: %v}", s.ttl0, s.renewable)
 }
 
 // usable reports whether s may be handed out at now: it does not expire
 // within its guard (a tenth of its TTL, at most handoutGuard).
-func (s *session) usable(now time.Time) bool {
+func (s *loginSession) usable(now time.Time) bool {
 	if s.expires.IsZero() {
 		return true
 	}
@@ -270,7 +262,7 @@ func (s *session) usable(now time.Time) bool {
 
 // schedule sets s's lease from an answer sent at sent: its expiry and the
 // renewer's next action.
-func (s *session) schedule(sent time.Time, lease time.Duration, renewable bool) {
+func (s *loginSession) schedule(sent time.Time, lease time.Duration, renewable bool) {
 	s.renewable = renewable
 	if lease <= 0 {
 		s.expires, s.next = time.Time{}, time.Time{}
@@ -283,7 +275,7 @@ func (s *session) schedule(sent time.Time, lease time.Duration, renewable bool) 
 // loginCall is one login in flight, shared by every caller waiting for it.
 type loginCall struct {
 	done chan struct{} // closed when s and err are set
-	s    *session
+	s    *loginSession
 	err  error
 }
 
@@ -300,20 +292,20 @@ type auth struct {
 	cfg    authConfig
 	method api.AuthMethod // a caller's, or nil
 	client *api.Client    // the caller's; cloned, never changed
-	env    *secret        // Method token without a file: the client's token
+	env    *redacted      // Method token without a file: the client's token
 	id     any
 
 	ctx    context.Context // cancelled by close(): ends logins and renewals
 	cancel context.CancelFunc
-	wake   chan struct{} // tells the renewer that the session changed
+	wake   chan struct{} // tells the renewer that the current session changed
 	wg     sync.WaitGroup
 
 	mu       sync.Mutex
 	closed   bool
-	cur      *session   // the current login token; nil before the first login and after refused()
-	pending  *loginCall // the login in flight
-	renewing bool       // the renewer goroutine was started
-	fileLast *secret    // the last token read from TokenFile, nil after refused()
+	cur      *loginSession // the current login token; nil before the first login and after refused()
+	pending  *loginCall    // the login in flight
+	renewing bool          // the renewer goroutine was started
+	fileLast *redacted     // the last token read from TokenFile, nil after refused()
 
 	logins, renewals, loginErrors atomic.Int64
 }
@@ -387,7 +379,7 @@ func newAuth(cfg authConfig, method api.AuthMethod, c *api.Client) *auth {
 		if c != nil {
 			tok = c.Token()
 		}
-		a.env = &secret{tok}
+		a.env = &redacted{tok}
 		a.id = envTokenIdentity(sha256.Sum256([]byte(tok)))
 	}
 	return a
@@ -435,7 +427,7 @@ func (a *auth) token(ctx context.Context) (string, error) {
 	return a.env.s, nil
 }
 
-// fileToken reads the token file (at most maxFileSize bytes, a regular
+// fileToken reads the token file (at most maxSecretFileSize bytes, a regular
 // file only) at every call, so a token the Agent rewrote is used at once.
 // When the file cannot be read or is empty, the last token read is used
 // until Vault refuses it; without one, the error names the file.
@@ -455,7 +447,7 @@ func (a *auth) fileToken() (string, error) {
 		}
 		return "", err
 	}
-	a.fileLast = &secret{tok}
+	a.fileLast = &redacted{tok}
 	return tok, nil
 }
 
@@ -478,7 +470,7 @@ func readTokenFile(path string) (string, error) {
 // bounded, trimmed of white space, non-empty. Errors name the path, never
 // the content.
 func readSecretFile(path, key string) (string, error) {
-	b, err := readSmall(path, maxFileSize)
+	b, err := readSmall(path, maxSecretFileSize)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", key, err)
 	}
@@ -528,11 +520,11 @@ func (a *auth) loginLocked() *loginCall {
 }
 
 // runLogin makes the login of call, with a context of its own (bounded by
-// loginTimeout and close(), not by any caller's), and makes its token the
+// authLoginTimeout and close(), not by any caller's), and makes its token the
 // current one.
 func (a *auth) runLogin(call *loginCall) {
 	defer a.wg.Done()
-	ctx, cancel := context.WithTimeout(a.ctx, loginTimeout)
+	ctx, cancel := context.WithTimeout(a.ctx, authLoginTimeout)
 	s, err := a.login(ctx)
 	cancel()
 	a.mu.Lock()
@@ -576,7 +568,7 @@ func (a *auth) loginName() string {
 // login logs in once: reads the secret ID or JWT file (bounded, at every
 // login, so a rotated one is used), and sends the login with a clone of
 // the client that has no token.
-func (a *auth) login(ctx context.Context) (*session, error) {
+func (a *auth) login(ctx context.Context) (*loginSession, error) {
 	c, err := a.clone("")
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", a.loginName(), err)
@@ -620,7 +612,7 @@ func (a *auth) login(ctx context.Context) (*session, error) {
 		return nil, fmt.Errorf("%s: the answer has no client token", a.loginName())
 	}
 	ttl := time.Duration(sec.Auth.LeaseDuration) * time.Second
-	s := &session{tok: secret{sec.Auth.ClientToken}, ttl0: ttl}
+	s := &loginSession{tok: redacted{sec.Auth.ClientToken}, ttl0: ttl}
 	s.schedule(sent, ttl, sec.Auth.Renewable)
 	if !s.renewable {
 		s.capped = true // log in anew at 2/3 of the lease
@@ -654,8 +646,8 @@ func (a *auth) clone(tok string) (*api.Client, error) {
 func (a *auth) renewLoop() {
 	defer a.wg.Done()
 	var (
-		retryFor *session  // the session the retry wait belongs to
-		retryAt  time.Time // when to try again
+		retryFor *loginSession // the session the retry wait belongs to
+		retryAt  time.Time     // when to try again
 		backoff  time.Duration
 	)
 	timer := time.NewTimer(time.Hour)
@@ -703,10 +695,10 @@ func (a *auth) renewLoop() {
 			return
 		}
 		// Try again later, but not past the token's end.
-		backoff = min(max(2*backoff, retryMin), retryMax)
+		backoff = min(max(2*backoff, authRetryMin), authRetryMax)
 		wait := backoff
 		if left := time.Until(expires); left > 0 {
-			wait = min(wait, max(left/3, retryMin/5))
+			wait = min(wait, max(left/3, authRetryMin/5))
 		}
 		retryFor, retryAt = s, time.Now().Add(wait)
 	}
@@ -715,7 +707,7 @@ func (a *auth) renewLoop() {
 // refresh renews s, or logs in anew when s is capped or not renewable or
 // its renewal is refused. It returns nil when there is nothing more to do
 // for s now.
-func (a *auth) refresh(s *session) error {
+func (a *auth) refresh(s *loginSession) error {
 	a.mu.Lock()
 	relogin := s.capped || !s.renewable
 	alive := s.expires.IsZero() || time.Now().Before(s.expires)
@@ -725,7 +717,7 @@ func (a *auth) refresh(s *session) error {
 		if err == nil {
 			return nil
 		}
-		if !refusal(err) {
+		if !renewRefused(err) {
 			return err // unreachable, 5xx, timeout: try the renewal again
 		}
 	}
@@ -734,18 +726,18 @@ func (a *auth) refresh(s *session) error {
 
 // refusal reports whether err is Vault's refusal of a request (4xx), as
 // opposed to a failure to reach it or a server error.
-func refusal(err error) bool {
+func renewRefused(err error) bool {
 	var re *api.ResponseError
 	return errors.As(err, &re) && re.StatusCode >= 400 && re.StatusCode < 500 && re.StatusCode != http.StatusTooManyRequests
 }
 
 // renew renews s with renew-self, asking for its login's TTL again.
-func (a *auth) renew(s *session) error {
+func (a *auth) renew(s *loginSession) error {
 	c, err := a.clone(s.tok.s)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(a.ctx, renewTimeout)
+	ctx, cancel := context.WithTimeout(a.ctx, authRenewTimeout)
 	defer cancel()
 	sent := time.Now()
 	sec, err := c.Auth().Token().RenewSelfWithContext(ctx, int(s.ttl0/time.Second))
@@ -775,7 +767,7 @@ func (a *auth) renew(s *session) error {
 
 // relogin replaces s by a new login (unless it was already replaced) and
 // waits for it. The old token is not revoked: its leases end with it.
-func (a *auth) relogin(s *session) error {
+func (a *auth) relogin(s *loginSession) error {
 	a.mu.Lock()
 	if a.closed {
 		a.mu.Unlock()

@@ -45,13 +45,13 @@ func TestKubernetesLogin(t *testing.T) {
 	defer fake.Close()
 
 	jwtFile := filepath.Join(t.TempDir(), "token")
-	write(t, jwtFile, "eyJ.first.jwt\n")
+	authWrite(t, jwtFile, "eyJ.first.jwt\n")
 	q := map[string][]string{"auth": {"kubernetes"}, "role": {"app"}, "jwt_file": {jwtFile}, "auth_mount": {"k8s-prod"}}
 	cfg, err := parseAuth(q)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, _ := client(t, fake.URL, "hvs.caller-token-must-not-be-sent")
+	c, _ := authClient(t, fake.URL, "hvs.caller-token-must-not-be-sent")
 	a := newAuth(cfg, nil, c)
 	defer a.close()
 	if a.identity() != (loginIdentity{method: "kubernetes", mount: "k8s-prod", role: "app", file: jwtFile}) {
@@ -63,21 +63,21 @@ func TestKubernetesLogin(t *testing.T) {
 	}
 	// The JWT file is read again at the next login (a projected token is
 	// rotated by the kubelet).
-	replace(t, jwtFile, "second.jwt")
+	authReplace(t, jwtFile, "second.jwt")
 	a.refused(tok)
 	if tok, err = a.token(t.Context()); err != nil || tok != "hvs.fake-sec" {
 		t.Fatalf("token() after refused() = %q, %v", tok, err)
 	}
 	// Vault refuses the JWT: a 403, wrapped, without the JWT.
-	replace(t, jwtFile, "refused.jwt.value")
+	authReplace(t, jwtFile, "refused.jwt.value")
 	a.refused(tok)
 	_, err = a.token(t.Context())
-	if status(err) != http.StatusForbidden || strings.Contains(err.Error(), "refused.jwt") {
+	if authStatus(err) != http.StatusForbidden || strings.Contains(err.Error(), "refused.jwt") {
 		t.Errorf("refused login: %v", err)
 	}
 	// A JWT file over 64 KiB: refused before any request.
-	write(t, jwtFile, strings.Repeat("x", 100<<10))
-	if _, err := a.token(t.Context()); !errors.Is(err, errTooLarge) || strings.Contains(err.Error(), "xxx") {
+	authWrite(t, jwtFile, strings.Repeat("x", 100<<10))
+	if _, err := a.token(t.Context()); !errors.Is(err, errFileTooLarge) || strings.Contains(err.Error(), "xxx") {
 		t.Errorf("a 100 KiB JWT file: %v", err)
 	}
 
@@ -96,7 +96,7 @@ func TestKubernetesLogin(t *testing.T) {
 // fakeJWT returns an unsigned-looking service account JWT of
 // default/app (Vault's Kubernetes auth checks no signature without
 // pem_keys; the TokenReview stand-in decides).
-func fakeJWT(sig string) string {
+func authFakeJWT(sig string) string {
 	enc := base64.RawURLEncoding.EncodeToString
 	header := enc([]byte(`{"alg":"RS256","typ":"JWT"}`))
 	claims := enc([]byte(`{"iss":"kubernetes/serviceaccount","sub":"system:serviceaccount:default:app",` +
@@ -151,24 +151,24 @@ func TestKubernetesVault(t *testing.T) {
 		}
 	}
 
-	jwt1, jwt2 := fakeJWT("one"), fakeJWT("two")
+	jwt1, jwt2 := authFakeJWT("one"), authFakeJWT("two")
 	mu.Lock()
 	valid[jwt1] = true
 	mu.Unlock()
 	jwtFile := filepath.Join(t.TempDir(), "token")
-	write(t, jwtFile, jwt1+"\n")
+	authWrite(t, jwtFile, jwt1+"\n")
 	cfg, err := parseAuth(map[string][]string{"auth": {"kubernetes"}, "role": {"app"}, "jwt_file": {jwtFile}, "auth_mount": {"k8s"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, _ := client(t, srv.Addr, "")
+	c, _ := authClient(t, srv.Addr, "")
 	a := newAuth(cfg, nil, c)
 	defer a.close()
 	tok1, err := a.token(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := readKV(ctx, c, tok1); err != nil {
+	if err := authReadKV(ctx, c, tok1); err != nil {
 		t.Fatalf("reading with the Kubernetes login's token: %v", err)
 	}
 
@@ -177,13 +177,13 @@ func TestKubernetesVault(t *testing.T) {
 	mu.Lock()
 	valid = map[string]bool{jwt2: true}
 	mu.Unlock()
-	replace(t, jwtFile, jwt2)
+	authReplace(t, jwtFile, jwt2)
 	a.refused(tok1)
 	tok2, err := a.token(ctx)
 	if err != nil || tok2 == tok1 {
 		t.Fatalf("token() after the JWT rotated: %v", err)
 	}
-	if err := readKV(ctx, c, tok2); err != nil {
+	if err := authReadKV(ctx, c, tok2); err != nil {
 		t.Fatal(err)
 	}
 
@@ -193,7 +193,7 @@ func TestKubernetesVault(t *testing.T) {
 	mu.Unlock()
 	a.refused(tok2)
 	_, err = a.token(ctx)
-	if status(err) != http.StatusForbidden || strings.Contains(err.Error(), jwt2) || strings.Contains(err.Error(), "dHdv") {
+	if authStatus(err) != http.StatusForbidden || strings.Contains(err.Error(), jwt2) || strings.Contains(err.Error(), "dHdv") {
 		t.Errorf("a refused JWT: %v, want a 403 without the JWT", err)
 	}
 	mu.Lock()

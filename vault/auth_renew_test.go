@@ -14,8 +14,8 @@ import (
 func TestAppRoleRenewRefused(t *testing.T) {
 	t.Parallel()
 	srv := vaulttest.Start(t)
-	_, cfg := appRoleSetup(t, srv, vaulttest.AppRoleConfig{TokenTTL: 3 * time.Second, TokenMaxTTL: time.Hour})
-	c, _ := client(t, srv.Addr, "")
+	_, cfg := authAppRoleSetup(t, srv, vaulttest.AppRoleConfig{TokenTTL: 3 * time.Second, TokenMaxTTL: time.Hour})
+	c, _ := authClient(t, srv.Addr, "")
 	a := newAuth(cfg, nil, c)
 	defer a.close()
 	tok1, err := a.token(t.Context())
@@ -30,7 +30,7 @@ func TestAppRoleRenewRefused(t *testing.T) {
 	if err != nil || tok2 == tok1 {
 		t.Fatalf("token() after a refused renewal: %v, same token %v", err, tok2 == tok1)
 	}
-	if err := readKV(t.Context(), c, tok2); err != nil {
+	if err := authReadKV(t.Context(), c, tok2); err != nil {
 		t.Fatalf("reading with the new token: %v", err)
 	}
 	if logins, renewals := a.stats(); logins != 2 || renewals != 0 {
@@ -43,8 +43,8 @@ func TestAppRoleRenewRefused(t *testing.T) {
 func TestAppRoleBatch(t *testing.T) {
 	t.Parallel()
 	srv := vaulttest.Start(t)
-	_, cfg := appRoleSetup(t, srv, vaulttest.AppRoleConfig{TokenTTL: 3 * time.Second, TokenMaxTTL: 3 * time.Second, BatchTokens: true})
-	c, _ := client(t, srv.Addr, "")
+	_, cfg := authAppRoleSetup(t, srv, vaulttest.AppRoleConfig{TokenTTL: 3 * time.Second, TokenMaxTTL: 3 * time.Second, BatchTokens: true})
+	c, _ := authClient(t, srv.Addr, "")
 	a := newAuth(cfg, nil, c)
 	defer a.close()
 	end := time.Now().Add(7 * time.Second)
@@ -52,7 +52,7 @@ func TestAppRoleBatch(t *testing.T) {
 		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 		tok, err := a.token(ctx)
 		if err == nil {
-			err = readKV(ctx, c, tok)
+			err = authReadKV(ctx, c, tok)
 		}
 		cancel()
 		if err != nil {

@@ -92,34 +92,34 @@ func TestReadSmall(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	ok := filepath.Join(dir, "ok")
-	write(t, ok, " tok\n")
-	if b, err := readSmall(ok, maxFileSize); err != nil || string(b) != " tok\n" {
+	authWrite(t, ok, " tok\n")
+	if b, err := readSmall(ok, maxSecretFileSize); err != nil || string(b) != " tok\n" {
 		t.Errorf("readSmall(ok) = %q, %v", b, err)
 	}
 	exact := filepath.Join(dir, "exact")
-	write(t, exact, strings.Repeat("x", maxFileSize))
-	if b, err := readSmall(exact, maxFileSize); err != nil || len(b) != maxFileSize {
+	authWrite(t, exact, strings.Repeat("x", maxSecretFileSize))
+	if b, err := readSmall(exact, maxSecretFileSize); err != nil || len(b) != maxSecretFileSize {
 		t.Errorf("readSmall(64 KiB) = %d bytes, %v", len(b), err)
 	}
 	big := filepath.Join(dir, "big")
-	write(t, big, strings.Repeat("x", 100<<10))
-	if _, err := readSmall(big, maxFileSize); !errors.Is(err, errTooLarge) || !strings.Contains(err.Error(), big) || strings.Contains(err.Error(), "xxx") {
-		t.Errorf("readSmall(100 KiB) error = %v, want errTooLarge naming the path", err)
+	authWrite(t, big, strings.Repeat("x", 100<<10))
+	if _, err := readSmall(big, maxSecretFileSize); !errors.Is(err, errFileTooLarge) || !strings.Contains(err.Error(), big) || strings.Contains(err.Error(), "xxx") {
+		t.Errorf("readSmall(100 KiB) error = %v, want errFileTooLarge naming the path", err)
 	}
-	if _, err := readSmall(filepath.Join(dir, "missing"), maxFileSize); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := readSmall(filepath.Join(dir, "missing"), maxSecretFileSize); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("readSmall(missing) error = %v, want fs.ErrNotExist", err)
 	}
-	if _, err := readSmall(dir, maxFileSize); !errors.Is(err, errNotRegular) {
-		t.Errorf("readSmall(directory) error = %v, want errNotRegular", err)
+	if _, err := readSmall(dir, maxSecretFileSize); !errors.Is(err, errFileNotRegular) {
+		t.Errorf("readSmall(directory) error = %v, want errFileNotRegular", err)
 	}
 	if runtime.GOOS != "windows" {
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
 		start := time.Now()
-		_, err := readSmall("/dev/zero", maxFileSize)
+		_, err := readSmall("/dev/zero", maxSecretFileSize)
 		runtime.ReadMemStats(&after)
-		if !errors.Is(err, errNotRegular) || !strings.Contains(err.Error(), "/dev/zero") {
-			t.Errorf("readSmall(/dev/zero) error = %v, want errNotRegular naming the path", err)
+		if !errors.Is(err, errFileNotRegular) || !strings.Contains(err.Error(), "/dev/zero") {
+			t.Errorf("readSmall(/dev/zero) error = %v, want errFileNotRegular naming the path", err)
 		}
 		if d, alloc := time.Since(start), after.TotalAlloc-before.TotalAlloc; d > time.Second || alloc > 1<<20 {
 			t.Errorf("readSmall(/dev/zero) took %v and %d bytes", d, alloc)
@@ -127,7 +127,7 @@ func TestReadSmall(t *testing.T) {
 	}
 }
 
-func write(t testing.TB, path, content string) {
+func authWrite(t testing.TB, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
@@ -135,10 +135,10 @@ func write(t testing.TB, path, content string) {
 }
 
 // replace writes content to path atomically (as Vault Agent's sink does).
-func replace(t testing.TB, path, content string) {
+func authReplace(t testing.TB, path, content string) {
 	t.Helper()
 	tmp := path + ".tmp"
-	write(t, tmp, content)
+	authWrite(t, tmp, content)
 	if err := os.Rename(tmp, path); err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +146,7 @@ func replace(t testing.TB, path, content string) {
 
 // client returns a new API client for srv with token tok, on an HTTP
 // client of its own (returned too, to close its idle connections).
-func client(t testing.TB, addr, tok string) (*api.Client, *http.Client) {
+func authClient(t testing.TB, addr, tok string) (*api.Client, *http.Client) {
 	t.Helper()
 	cfg := api.DefaultConfig()
 	cfg.Address = addr
@@ -166,7 +166,7 @@ func client(t testing.TB, addr, tok string) (*api.Client, *http.Client) {
 }
 
 // lookupSelf looks tok up on c's server: nil when Vault accepts it.
-func lookupSelf(ctx context.Context, c *api.Client, tok string) error {
+func authLookupSelf(ctx context.Context, c *api.Client, tok string) error {
 	cc, err := c.Clone()
 	if err != nil {
 		return err
@@ -177,7 +177,7 @@ func lookupSelf(ctx context.Context, c *api.Client, tok string) error {
 }
 
 // status is the HTTP status of a Vault error, 0 for another error.
-func status(err error) int {
+func authStatus(err error) int {
 	var re *api.ResponseError
 	if errors.As(err, &re) {
 		return re.StatusCode
@@ -186,7 +186,7 @@ func status(err error) int {
 }
 
 // childToken creates a token with the root client, with ttl.
-func childToken(t testing.TB, srv *vaulttest.Server, ttl string) string {
+func authChildToken(t testing.TB, srv *vaulttest.Server, ttl string) string {
 	t.Helper()
 	sec, err := srv.Client.Auth().Token().CreateWithContext(t.Context(), &api.TokenCreateRequest{TTL: ttl, Policies: []string{"default"}})
 	if err != nil {
@@ -198,7 +198,7 @@ func childToken(t testing.TB, srv *vaulttest.Server, ttl string) string {
 func TestEnvToken(t *testing.T) {
 	t.Parallel()
 	srv := vaulttest.Start(t)
-	c, _ := client(t, srv.Addr, srv.Token)
+	c, _ := authClient(t, srv.Addr, srv.Token)
 	a := newAuth(authConfig{}, nil, c)
 	defer a.close()
 	got, err := a.token(t.Context())
@@ -221,7 +221,7 @@ func TestEnvToken(t *testing.T) {
 		t.Errorf("the client's token changed")
 	}
 	// Without a token.
-	c2, _ := client(t, srv.Addr, "")
+	c2, _ := authClient(t, srv.Addr, "")
 	b := newAuth(authConfig{Method: "token"}, nil, c2)
 	if _, err := b.token(t.Context()); err == nil || !strings.Contains(err.Error(), "VAULT_TOKEN") {
 		t.Errorf("token() without a token: %v", err)
@@ -237,7 +237,7 @@ func TestEnvToken(t *testing.T) {
 func TestTokenFile(t *testing.T) {
 	t.Parallel()
 	srv := vaulttest.Start(t)
-	c, _ := client(t, srv.Addr, "")
+	c, _ := authClient(t, srv.Addr, "")
 	path := filepath.Join(t.TempDir(), "token")
 	a := newAuth(authConfig{Method: "token", TokenFile: path}, nil, c)
 	defer a.close()
@@ -250,25 +250,25 @@ func TestTokenFile(t *testing.T) {
 		t.Errorf("token() without the file: %v", err)
 	}
 
-	tok1 := childToken(t, srv, "1h")
-	replace(t, path, tok1+"\n")
+	tok1 := authChildToken(t, srv, "1h")
+	authReplace(t, path, tok1+"\n")
 	got, err := a.token(t.Context())
 	if err != nil || got != tok1 {
 		t.Fatalf("token() = %v, want the file's token", err)
 	}
-	if err := lookupSelf(t.Context(), c, got); err != nil {
+	if err := authLookupSelf(t.Context(), c, got); err != nil {
 		t.Fatalf("lookup-self with the file's token: %v", err)
 	}
 
 	// The Agent writes a new token: the next token() returns it.
-	tok2 := childToken(t, srv, "1h")
-	replace(t, path, "  "+tok2+"\r\n")
+	tok2 := authChildToken(t, srv, "1h")
+	authReplace(t, path, "  "+tok2+"\r\n")
 	if got, err := a.token(t.Context()); err != nil || got != tok2 {
 		t.Fatalf("token() after the file changed: not the new token (%v)", err)
 	}
 	// Also when rewritten in place.
-	tok3 := childToken(t, srv, "1h")
-	write(t, path, tok3)
+	tok3 := authChildToken(t, srv, "1h")
+	authWrite(t, path, tok3)
 	if got, err := a.token(t.Context()); err != nil || got != tok3 {
 		t.Fatalf("token() after an in-place rewrite: not the new token (%v)", err)
 	}
@@ -289,32 +289,32 @@ func TestTokenFile(t *testing.T) {
 	if err := srv.Client.Auth().Token().RevokeOrphanWithContext(t.Context(), tok3); err != nil {
 		t.Fatal(err)
 	}
-	write(t, path, tok3)
+	authWrite(t, path, tok3)
 	got, _ = a.token(t.Context())
-	if err := lookupSelf(t.Context(), c, got); status(err) != http.StatusForbidden {
+	if err := authLookupSelf(t.Context(), c, got); authStatus(err) != http.StatusForbidden {
 		t.Fatalf("lookup-self with a revoked token: %v, want 403", err)
 	}
 	a.refused(got)
-	tok4 := childToken(t, srv, "1h")
-	replace(t, path, tok4)
+	tok4 := authChildToken(t, srv, "1h")
+	authReplace(t, path, tok4)
 	if got, err := a.token(t.Context()); err != nil || got != tok4 {
 		t.Fatalf("token() after refused(): not the new token (%v)", err)
-	} else if err := lookupSelf(t.Context(), c, got); err != nil {
+	} else if err := authLookupSelf(t.Context(), c, got); err != nil {
 		t.Fatalf("lookup-self with the new token: %v", err)
 	}
 
 	// Files that are not a token.
-	write(t, path, "   \n")
+	authWrite(t, path, "   \n")
 	a.refused(tok4)
 	if _, err := a.token(t.Context()); err == nil || !strings.Contains(err.Error(), "empty") {
 		t.Errorf("token() of an empty file: %v", err)
 	}
-	write(t, path, "hvs.abc def")
+	authWrite(t, path, "hvs.abc def")
 	if _, err := a.token(t.Context()); err == nil || strings.Contains(err.Error(), "abc") {
 		t.Errorf("token() of a file with a space inside: %v", err)
 	}
-	write(t, path, strings.Repeat("x", 100<<10))
-	if _, err := a.token(t.Context()); !errors.Is(err, errTooLarge) || strings.Contains(err.Error(), "xxx") {
+	authWrite(t, path, strings.Repeat("x", 100<<10))
+	if _, err := a.token(t.Context()); !errors.Is(err, errFileTooLarge) || strings.Contains(err.Error(), "xxx") {
 		t.Errorf("token() of a 100 KiB file: %v", err)
 	}
 	for _, s := range []string{fmt.Sprint(a), fmt.Sprintf("%+v %#v", a, a)} {
@@ -330,19 +330,19 @@ func TestTokenFile(t *testing.T) {
 
 // appRoleSetup enables AppRole on srv with a role whose tokens read
 // secret/data/authtest, and writes a secret ID to a file.
-func appRoleSetup(t testing.TB, srv *vaulttest.Server, cfg vaulttest.AppRoleConfig) (*vaulttest.AppRole, authConfig) {
+func authAppRoleSetup(t testing.TB, srv *vaulttest.Server, cfg vaulttest.AppRoleConfig) (*vaulttest.AppRole, authConfig) {
 	t.Helper()
 	srv.Policy(t, "authtest", `path "secret/data/authtest" { capabilities = ["read"] }`)
 	srv.PutKV(t, "authtest", map[string]any{"k": "v"})
 	cfg.Policies = []string{"authtest"}
 	r := srv.AppRole(t, "app", cfg)
 	sidFile := filepath.Join(t.TempDir(), "secret-id")
-	write(t, sidFile, r.SecretID(t)+"\n")
+	authWrite(t, sidFile, r.SecretID(t)+"\n")
 	return r, authConfig{Method: "approle", Role: r.RoleID, SecretIDFile: sidFile, Mount: r.Mount}
 }
 
 // readKV reads secret/data/authtest with tok.
-func readKV(ctx context.Context, c *api.Client, tok string) error {
+func authReadKV(ctx context.Context, c *api.Client, tok string) error {
 	cc, err := c.Clone()
 	if err != nil {
 		return err
@@ -358,8 +358,8 @@ func readKV(ctx context.Context, c *api.Client, tok string) error {
 func TestAppRoleRenewal(t *testing.T) {
 	t.Parallel()
 	srv := vaulttest.Start(t)
-	_, cfg := appRoleSetup(t, srv, vaulttest.AppRoleConfig{TokenTTL: 3 * time.Second, TokenMaxTTL: 8 * time.Second})
-	c, _ := client(t, srv.Addr, "")
+	_, cfg := authAppRoleSetup(t, srv, vaulttest.AppRoleConfig{TokenTTL: 3 * time.Second, TokenMaxTTL: 8 * time.Second})
+	c, _ := authClient(t, srv.Addr, "")
 	a := newAuth(cfg, nil, c)
 	defer a.close()
 
@@ -374,7 +374,7 @@ func TestAppRoleRenewal(t *testing.T) {
 			t.Fatalf("token(): %v", err)
 		}
 		seen[tok] = true
-		if err := readKV(ctx, c, tok); err != nil {
+		if err := authReadKV(ctx, c, tok); err != nil {
 			cancel()
 			t.Fatalf("reading with the token of login %d: %v", len(seen), err)
 		}
@@ -392,8 +392,8 @@ func TestAppRoleRenewal(t *testing.T) {
 func TestAppRoleRefused(t *testing.T) {
 	t.Parallel()
 	srv := vaulttest.Start(t)
-	_, cfg := appRoleSetup(t, srv, vaulttest.AppRoleConfig{TokenTTL: time.Hour})
-	c, _ := client(t, srv.Addr, "")
+	_, cfg := authAppRoleSetup(t, srv, vaulttest.AppRoleConfig{TokenTTL: time.Hour})
+	c, _ := authClient(t, srv.Addr, "")
 	a := newAuth(cfg, nil, c)
 	defer a.close()
 	ctx := t.Context()
@@ -421,7 +421,7 @@ func TestAppRoleRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, _ := a.token(ctx)
-	if err := readKV(ctx, c, got); status(err) != http.StatusForbidden {
+	if err := authReadKV(ctx, c, got); authStatus(err) != http.StatusForbidden {
 		t.Fatalf("reading with a revoked token: %v, want 403", err)
 	}
 	a.refused(got)
@@ -429,7 +429,7 @@ func TestAppRoleRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := readKV(ctx, c, tok3); err != nil {
+	if err := authReadKV(ctx, c, tok3); err != nil {
 		t.Fatalf("reading with the new login's token: %v", err)
 	}
 	if logins, _ := a.stats(); logins != 3 {
@@ -447,22 +447,22 @@ func TestAppRoleRefused(t *testing.T) {
 	s := fmt.Sprintf("%v %+v %#v", a.cur, a.cur, a.cur.tok)
 	a.mu.Unlock()
 	if strings.Contains(s, tok3) {
-		t.Errorf("fmt of a session shows its token: %s", s)
+		t.Errorf("fmt of a loginSession shows its token: %s", s)
 	}
 }
 
 func TestAppRoleLoginErrors(t *testing.T) {
 	t.Parallel()
 	srv := vaulttest.Start(t)
-	_, cfg := appRoleSetup(t, srv, vaulttest.AppRoleConfig{TokenTTL: time.Hour})
-	c, _ := client(t, srv.Addr, "")
+	_, cfg := authAppRoleSetup(t, srv, vaulttest.AppRoleConfig{TokenTTL: time.Hour})
+	c, _ := authClient(t, srv.Addr, "")
 
 	// A wrong secret ID: Vault's 400, wrapped, without the secret ID.
 	bad := "0badbad0-1111-2222-3333-444455556666"
-	write(t, cfg.SecretIDFile, bad)
+	authWrite(t, cfg.SecretIDFile, bad)
 	a := newAuth(cfg, nil, c)
 	_, err := a.token(t.Context())
-	if status(err) != http.StatusBadRequest || strings.Contains(err.Error(), bad) || strings.Contains(err.Error(), cfg.Role) {
+	if authStatus(err) != http.StatusBadRequest || strings.Contains(err.Error(), bad) || strings.Contains(err.Error(), cfg.Role) {
 		t.Errorf("login with a wrong secret ID: %v, want a 400 without the secret", err)
 	}
 	a.close()
@@ -477,23 +477,23 @@ func TestAppRoleLoginErrors(t *testing.T) {
 	a.close()
 
 	// Vault unreachable: a network error, not a ResponseError.
-	down, _ := client(t, "http://127.0.0.1:1", "")
+	down, _ := authClient(t, "http://127.0.0.1:1", "")
 	a = newAuth(cfg, nil, down)
-	if _, err := a.token(t.Context()); err == nil || status(err) != 0 {
+	if _, err := a.token(t.Context()); err == nil || authStatus(err) != 0 {
 		t.Errorf("login to nowhere: %v", err)
 	}
 	a.close()
 }
 
-// blockingMethod is a caller's api.AuthMethod that counts its logins and
+// authBlockingMethod is a caller's api.AuthMethod that counts its logins and
 // waits for release before each.
-type blockingMethod struct {
+type authBlockingMethod struct {
 	inner   api.AuthMethod
 	release chan struct{}
 	calls   atomic.Int64
 }
 
-func (m *blockingMethod) Login(ctx context.Context, c *api.Client) (*api.Secret, error) {
+func (m *authBlockingMethod) Login(ctx context.Context, c *api.Client) (*api.Secret, error) {
 	m.calls.Add(1)
 	select {
 	case <-m.release:
@@ -506,8 +506,8 @@ func (m *blockingMethod) Login(ctx context.Context, c *api.Client) (*api.Secret,
 func TestLoginCoalescing(t *testing.T) {
 	t.Parallel()
 	srv := vaulttest.Start(t)
-	r, cfg := appRoleSetup(t, srv, vaulttest.AppRoleConfig{TokenTTL: time.Hour})
-	c, _ := client(t, srv.Addr, "")
+	r, cfg := authAppRoleSetup(t, srv, vaulttest.AppRoleConfig{TokenTTL: time.Hour})
+	c, _ := authClient(t, srv.Addr, "")
 
 	// 50 concurrent callers: one login, one token.
 	a := newAuth(cfg, nil, c)
@@ -534,7 +534,7 @@ func TestLoginCoalescing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &blockingMethod{inner: inner, release: make(chan struct{})}
+	m := &authBlockingMethod{inner: inner, release: make(chan struct{})}
 	b := newAuth(authConfig{}, m, c)
 	defer b.close()
 	if b.identity() != (methodIdentity{m}) {
@@ -551,7 +551,7 @@ func TestLoginCoalescing(t *testing.T) {
 	go func() {
 		tok, err := b.token(t.Context())
 		if err == nil {
-			err = readKV(t.Context(), c, tok)
+			err = authReadKV(t.Context(), c, tok)
 		}
 		next <- err
 	}()
@@ -581,8 +581,8 @@ func TestLoginCoalescing(t *testing.T) {
 // and leaves no goroutine behind. Not parallel: it counts goroutines.
 func TestAuthClose(t *testing.T) {
 	srv := vaulttest.Start(t)
-	r, cfg := appRoleSetup(t, srv, vaulttest.AppRoleConfig{TokenTTL: 2 * time.Second, TokenMaxTTL: 4 * time.Second})
-	c, hc := client(t, srv.Addr, "")
+	r, cfg := authAppRoleSetup(t, srv, vaulttest.AppRoleConfig{TokenTTL: 2 * time.Second, TokenMaxTTL: 4 * time.Second})
+	c, hc := authClient(t, srv.Addr, "")
 	hc.CloseIdleConnections()
 	time.Sleep(100 * time.Millisecond)
 	baseline := runtime.NumGoroutine()
@@ -610,7 +610,7 @@ func TestAuthClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &blockingMethod{inner: inner, release: make(chan struct{})}
+	m := &authBlockingMethod{inner: inner, release: make(chan struct{})}
 	b := newAuth(authConfig{}, m, c)
 	waiter := make(chan error, 1)
 	go func() { _, err := b.token(t.Context()); waiter <- err }()

@@ -7,16 +7,16 @@ import (
 	"io/fs"
 )
 
-// maxFileSize bounds what is read from a token, secret ID or JWT file: a
+// maxSecretFileSize bounds what is read from a token, secret ID or JWT file: a
 // Vault token is about 100 bytes, a service account JWT a few KiB.
-const maxFileSize = 64 << 10
+const maxSecretFileSize = 64 << 10
 
-// errNotRegular is the error of a file that is not a regular file (a FIFO,
+// errFileNotRegular is the error of a file that is not a regular file (a FIFO,
 // a device, a directory, a socket): reading it could block or never end.
-var errNotRegular = errors.New("not a regular file")
+var errFileNotRegular = errors.New("not a regular file")
 
-// errTooLarge is the error of a file over the size limit.
-var errTooLarge = errors.New("file too large")
+// errFileTooLarge is the error of a file over the size limit.
+var errFileTooLarge = errors.New("file too large")
 
 // readSmall returns the content of the regular file at path, which must
 // hold at most limit bytes. It never blocks on a FIFO or reads a device:
@@ -33,10 +33,10 @@ func readSmall(path string, limit int64) ([]byte, error) {
 		return nil, err
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, &fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("%w (mode %v)", errNotRegular, fi.Mode().Type())}
+		return nil, &fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("%w (mode %v)", errFileNotRegular, fi.Mode().Type())}
 	}
 	if fi.Size() > limit {
-		return nil, &fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("%w (%d bytes, limit %d)", errTooLarge, fi.Size(), limit)}
+		return nil, &fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("%w (%d bytes, limit %d)", errFileTooLarge, fi.Size(), limit)}
 	}
 	// The file can grow between fstat and read: read one byte more than
 	// the limit to notice.
@@ -45,7 +45,7 @@ func readSmall(path string, limit int64) ([]byte, error) {
 		return nil, &fs.PathError{Op: "read", Path: path, Err: err}
 	}
 	if int64(len(b)) > limit {
-		return nil, &fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("%w (over %d bytes)", errTooLarge, limit)}
+		return nil, &fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("%w (over %d bytes)", errFileTooLarge, limit)}
 	}
 	return b, nil
 }

@@ -20,11 +20,11 @@ func TestReadSmallFIFO(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	start := time.Now()
-	go func() { _, err := readSmall(path, maxFileSize); done <- err }()
+	go func() { _, err := readSmall(path, maxSecretFileSize); done <- err }()
 	select {
 	case err := <-done:
-		if !errors.Is(err, errNotRegular) {
-			t.Errorf("readSmall(FIFO) error = %v, want errNotRegular", err)
+		if !errors.Is(err, errFileNotRegular) {
+			t.Errorf("readSmall(FIFO) error = %v, want errFileNotRegular", err)
 		}
 		t.Logf("FIFO refused in %v", time.Since(start))
 	case <-time.After(2 * time.Second):
@@ -33,7 +33,7 @@ func TestReadSmallFIFO(t *testing.T) {
 	// The same through a token file.
 	a := newAuth(authConfig{Method: "token", TokenFile: path}, nil, nil)
 	defer a.close()
-	if _, err := a.token(t.Context()); !errors.Is(err, errNotRegular) {
+	if _, err := a.token(t.Context()); !errors.Is(err, errFileNotRegular) {
 		t.Errorf("token() of a FIFO token file: %v", err)
 	}
 }
