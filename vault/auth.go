@@ -287,7 +287,7 @@ var errAuthClosed = errors.New("the Vault login is closed")
 // Kubernetes, a caller's api.AuthMethod) kept renewed in the background and
 // replaced by a new login when it cannot be renewed any longer or Vault
 // refuses it. Printing it with fmt shows no token, secret ID or JWT (they
-// live behind pointers and in secret values; Format prints the method).
+// live behind pointers and in redacted values; Format prints the method).
 type auth struct {
 	cfg    authConfig
 	method api.AuthMethod // a caller's, or nil

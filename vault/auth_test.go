@@ -583,6 +583,12 @@ func TestAuthClose(t *testing.T) {
 	srv := vaulttest.Start(t)
 	r, cfg := authAppRoleSetup(t, srv, vaulttest.AppRoleConfig{TokenTTL: 2 * time.Second, TokenMaxTTL: 4 * time.Second})
 	c, hc := authClient(t, srv.Addr, "")
+	// The second auth's method, made before the count: the root client's
+	// connections count too.
+	inner, err := approle.NewAppRoleAuth(r.RoleID, &approle.SecretID{FromString: r.SecretID(t)}, approle.WithMountPath(r.Mount))
+	if err != nil {
+		t.Fatal(err)
+	}
 	hc.CloseIdleConnections()
 	time.Sleep(100 * time.Millisecond)
 	baseline := runtime.NumGoroutine()
@@ -606,10 +612,6 @@ func TestAuthClose(t *testing.T) {
 	}
 
 	// close() during a login that hangs: the login ends, waiters return.
-	inner, err := approle.NewAppRoleAuth(r.RoleID, &approle.SecretID{FromString: r.SecretID(t)}, approle.WithMountPath(r.Mount))
-	if err != nil {
-		t.Fatal(err)
-	}
 	m := &authBlockingMethod{inner: inner, release: make(chan struct{})}
 	b := newAuth(authConfig{}, m, c)
 	waiter := make(chan error, 1)
