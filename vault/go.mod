@@ -7,6 +7,8 @@ replace github.com/secretsql/secretsql => ../
 require (
 	github.com/go-sql-driver/mysql v1.10.1
 	github.com/hashicorp/vault/api v1.23.0
+	github.com/hashicorp/vault/api/auth/approle v0.12.0
+	github.com/hashicorp/vault/api/auth/kubernetes v0.12.0
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/secretsql/secretsql v0.0.0-00010101000000-000000000000
 )
