@@ -630,9 +630,9 @@ func TestVaultStoppedDynamic(t *testing.T) {
 	}
 }
 
-// TestTokenFile: token_file= reads the token from a file (Vault Agent's
+// TestTokenFileDSN: token_file= reads the token from a file (Vault Agent's
 // sink) rather than VAULT_TOKEN.
-func TestTokenFile(t *testing.T) {
+func TestTokenFileDSN(t *testing.T) {
 	srv := startSrcVault(t)
 	t.Setenv("VAULT_TOKEN", "")
 	tg := newDBTarget(t, srv, testdb.EngineMariaDB)
