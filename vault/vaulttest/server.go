@@ -410,3 +410,13 @@ func (b *tailBuffer) String() string {
 	}
 	return out.String()
 }
+
+// Stop stops the server now (SIGINT, then SIGKILL), for tests of a Vault
+// that goes away; the test's cleanup then has nothing left to stop. It
+// fails the test if the process does not exit.
+func (s *Server) Stop(t testing.TB) {
+	t.Helper()
+	if err := s.stop(); err != nil {
+		t.Errorf("vaulttest: stopping the server: %v", err)
+	}
+}

@@ -1,0 +1,557 @@
+package vault
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/vault/api"
+	"github.com/secretsql/secretsql/internal/testdb"
+	"github.com/secretsql/secretsql/vault/vaulttest"
+
+	_ "github.com/secretsql/secretsql/engines/mysql"
+	_ "github.com/secretsql/secretsql/engines/postgres"
+)
+
+// runFor is how long the load tests run: SECRETSQL_VAULT_RUN (a Go
+// duration) if set and longer than def, else def.
+func runFor(t *testing.T, def time.Duration) time.Duration {
+	if v := os.Getenv("SECRETSQL_VAULT_RUN"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			t.Fatalf("SECRETSQL_VAULT_RUN=%q: %v", v, err)
+		}
+		if d > def {
+			return d
+		}
+	}
+	return def
+}
+
+// startVault starts a Vault dev server and points the environment at it
+// (VAULT_ADDR, VAULT_TOKEN, no namespace, no retries).
+func startVault(t *testing.T) *vaulttest.Server {
+	t.Helper()
+	srv := vaulttest.Start(t)
+	t.Setenv("VAULT_ADDR", srv.Addr)
+	t.Setenv("VAULT_TOKEN", srv.Token)
+	t.Setenv("VAULT_NAMESPACE", "")
+	t.Setenv("VAULT_MAX_RETRIES", "")
+	return srv
+}
+
+// target is a database secrets engine mount on one engine of the test bed.
+type target struct {
+	d      *vaulttest.Database
+	engine string
+	driver string
+}
+
+func newTarget(t *testing.T, srv *vaulttest.Server, engine string) target {
+	t.Helper()
+	tg := target{d: srv.Database(t, engine), engine: engine, driver: "secretsmanager-postgres"}
+	if engine == testdb.EngineMariaDB {
+		tg.driver = "secretsmanager-mysql"
+	}
+	return tg
+}
+
+// dsn is the vault: DSN of path on the target's database.
+func (tg target) dsn(path string) string {
+	q := url.Values{"host": {tg.d.DB.Host}, "port": {strconv.Itoa(tg.d.DB.Port)}, "dbname": {tg.d.DB.Database}}
+	if tg.engine == testdb.EnginePostgres {
+		q.Set("sslmode", "disable")
+	}
+	return "vault:" + path + "?" + q.Encode()
+}
+
+func (tg target) open(t *testing.T, path string) *sql.DB {
+	t.Helper()
+	db, err := sql.Open(tg.driver, tg.dsn(path))
+	if err != nil {
+		t.Fatalf("sql.Open(%s): %v", tg.driver, err)
+	}
+	return db
+}
+
+// whoamiQuery returns the login user of the session.
+func whoamiQuery(engine string) string {
+	if engine == testdb.EngineMariaDB {
+		return "SELECT SUBSTRING_INDEX(CURRENT_USER(), '@', 1)"
+	}
+	return "SELECT current_user"
+}
+
+type querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func whoami(ctx context.Context, q querier, engine string) (string, error) {
+	var u string
+	err := q.QueryRowContext(ctx, whoamiQuery(engine)).Scan(&u)
+	return u, err
+}
+
+// leases lists the leases Vault holds under prefix (such as
+// "postgres-1/creds/app").
+func leases(t *testing.T, srv *vaulttest.Server, prefix string) []string {
+	t.Helper()
+	sec, err := srv.Client.Logical().ListWithContext(t.Context(), "sys/leases/lookup/"+prefix)
+	if err != nil {
+		t.Fatalf("listing the leases of %s: %v", prefix, err)
+	}
+	if sec == nil {
+		return nil
+	}
+	keys, _ := sec.Data["keys"].([]any)
+	var out []string
+	for _, k := range keys {
+		out = append(out, fmt.Sprint(k))
+	}
+	return out
+}
+
+// lookupLease reports whether Vault knows the lease.
+func lookupLease(t *testing.T, srv *vaulttest.Server, id string) error {
+	_, err := srv.Client.Logical().WriteWithContext(t.Context(), "sys/leases/lookup", map[string]any{"lease_id": id})
+	return err
+}
+
+// users is a set of user names seen.
+type users struct {
+	mu sync.Mutex
+	m  map[string]int
+}
+
+func (u *users) add(name string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.m == nil {
+		u.m = map[string]int{}
+	}
+	u.m[name]++
+}
+
+func (u *users) names() []string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	var out []string
+	for n := range u.m {
+		out = append(out, n)
+	}
+	return out
+}
+
+func eachEngine(t *testing.T, f func(t *testing.T, engine string)) {
+	for _, engine := range testdb.Engines() {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			f(t, engine)
+		})
+	}
+}
+
+// TestDynamicSharedLease: many concurrent connects of two sql.DBs on one
+// DSN share one lease (one database user); closing the first DB keeps it,
+// closing the last revokes it: no user left, the lease unknown to Vault.
+func TestDynamicSharedLease(t *testing.T) {
+	srv := startVault(t)
+	eachEngine(t, func(t *testing.T, engine string) {
+		tg := newTarget(t, srv, engine)
+		tg.d.DynamicRole(t, "app", vaulttest.DynamicRole{DefaultTTL: time.Minute, MaxTTL: 5 * time.Minute})
+		path := tg.d.Mount + "/creds/app"
+		db1, db2 := tg.open(t, path), tg.open(t, path)
+		defer db1.Close()
+		defer db2.Close()
+		ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+		defer cancel()
+
+		const n = 24
+		var (
+			seen  users
+			wg    sync.WaitGroup
+			errs  = make(chan error, n)
+			conns = make(chan *sql.Conn, n)
+		)
+		for i := range n {
+			db := db1
+			if i%2 == 1 {
+				db = db2
+			}
+			wg.Go(func() {
+				c, err := db.Conn(ctx)
+				if err != nil {
+					errs <- err
+					return
+				}
+				conns <- c
+				u, err := whoami(ctx, c, engine)
+				if err != nil {
+					errs <- err
+					return
+				}
+				seen.add(u)
+			})
+		}
+		wg.Wait()
+		close(conns)
+		for c := range conns {
+			c.Close()
+		}
+		close(errs)
+		for err := range errs {
+			t.Errorf("connect: %v", err)
+		}
+		names := seen.names()
+		ls := leases(t, srv, path)
+		t.Logf("%d concurrent connects on 2 sql.DBs: users %v, leases %d", n, names, len(ls))
+		if len(names) != 1 || len(ls) != 1 {
+			t.Fatalf("users %v, %d leases; want one user and one lease", names, len(ls))
+		}
+		user, lease := names[0], path+"/"+ls[0]
+
+		if err := db1.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if got := leases(t, srv, path); len(got) != 1 {
+			t.Errorf("after closing the first DB: %d leases, want 1 (the second DB still reads)", len(got))
+		}
+		if _, err := whoami(ctx, db2, engine); err != nil {
+			t.Errorf("the second DB after the first closed: %v", err)
+		}
+		start := time.Now()
+		if err := db2.Close(); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("closing the last DB took %v", time.Since(start))
+		if got := leases(t, srv, path); len(got) != 0 {
+			t.Errorf("after db.Close: %d leases, want 0", len(got))
+		}
+		if n := tg.d.UserCount(t, user); n != 0 {
+			t.Errorf("after db.Close: %d database users %s, want 0", n, user)
+		}
+		if err := lookupLease(t, srv, lease); err == nil {
+			t.Errorf("after db.Close Vault still knows the lease")
+		}
+	})
+}
+
+// TestDynamicRenewal: a short lease (4 s, max_ttl 12 s) under query load is
+// renewed several times, then replaced by new credentials before max_ttl,
+// with no failed query; db.Close leaves no user.
+func TestDynamicRenewal(t *testing.T) {
+	srv := startVault(t)
+	var renewals sync.Map // mount -> *atomic.Int64
+	testRenewed = func(id string, ttl time.Duration) {
+		mount, _, _ := strings.Cut(id, "/")
+		v, _ := renewals.LoadOrStore(mount, new(atomic.Int64))
+		v.(*atomic.Int64).Add(1)
+	}
+	t.Cleanup(func() { testRenewed = nil })
+	run := runFor(t, 15*time.Second)
+	eachEngine(t, func(t *testing.T, engine string) {
+		tg := newTarget(t, srv, engine)
+		tg.d.DynamicRole(t, "app", vaulttest.DynamicRole{DefaultTTL: 4 * time.Second, MaxTTL: 12 * time.Second})
+		path := tg.d.Mount + "/creds/app"
+		db := tg.open(t, path)
+		defer db.Close()
+		db.SetConnMaxLifetime(0)
+		var seen users
+		maxLeases := 0
+		var mu sync.Mutex
+		load := testdb.StartLoad(8, func(ctx context.Context) error {
+			u, err := whoami(ctx, db, engine)
+			if err == nil {
+				seen.add(u)
+			}
+			return err
+		})
+		deadline := time.Now().Add(run)
+		for time.Now().Before(deadline) {
+			time.Sleep(500 * time.Millisecond)
+			n := len(leases(t, srv, path))
+			mu.Lock()
+			maxLeases = max(maxLeases, n)
+			mu.Unlock()
+		}
+		failures := load.Stop()
+		v, _ := renewals.LoadOrStore(tg.d.Mount, new(atomic.Int64))
+		renewed := v.(*atomic.Int64).Load()
+		names := seen.names()
+		t.Logf("%v of queries: %d ok, %d failed; %d renewals; %d users; at most %d leases at once",
+			run, load.Queries(), len(failures), renewed, len(names), maxLeases)
+		for i, f := range failures {
+			if i < 5 {
+				t.Errorf("query at %s failed: %v", f.Start.Format("15:04:05.000"), f.Err)
+			}
+		}
+		if renewed < 2 {
+			t.Errorf("%d renewals, want several", renewed)
+		}
+		if len(names) < 2 {
+			t.Errorf("users %v: want new credentials after max_ttl", names)
+		}
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if got := leases(t, srv, path); len(got) != 0 {
+			t.Errorf("after db.Close: %d leases, want 0", len(got))
+		}
+		left := 0
+		for _, u := range names {
+			left += tg.d.UserCount(t, u)
+		}
+		t.Logf("database users left after db.Close: %d", left)
+		if left != 0 {
+			t.Errorf("%d database users left after db.Close", left)
+		}
+	})
+}
+
+// TestDynamicRevokedBehindOurBack: after the lease is revoked by someone
+// else (its user dropped), the next connect gets new credentials.
+func TestDynamicRevokedBehindOurBack(t *testing.T) {
+	srv := startVault(t)
+	eachEngine(t, func(t *testing.T, engine string) {
+		tg := newTarget(t, srv, engine)
+		tg.d.DynamicRole(t, "app", vaulttest.DynamicRole{DefaultTTL: time.Minute, MaxTTL: 5 * time.Minute})
+		path := tg.d.Mount + "/creds/app"
+		db := tg.open(t, path)
+		defer db.Close()
+		db.SetMaxIdleConns(0) // every query connects
+		ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+		defer cancel()
+		u1, err := whoami(ctx, db, engine)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls := leases(t, srv, path)
+		if len(ls) != 1 {
+			t.Fatalf("%d leases, want 1", len(ls))
+		}
+		if _, err := srv.Client.Logical().WriteWithContext(ctx, "sys/leases/revoke", map[string]any{"lease_id": path + "/" + ls[0]}); err != nil {
+			t.Fatal(err)
+		}
+		if n := tg.d.UserCount(t, u1); n != 0 {
+			t.Fatalf("the revoked lease's user %s is still there", u1)
+		}
+		u2, err := whoami(ctx, db, engine)
+		if err != nil {
+			t.Fatalf("connect after the lease was revoked: %v", err)
+		}
+		if u2 == u1 {
+			t.Fatalf("still user %s", u1)
+		}
+		t.Logf("user %s revoked; the next connect logged in as %s", u1, u2)
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if n := tg.d.UserCount(t, u2); n != 0 {
+			t.Errorf("after db.Close: user %s left", u2)
+		}
+	})
+}
+
+// TestStaticRole: a static role rotating every 5 s under 20 workers that
+// keep connecting: no failed query.
+func TestStaticRole(t *testing.T) {
+	srv := startVault(t)
+	run := runFor(t, 15*time.Second)
+	eachEngine(t, func(t *testing.T, engine string) {
+		tg := newTarget(t, srv, engine)
+		tg.d.StaticRole(t, "st", tg.d.DB.User, 5*time.Second)
+		first := tg.d.StaticCreds(t, "st")
+		db := tg.open(t, tg.d.Mount+"/static-creds/st")
+		defer db.Close()
+		db.SetMaxIdleConns(4) // 20 workers: connections come and go
+		load := testdb.StartLoad(20, testdb.SelectOne(db))
+		time.Sleep(run)
+		failures := load.Stop()
+		last := tg.d.StaticCreds(t, "st")
+		rotations := int(last.LastRotation.Sub(first.LastRotation) / (5 * time.Second))
+		t.Logf("%v of queries under 20 workers: %d ok, %d failed; about %d rotations", run, load.Queries(), len(failures), rotations)
+		for i, f := range failures {
+			if i < 5 {
+				t.Errorf("query at %s failed: %v", f.Start.Format("15:04:05.000"), f.Err)
+			}
+		}
+		if rotations < 2 {
+			t.Errorf("%d rotations in %v, want at least 2", rotations, run)
+		}
+		if load.Queries() == 0 {
+			t.Error("no query worked")
+		}
+	})
+}
+
+// TestKV2: a KV v2 secret; the password is changed in the database and a
+// new version put: connects succeed again.
+func TestKV2(t *testing.T) {
+	srv := startVault(t)
+	eachEngine(t, func(t *testing.T, engine string) {
+		tdb := testdb.Open(t, engine)
+		ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+		defer cancel()
+		secret := func(pw string) map[string]any {
+			var m map[string]any
+			if err := json.Unmarshal([]byte(tdb.SecretJSONFor(tdb.User, pw)), &m); err != nil {
+				t.Fatal(err)
+			}
+			return m
+		}
+		name := "app-" + engine
+		srv.PutKV(t, name, secret(tdb.Password))
+		driver, dsn := "secretsmanager-postgres", "vault:secret/data/"+name+"?sslmode=disable"
+		if engine == testdb.EngineMariaDB {
+			driver, dsn = "secretsmanager-mysql", "vault:secret/data/"+name
+		}
+		db, err := sql.Open(driver, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		db.SetMaxIdleConns(0)
+		if u, err := whoami(ctx, db, engine); err != nil || u != tdb.User {
+			t.Fatalf("first query: %q, %v", u, err)
+		}
+		if err := tdb.Login(ctx, tdb.User, "not-"+tdb.Password); err == nil {
+			t.Fatal("the database accepted a wrong password: the test would prove nothing")
+		}
+		pw := testdb.RandomPassword()
+		if err := tdb.SetPassword(ctx, tdb.User, pw); err != nil {
+			t.Fatal(err)
+		}
+		if err := tdb.Login(ctx, tdb.User, tdb.Password); err == nil {
+			t.Fatal("the old password still works")
+		}
+		go func() {
+			time.Sleep(300 * time.Millisecond)
+			srv.PutKV(t, name, secret(pw))
+		}()
+		start := time.Now()
+		if u, err := whoami(ctx, db, engine); err != nil || u != tdb.User {
+			t.Fatalf("query after the password change: %q, %v", u, err)
+		}
+		t.Logf("the connect after the change took %v", time.Since(start))
+	})
+}
+
+// TestErrors: 403, an unknown role and an unreachable server give
+// classified errors that name the path or the address and no token.
+func TestErrors(t *testing.T) {
+	srv := startVault(t)
+	tg := newTarget(t, srv, testdb.EnginePostgres)
+	tg.d.DynamicRole(t, "app", vaulttest.DynamicRole{DefaultTTL: time.Minute})
+	ctx := t.Context()
+	tok, err := srv.Client.Auth().Token().CreateWithContext(ctx, &api.TokenCreateRequest{Policies: []string{"default"}, TTL: "10m"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	weak := tok.Auth.ClientToken
+	var outputs []string
+	ping := func(path string) error {
+		t.Helper()
+		db := tg.open(t, path)
+		defer db.Close()
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		err := db.PingContext(pctx)
+		if err == nil {
+			t.Fatalf("ping %s: no error", path)
+		}
+		outputs = append(outputs, err.Error(), fmt.Sprintf("%+v", err), fmt.Sprintf("%#v", err))
+		return err
+	}
+
+	t.Run("permission denied", func(t *testing.T) {
+		t.Setenv("VAULT_TOKEN", weak)
+		path := tg.d.Mount + "/creds/app"
+		err := ping(path)
+		t.Logf("%v", err)
+		if !errors.Is(err, ErrPermissionDenied) || !strings.Contains(err.Error(), path) {
+			t.Errorf("%v: want ErrPermissionDenied naming %s", err, path)
+		}
+	})
+	t.Run("unknown role", func(t *testing.T) {
+		err := ping(tg.d.Mount + "/creds/nosuchrole")
+		t.Logf("%v", err)
+		if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "nosuchrole") {
+			t.Errorf("%v: want ErrNotFound naming the role", err)
+		}
+	})
+	t.Run("nothing at a KV path", func(t *testing.T) {
+		err := ping("secret/data/nothing-here")
+		t.Logf("%v", err)
+		if !errors.Is(err, ErrNotFound) {
+			t.Errorf("%v: want ErrNotFound", err)
+		}
+	})
+	t.Run("unreachable", func(t *testing.T) {
+		addr := "http://127.0.0.1:" + strconv.Itoa(freePort(t))
+		t.Setenv("VAULT_ADDR", addr)
+		err := ping(tg.d.Mount + "/creds/app")
+		t.Logf("%v", err)
+		if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), addr) {
+			t.Errorf("%v: want ErrUnavailable naming %s", err, addr)
+		}
+	})
+	s, err := New(tg.d.Mount + "/creds/app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	outputs = append(outputs, fmt.Sprintf("%v %+v %#v %s %q", s, s, s, s, s))
+	for _, out := range outputs {
+		for _, secret := range []string{srv.Token, weak} {
+			if strings.Contains(out, secret) {
+				t.Errorf("a token in %q", out)
+			}
+		}
+	}
+}
+
+// TestVaultStopped: once credentials are read, connects keep working while
+// Vault is down; Close returns promptly.
+func TestVaultStopped(t *testing.T) {
+	srv := startVault(t)
+	tdb := testdb.Postgres(t)
+	var m map[string]any
+	if err := json.Unmarshal([]byte(tdb.SecretJSON()), &m); err != nil {
+		t.Fatal(err)
+	}
+	srv.PutKV(t, "stopped", m)
+	db, err := sql.Open("secretsmanager-postgres", "vault:secret/data/stopped?sslmode=disable")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxIdleConns(0)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if _, err := whoami(ctx, db, testdb.EnginePostgres); err != nil {
+		t.Fatal(err)
+	}
+	srv.Stop(t)
+	for i := range 20 {
+		if _, err := whoami(ctx, db, testdb.EnginePostgres); err != nil {
+			t.Fatalf("connect %d with Vault stopped: %v", i, err)
+		}
+	}
+	start := time.Now()
+	if err := db.Close(); err != nil {
+		t.Errorf("db.Close: %v", err)
+	}
+	if d := time.Since(start); d > 12*time.Second {
+		t.Errorf("db.Close took %v with Vault down", d)
+	}
+}
