@@ -220,7 +220,7 @@ func TestDrillStatic(t *testing.T) {
 			queries := runLoad(t, db, d, nil)
 			last := vdb.StaticCreds(t, role)
 			versions, _, fetches, failed, rejected, _ := ev.counts()
-			rotations := int(last.LastRotation.Sub(first.LastRotation) / time.Second / 5)
+			rotations := int((last.LastRotation.Sub(first.LastRotation) + 2500*time.Millisecond) / (5 * time.Second))
 			t.Logf("%s, %v, %d workers: %d queries, 0 failed; Vault rotated about %d time(s) (%s → %s); %d version(s), %d read(s), %d failed read(s), %d rejected login(s)",
 				engine, d, drillWorkers, queries, rotations, first.LastRotation.Format("15:04:05"), last.LastRotation.Format("15:04:05"), len(versions), fetches, failed, rejected)
 			if !last.LastRotation.After(first.LastRotation) {
@@ -272,5 +272,33 @@ func TestDrillKV(t *testing.T) {
 				t.Errorf("%d versions read, want %d", len(versions), changes+1)
 			}
 		})
+	}
+}
+
+// TestDrillVaultDown: Vault stops for 10 s while a usable credential is
+// cached: no failed query under 50 workers; the background reads fail and
+// the cached credential keeps serving (stale_served events).
+func TestDrillVaultDown(t *testing.T) {
+	srv := vaulttest.Start(t)
+	tdb := testdb.Postgres(t)
+	path := randomName("drill-down-")
+	srv.PutKV(t, path, map[string]any{"username": tdb.User, "password": tdb.Password})
+	var ev drillEvents
+	db, cache := drillDB(t, srv, tdb, vaulttest.KVMount+"/data/"+path, 250*time.Millisecond, "&ttl=1s", &ev)
+	defer cache.Close()
+	defer db.Close()
+	if err := db.PingContext(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	const down = 10 * time.Second
+	queries := runLoad(t, db, down+time.Second, func() {
+		time.Sleep(500 * time.Millisecond)
+		srv.Stop(t)
+	})
+	_, _, fetches, failed, rejected, stale := ev.counts()
+	t.Logf("Vault stopped for %v, %d workers: %d queries, 0 failed; %d read(s), %d failed read(s), %d stale-served, %d rejected login(s)",
+		down, drillWorkers, queries, fetches, failed, stale, rejected)
+	if failed == 0 || stale == 0 {
+		t.Errorf("%d failed reads and %d stale-served events while Vault was down: the refresh did not run", failed, stale)
 	}
 }
