@@ -2,11 +2,13 @@ package main
 
 import (
 	"bytes"
-	"fmt"
+	"context"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/vault/api"
 	"github.com/secretsql/secretsql/internal/cli"
 	"github.com/secretsql/secretsql/vault/vaulttest"
 )
@@ -23,26 +25,64 @@ func TestCheckKnowsVault(t *testing.T) {
 	}
 }
 
-// TestCheckDynamicRole: check reads a dynamic role of a real Vault, logs
-// in, and leaves no lease behind.
-func TestCheckDynamicRole(t *testing.T) {
+// TestCheckVault: this build's check reads vault: DSNs through the Vault
+// source, against a real Vault server: a dynamic role's credentials log in
+// (exit 0) and their lease is revoked when check ends; a token without the
+// policy exits 3 with Vault's 403 named; neither the password nor a token
+// is ever printed.
+func TestCheckVault(t *testing.T) {
 	srv := vaulttest.Start(t)
+	vdb := srv.Postgres(t)
+	vdb.DynamicRole(t, "app", vaulttest.DynamicRole{DefaultTTL: time.Minute})
+	dsn := "vault:" + vdb.Mount + "/creds/app?host=" + vdb.DB.Host + "&port=" + strconv.Itoa(vdb.DB.Port) + "&dbname=" + vdb.DB.Database
 	t.Setenv("VAULT_ADDR", srv.Addr)
-	t.Setenv("VAULT_TOKEN", srv.Token)
-	d := srv.Postgres(t)
-	d.DynamicRole(t, "app", vaulttest.DynamicRole{DefaultTTL: time.Minute})
-	dsn := fmt.Sprintf("vault:%s/creds/app?host=%s&port=%d&dbname=%s&sslmode=disable", d.Mount, d.DB.Host, d.DB.Port, d.DB.Database)
-	var out, errOut bytes.Buffer
-	code := cli.Main([]string{"check", "--engine", "postgres", dsn}, &out, &errOut)
-	all := out.String() + errOut.String()
-	if code != 0 || strings.Contains(all, srv.Token) {
-		t.Fatalf("exit %d, output:\n%s", code, all)
+
+	run := func(t *testing.T, token string, args ...string) (int, string) {
+		t.Helper()
+		t.Setenv("VAULT_TOKEN", token)
+		var out, errOut bytes.Buffer
+		code := cli.Main(append([]string{"check"}, args...), &out, &errOut)
+		all := out.String() + errOut.String()
+		if strings.Contains(all, token) {
+			t.Errorf("check printed the Vault token:\n%s", all)
+		}
+		return code, all
 	}
-	sec, err := srv.Client.Logical().ListWithContext(t.Context(), "sys/leases/lookup/"+d.Mount+"/creds/app")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if sec != nil {
-		t.Errorf("leases left after check: %v", sec.Data["keys"])
-	}
+
+	t.Run("dynamic", func(t *testing.T) {
+		code, out := run(t, srv.Token, dsn, "--engine", "postgres")
+		if code != 0 {
+			t.Fatalf("exit %d, want 0:\n%s", code, out)
+		}
+		if !strings.Contains(out, "v-") {
+			t.Errorf("the output does not name the dynamic user:\n%s", out)
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		defer cancel()
+		leases, err := srv.Client.Logical().ListWithContext(ctx, "sys/leases/lookup/"+vdb.Mount+"/creds/app")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if leases != nil && len(leases.Data["keys"].([]any)) > 0 {
+			t.Errorf("leases left after check: %v", leases.Data["keys"])
+		}
+		t.Logf("exit 0:\n%s", out)
+	})
+
+	t.Run("forbidden", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		defer cancel()
+		sec, err := srv.Client.Auth().Token().CreateWithContext(ctx, &api.TokenCreateRequest{Policies: []string{"default"}, NoParent: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		code, out := run(t, sec.Auth.ClientToken, dsn, "--engine", "postgres")
+		if code != 3 {
+			t.Fatalf("exit %d, want 3:\n%s", code, out)
+		}
+		if !strings.Contains(out, "permission denied") && !strings.Contains(out, "403") {
+			t.Errorf("the output does not say that Vault refused the token:\n%s", out)
+		}
+		t.Logf("exit 3:\n%s", out)
+	})
 }
