@@ -5,8 +5,11 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -86,7 +89,11 @@ func (e *drillEvents) counts() (versions []string, repeats, fetches, failed, rej
 func drillDB(t *testing.T, srv *vaulttest.Server, tdb *testdb.DB, path string, maxLife time.Duration, extra string, ev *drillEvents) (*sql.DB, *secretsql.Cache) {
 	t.Helper()
 	t.Setenv("VAULT_ADDR", srv.Addr)
-	t.Setenv("VAULT_TOKEN", srv.Token)
+	if !strings.Contains(extra, "&auth=") {
+		t.Setenv("VAULT_TOKEN", srv.Token)
+	} else {
+		t.Setenv("VAULT_TOKEN", "") // a login of the DSN's
+	}
 	engine := "postgres"
 	if tdb.Engine == testdb.EngineMariaDB {
 		engine = "mysql"
@@ -300,5 +307,45 @@ func TestDrillVaultDown(t *testing.T) {
 		down, drillWorkers, queries, fetches, failed, stale, rejected)
 	if failed == 0 || stale == 0 {
 		t.Errorf("%d failed reads and %d stale-served events while Vault was down: the refresh did not run", failed, stale)
+	}
+}
+
+// TestDrillAppRole: the dynamic role of TestDrillDynamic read with an
+// AppRole login whose tokens live 3 s, at most 8 s: the login is renewed
+// and replaced (Vault then revokes the old token's leases, dropping their
+// users) under 50 workers, with no failed query, and nothing left after
+// db.Close.
+func TestDrillAppRole(t *testing.T) {
+	srv := vaulttest.Start(t)
+	d := drillDuration(t, 10*time.Second)
+	vdb := srv.Postgres(t)
+	role := randomName("ar")
+	vdb.DynamicRole(t, role, vaulttest.DynamicRole{DefaultTTL: 5 * time.Second, MaxTTL: 20 * time.Second})
+	srv.Policy(t, role, `path "`+vdb.Mount+`/creds/`+role+`" { capabilities = ["read"] }
+path "sys/leases/renew" { capabilities = ["update"] }
+path "sys/leases/revoke" { capabilities = ["update"] }`)
+	ar := srv.AppRole(t, role, vaulttest.AppRoleConfig{TokenTTL: 3 * time.Second, TokenMaxTTL: 8 * time.Second, Policies: []string{role}})
+	secretIDFile := filepath.Join(t.TempDir(), "secret-id")
+	if err := os.WriteFile(secretIDFile, []byte(ar.SecretID(t)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	extra := "&auth=approle&auth_mount=" + url.QueryEscape(ar.Mount) + "&role=" + url.QueryEscape(ar.RoleID) +
+		"&secret_id_file=" + url.QueryEscape(secretIDFile)
+	var ev drillEvents
+	db, cache := drillDB(t, srv, vdb.DB, vdb.Mount+"/creds/"+role, 2*time.Second, extra, &ev)
+	defer cache.Close()
+	queries := runLoad(t, db, d, nil)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	leases, renewals, fetches, failed, rejected, _ := ev.counts()
+	left := dynamicUsers(t, vdb.DB, role)
+	t.Logf("AppRole tokens of 3 s (max 8 s), %v, %d workers: %d queries, 0 failed; %d lease(s), %d renewal(s), %d read(s), %d failed read(s), %d rejected login(s); %d user(s) left after db.Close",
+		d, drillWorkers, queries, len(leases), renewals, fetches, failed, rejected, left)
+	if len(leases) == 0 {
+		t.Fatal("no lease was read")
+	}
+	if left != 0 {
+		t.Errorf("%d user(s) of the role left in the database after db.Close", left)
 	}
 }
