@@ -564,7 +564,7 @@ func TestLoginCoalescing(t *testing.T) {
 		t.Errorf("%d logins of the caller's method, want 1", n)
 	}
 	// A method value that is not comparable gets an identity of its own.
-	type funcMethod struct{ f func() }
+	type funcMethod struct{ _ func() } // a func field: not comparable
 	var fm api.AuthMethod = struct {
 		api.AuthMethod
 		funcMethod
