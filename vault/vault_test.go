@@ -592,6 +592,67 @@ func TestVaultStopped(t *testing.T) {
 	}
 }
 
+// TestVaultSealed: a real sealed Vault (sys/seal) answers 503: a cached
+// credential keeps serving new connects while background reads fail
+// (stale_served), and a reader without one gets ErrUnavailable naming the
+// server, with Vault's own "sealed" message.
+func TestVaultSealed(t *testing.T) {
+	srv := startSrcVault(t)
+	tdb := testdb.Postgres(t)
+	var m map[string]any
+	if err := json.Unmarshal([]byte(tdb.SecretJSON()), &m); err != nil {
+		t.Fatal(err)
+	}
+	srv.PutKV(t, "sealed", m)
+	var stale atomic.Int64
+	c, err := secretsql.NewConnector("postgres", "vault:secret/data/sealed?sslmode=disable&ttl=1s",
+		secretsql.WithCache(secretsql.NewCache()), secretsql.WithObserver(func(ev secretsql.Event) {
+			if ev.Kind == secretsql.EventStaleServed {
+				stale.Add(1)
+			}
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := sql.OpenDB(c)
+	defer db.Close()
+	db.SetMaxIdleConns(0) // every query logs in
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if _, err := whoamiAs(ctx, db, testdb.EnginePostgres); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Client.Sys().SealWithContext(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := srv.Client.Sys().SealStatusWithContext(ctx); err != nil || !st.Sealed {
+		t.Fatalf("seal status after sys/seal: %+v, %v", st, err)
+	}
+	end := time.Now().Add(3 * time.Second)
+	n := 0
+	for ; time.Now().Before(end); n++ {
+		if _, err := whoamiAs(ctx, db, testdb.EnginePostgres); err != nil {
+			t.Fatalf("connect %d with Vault sealed: %v", n, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if stale.Load() == 0 {
+		t.Errorf("no stale_served event in 3 s with ttl=1s: the background reads did not run")
+	}
+	cold, err := sql.Open("secretsmanager-postgres", "vault:secret/data/sealed-cold?sslmode=disable")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cold.Close()
+	err = cold.PingContext(ctx)
+	var ve *Error
+	if !errors.Is(err, ErrUnavailable) || !errors.As(err, &ve) || ve.Status != 503 || ve.Addr != srv.Addr ||
+		!strings.Contains(err.Error(), "sealed") || strings.Contains(err.Error(), srv.Token) {
+		t.Fatalf("a read with Vault sealed: %v", err)
+	}
+	t.Logf("Vault sealed: %d connects with the cached credential, %d stale_served; a cold read: %v", n, stale.Load(), err)
+}
+
 // TestVaultStoppedDynamic: dynamic credentials read before Vault stopped
 // keep serving new connects; db.Close, unable to revoke, returns at once
 // (connection refused) and the test drops the user Vault cannot.
