@@ -113,7 +113,7 @@ func drillDB(t *testing.T, srv *vaulttest.Server, tdb *testdb.DB, path string, m
 
 // runLoad runs drillWorkers workers of SELECT 1 on db for d (calling
 // during, if not nil, meanwhile) and fails the test on any failed query.
-func runLoad(t *testing.T, db *sql.DB, d time.Duration, during func()) int64 {
+func runLoad(t *testing.T, db *sql.DB, d time.Duration, during func()) (queries int64, failed int) {
 	t.Helper()
 	load := testdb.StartLoad(drillWorkers, testdb.SelectOne(db))
 	end := time.Now().Add(d)
@@ -129,7 +129,7 @@ func runLoad(t *testing.T, db *sql.DB, d time.Duration, during func()) int64 {
 		}
 		t.Errorf("query started at %s failed: %v", f.Start.Format("15:04:05.000"), f.Err)
 	}
-	return load.Queries()
+	return load.Queries(), len(failures)
 }
 
 // rejectsWrongPassword proves the test bed checks passwords for user.
@@ -176,15 +176,15 @@ func TestDrillDynamic(t *testing.T) {
 			var ev drillEvents
 			db, cache := drillDB(t, srv, vdb.DB, vdb.Mount+"/creds/"+role, 2*time.Second, "", &ev)
 			defer cache.Close()
-			queries := runLoad(t, db, d, nil)
+			queries, nfailed := runLoad(t, db, d, nil)
 			during := dynamicUsers(t, vdb.DB, role)
 			if err := db.Close(); err != nil {
 				t.Fatal(err)
 			}
 			leases, renewals, fetches, failed, rejected, _ := ev.counts()
 			left := dynamicUsers(t, vdb.DB, role)
-			t.Logf("%s, %v, %d workers: %d queries, 0 failed; %d lease(s), %d renewal(s), %d read(s), %d failed read(s), %d rejected login(s); users of the role: %d before db.Close, %d after",
-				engine, d, drillWorkers, queries, len(leases), renewals, fetches, failed, rejected, during, left)
+			t.Logf("%s, %v, %d workers: %d queries, %d failed; %d lease(s), %d renewal(s), %d read(s), %d failed read(s), %d rejected login(s); users of the role: %d before db.Close, %d after",
+				engine, d, drillWorkers, queries, nfailed, len(leases), renewals, fetches, failed, rejected, during, left)
 			if len(leases) == 0 {
 				t.Fatal("no lease was read")
 			}
@@ -224,12 +224,12 @@ func TestDrillStatic(t *testing.T) {
 			db, cache := drillDB(t, srv, vdb.DB, vdb.Mount+"/static-creds/"+role, 250*time.Millisecond, "", &ev)
 			defer cache.Close()
 			defer db.Close()
-			queries := runLoad(t, db, d, nil)
+			queries, nfailed := runLoad(t, db, d, nil)
 			last := vdb.StaticCreds(t, role)
 			versions, _, fetches, failed, rejected, _ := ev.counts()
 			rotations := int((last.LastRotation.Sub(first.LastRotation) + 2500*time.Millisecond) / (5 * time.Second))
-			t.Logf("%s, %v, %d workers: %d queries, 0 failed; Vault rotated about %d time(s) (%s → %s); %d version(s), %d read(s), %d failed read(s), %d rejected login(s)",
-				engine, d, drillWorkers, queries, rotations, first.LastRotation.Format("15:04:05"), last.LastRotation.Format("15:04:05"), len(versions), fetches, failed, rejected)
+			t.Logf("%s, %v, %d workers: %d queries, %d failed; Vault rotated about %d time(s) (%s → %s); %d version(s), %d read(s), %d failed read(s), %d rejected login(s)",
+				engine, d, drillWorkers, queries, nfailed, rotations, first.LastRotation.Format("15:04:05"), last.LastRotation.Format("15:04:05"), len(versions), fetches, failed, rejected)
 			if !last.LastRotation.After(first.LastRotation) {
 				t.Fatalf("Vault did not rotate the password during the drill")
 			}
@@ -259,7 +259,7 @@ func TestDrillKV(t *testing.T) {
 			defer cache.Close()
 			defer db.Close()
 			const changes = 3
-			queries := runLoad(t, db, changes*2*time.Second+time.Second, func() {
+			queries, nfailed := runLoad(t, db, changes*2*time.Second+time.Second, func() {
 				for range changes {
 					time.Sleep(time.Second)
 					pw := testdb.RandomPassword()
@@ -273,8 +273,8 @@ func TestDrillKV(t *testing.T) {
 				}
 			})
 			versions, _, fetches, failed, rejected, _ := ev.counts()
-			t.Logf("%s: %d password changes, %d workers: %d queries, 0 failed; %d version(s), %d read(s), %d failed read(s), %d rejected login(s)",
-				engine, changes, drillWorkers, queries, len(versions), fetches, failed, rejected)
+			t.Logf("%s: %d password changes, %d workers: %d queries, %d failed; %d version(s), %d read(s), %d failed read(s), %d rejected login(s)",
+				engine, changes, drillWorkers, queries, nfailed, len(versions), fetches, failed, rejected)
 			if len(versions) != changes+1 {
 				t.Errorf("%d versions read, want %d", len(versions), changes+1)
 			}
@@ -298,13 +298,13 @@ func TestDrillVaultDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	const down = 10 * time.Second
-	queries := runLoad(t, db, down+time.Second, func() {
+	queries, nfailed := runLoad(t, db, down+time.Second, func() {
 		time.Sleep(500 * time.Millisecond)
 		srv.Stop(t)
 	})
 	_, _, fetches, failed, rejected, stale := ev.counts()
-	t.Logf("Vault stopped for %v, %d workers: %d queries, 0 failed; %d read(s), %d failed read(s), %d stale-served, %d rejected login(s)",
-		down, drillWorkers, queries, fetches, failed, stale, rejected)
+	t.Logf("Vault stopped for %v, %d workers: %d queries, %d failed; %d read(s), %d failed read(s), %d stale-served, %d rejected login(s)",
+		down, drillWorkers, queries, nfailed, fetches, failed, stale, rejected)
 	if failed == 0 || stale == 0 {
 		t.Errorf("%d failed reads and %d stale-served events while Vault was down: the refresh did not run", failed, stale)
 	}
@@ -334,14 +334,14 @@ path "sys/leases/revoke" { capabilities = ["update"] }`)
 	var ev drillEvents
 	db, cache := drillDB(t, srv, vdb.DB, vdb.Mount+"/creds/"+role, 2*time.Second, extra, &ev)
 	defer cache.Close()
-	queries := runLoad(t, db, d, nil)
+	queries, nfailed := runLoad(t, db, d, nil)
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
 	leases, renewals, fetches, failed, rejected, _ := ev.counts()
 	left := dynamicUsers(t, vdb.DB, role)
-	t.Logf("AppRole tokens of 3 s (max 8 s), %v, %d workers: %d queries, 0 failed; %d lease(s), %d renewal(s), %d read(s), %d failed read(s), %d rejected login(s); %d user(s) left after db.Close",
-		d, drillWorkers, queries, len(leases), renewals, fetches, failed, rejected, left)
+	t.Logf("AppRole tokens of 3 s (max 8 s), %v, %d workers: %d queries, %d failed; %d lease(s), %d renewal(s), %d read(s), %d failed read(s), %d rejected login(s); %d user(s) left after db.Close",
+		d, drillWorkers, queries, nfailed, len(leases), renewals, fetches, failed, rejected, left)
 	if len(leases) == 0 {
 		t.Fatal("no lease was read")
 	}

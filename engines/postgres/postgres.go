@@ -22,10 +22,14 @@ package postgres
 import (
 	"context"
 	"database/sql/driver"
+	"math/rand/v2"
 	"net/url"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -87,21 +91,110 @@ func (p prepared) Connector(c secretsql.Credentials) (driver.Connector, error) {
 		return nil
 	})}
 	if c.Retire && !c.Expiry.IsZero() {
-		retire := credential.UsableUntil(c, time.Now())
-		opts = append(opts, stdlib.OptionResetSession(func(context.Context, *pgx.Conn) error {
-			if !time.Now().Before(retire) {
-				return driver.ErrBadConn // database/sql closes it and uses or opens another
-			}
-			return nil
-		}))
+		opts = append(opts, retirement(credential.UsableUntil(c, time.Now()))...)
 	}
 	return stdlib.GetConnector(*cfg, opts...), nil
 }
 
+// retirement returns the pgx options that retire the connections of a
+// credential usable until retire: each from a random moment of its own
+// near the end of that life (see retireAt) and every one from retire on.
+//
+// Connections do not all retire at one moment because database/sql tries
+// a query on at most three connections that answer driver.ErrBadConn (two
+// pooled ones, then one handed over by a returning query when the pool is
+// full): a pool whose connections all retired at once failed queries with
+// "driver: bad connection" (TestRetireUnderLoad: 1–2 in 12 s, 2 runs of
+// 3). For the same reason a query meets at most one connection that
+// retires early (see early).
+func retirement(retire time.Time) []stdlib.OptionOpenDB {
+	r := &retirer{gap: min(max(time.Until(retire), 0)/retireSpread, maxRetireSpread) / retireGaps}
+	return []stdlib.OptionOpenDB{
+		stdlib.OptionAfterConnect(func(_ context.Context, conn *pgx.Conn) error {
+			conn.PgConn().CustomData()[retireKey] = retireAt(retire, time.Now())
+			return nil
+		}),
+		stdlib.OptionResetSession(func(ctx context.Context, conn *pgx.Conn) error {
+			now := time.Now()
+			if !now.Before(retire) {
+				return driver.ErrBadConn // database/sql closes it and uses or opens another
+			}
+			at, ok := conn.PgConn().CustomData()[retireKey].(time.Time)
+			if !ok || now.Before(at) || !r.early(ctx, now) {
+				return nil
+			}
+			return driver.ErrBadConn
+		}),
+	}
+}
+
+// retirer limits the early retirements of one credential's connections.
+type retirer struct {
+	gap  time.Duration // between two early retirements, for queries without a context of their own
+	last atomic.Int64  // when a connection last retired early (Unix ns)
+
+	mu     sync.Mutex
+	recent [64]context.Context // the contexts of the latest early retirements
+	next   int
+}
+
+// early reports whether a connection due to retire early may do so now,
+// for a query with context ctx. database/sql passes the query's own
+// context to every connection it tries for the query, so a context that a
+// connection retired early for just now gets no second one (the
+// connection retires at a later reuse). A context that is not a pointer
+// (context.Background(), shared by every query without one) cannot tell
+// queries apart: such queries retire at most one connection per gap.
+func (r *retirer) early(ctx context.Context, now time.Time) bool {
+	if reflect.TypeOf(ctx).Kind() != reflect.Pointer {
+		prev := r.last.Load()
+		return now.UnixNano()-prev >= int64(r.gap) && r.last.CompareAndSwap(prev, now.UnixNano())
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, c := range r.recent {
+		if c == ctx { // pointers: comparable
+			return false
+		}
+	}
+	r.recent[r.next] = ctx
+	r.next = (r.next + 1) % len(r.recent)
+	return true
+}
+
+// retireKey is the key of a connection's retirement moment in its
+// pgconn.PgConn.CustomData.
+const retireKey = "secretsql.retire"
+
+const (
+	// retireSpread: a connection retires from a random moment of the last
+	// 1/retireSpread of what was left of its credential's usable life when
+	// it opened (so never before it opened)…
+	retireSpread = 4
+	// maxRetireSpread: …and at most this long before the end of that life.
+	maxRetireSpread = 5 * time.Minute
+	// retireGaps: for queries without a context of their own,
+	// connections retire early at most one per 1/retireGaps of that last
+	// part of the life.
+	retireGaps = 64
+)
+
+// retireAt is the moment from which a connection opened at opened, with a
+// credential usable until retire, retires.
+func retireAt(retire, opened time.Time) time.Time {
+	spread := min(max(retire.Sub(opened), 0)/retireSpread, maxRetireSpread)
+	if spread <= 0 {
+		return retire
+	}
+	return retire.Add(-rand.N(spread))
+}
+
 // RetiresExpired marks p as an [engine.Retirer]: a connection made with a
-// credential that expires and must not outlive it (Retire) is discarded at its first reuse from the
-// credential's last usable moment on (pgx's ResetSession hook, which
-// database/sql calls before it hands out a pooled connection again).
+// credential that expires and must not outlive it (Retire) is discarded at
+// its first reuse from a moment of its own in the last quarter of the
+// credential's usable life on, and never after it (pgx's ResetSession
+// hook, which database/sql calls before it hands out a pooled connection
+// again).
 func (p prepared) RetiresExpired() {}
 
 // prepare checks the driver parameters of a DSN once, and returns them as

@@ -176,3 +176,48 @@ func TestReleaseIdle(t *testing.T) {
 }
 
 var _ io.Closer = (*expiringSource)(nil)
+
+// TestRetireUnderLoad: connections retired for their credential's expiry
+// fail no query on a saturated pool (50 workers, 20 connections that the
+// pool itself never closes), although database/sql tries a query on at
+// most three connections that answer driver.ErrBadConn: the PostgreSQL
+// engine spreads the retirement of a credential's connections over the end
+// of its usable life instead of retiring them all at one moment.
+func TestRetireUnderLoad(t *testing.T) {
+	tdb := testdb.Postgres(t)
+	src := &expiringSource{user: tdb.User, password: tdb.Password, life: 2 * time.Second, retire: true}
+	dsn := "?host=" + tdb.Host + "&port=" + strconv.Itoa(tdb.Port) + "&dbname=" + tdb.Database
+	c, err := secretsql.NewConnector("postgres", dsn, secretsql.WithSource(src), secretsql.WithCache(secretsql.NewCache()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := sql.OpenDB(c)
+	defer db.Close()
+	db.SetMaxOpenConns(20)
+	db.SetMaxIdleConns(20)
+	const run = 12 * time.Second
+	var pids sync.Map // the server processes (connections) that served a query
+	load := testdb.StartLoad(50, func(ctx context.Context) error {
+		var pid int
+		if err := db.QueryRowContext(ctx, "SELECT pg_backend_pid()").Scan(&pid); err != nil {
+			return err
+		}
+		pids.Store(pid, true)
+		return nil
+	})
+	time.Sleep(run)
+	failures := load.Stop()
+	conns := 0
+	pids.Range(func(any, any) bool { conns++; return true })
+	t.Logf("%v, 50 workers, 20 connections, credentials of 2 s: %d queries, %d failed; %d reads; %d connections served",
+		run, load.Queries(), len(failures), src.reads.Load(), conns)
+	if conns <= 2*20 {
+		t.Errorf("%d connections served in %v with credentials of 2 s: the pool's connections were not retired", conns, run)
+	}
+	for i, f := range failures {
+		if i == 5 {
+			break
+		}
+		t.Errorf("query started at %s failed: %v", f.Start.Format("15:04:05.000"), f.Err)
+	}
+}
