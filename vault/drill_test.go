@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -84,16 +83,23 @@ func (e *drillEvents) counts() (versions []string, repeats, fetches, failed, rej
 	return append([]string(nil), e.versions...), e.fetches - len(e.versions), e.fetches, e.failed, e.rejected, e.stale
 }
 
+// drillEnv points the Vault client of the drills at srv, with its root
+// token unless the DSN logs in (t.Setenv: call it before parallel
+// subtests start).
+func drillEnv(t *testing.T, srv *vaulttest.Server, rootToken bool) {
+	t.Helper()
+	t.Setenv("VAULT_ADDR", srv.Addr)
+	token := ""
+	if rootToken {
+		token = srv.Token
+	}
+	t.Setenv("VAULT_TOKEN", token)
+}
+
 // drillDB opens a pool of 20 connections (each at most maxLife old) for
 // the vault: DSN path on tdb's database, with a cache of its own.
 func drillDB(t *testing.T, srv *vaulttest.Server, tdb *testdb.DB, path string, maxLife time.Duration, extra string, ev *drillEvents) (*sql.DB, *secretsql.Cache) {
 	t.Helper()
-	t.Setenv("VAULT_ADDR", srv.Addr)
-	if !strings.Contains(extra, "&auth=") {
-		t.Setenv("VAULT_TOKEN", srv.Token)
-	} else {
-		t.Setenv("VAULT_TOKEN", "") // a login of the DSN's
-	}
 	engine := "postgres"
 	if tdb.Engine == testdb.EngineMariaDB {
 		engine = "mysql"
@@ -167,8 +173,10 @@ func dynamicUsers(t *testing.T, tdb *testdb.DB, role string) int {
 // lease is revoked and no user of the role is left in the database.
 func TestDrillDynamic(t *testing.T) {
 	srv := vaulttest.Start(t)
+	drillEnv(t, srv, true)
 	for _, engine := range testdb.Engines() {
 		t.Run(engine, func(t *testing.T) {
+			t.Parallel() // the engines' servers are separate
 			d := drillDuration(t, 8*time.Second)
 			vdb := srv.Database(t, engine)
 			role := randomName("dr")
@@ -212,8 +220,10 @@ func TestDrillDynamic(t *testing.T) {
 // before it stores it) are retried inside the connect.
 func TestDrillStatic(t *testing.T) {
 	srv := vaulttest.Start(t)
+	drillEnv(t, srv, true)
 	for _, engine := range testdb.Engines() {
 		t.Run(engine, func(t *testing.T) {
+			t.Parallel() // the engines' servers are separate
 			d := drillDuration(t, 12*time.Second)
 			vdb := srv.Database(t, engine)
 			rejectsWrongPassword(t, vdb.DB, vdb.DB.User)
@@ -245,8 +255,10 @@ func TestDrillStatic(t *testing.T) {
 // failed query.
 func TestDrillKV(t *testing.T) {
 	srv := vaulttest.Start(t)
+	drillEnv(t, srv, true)
 	for _, engine := range testdb.Engines() {
 		t.Run(engine, func(t *testing.T) {
+			t.Parallel() // the engines' servers are separate
 			tdb := testdb.Open(t, engine)
 			rejectsWrongPassword(t, tdb, tdb.User)
 			path := randomName("drill-kv-")
@@ -287,6 +299,7 @@ func TestDrillKV(t *testing.T) {
 // the cached credential keeps serving (stale_served events).
 func TestDrillVaultDown(t *testing.T) {
 	srv := vaulttest.Start(t)
+	drillEnv(t, srv, true)
 	tdb := testdb.Postgres(t)
 	path := randomName("drill-down-")
 	srv.PutKV(t, path, map[string]any{"username": tdb.User, "password": tdb.Password})
@@ -317,6 +330,7 @@ func TestDrillVaultDown(t *testing.T) {
 // db.Close.
 func TestDrillAppRole(t *testing.T) {
 	srv := vaulttest.Start(t)
+	drillEnv(t, srv, false) // the DSN logs in with AppRole
 	d := drillDuration(t, 10*time.Second)
 	vdb := srv.Postgres(t)
 	role := randomName("ar")
