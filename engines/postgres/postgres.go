@@ -146,7 +146,7 @@ type retirer struct {
 // (context.Background(), shared by every query without one) cannot tell
 // queries apart: such queries retire at most one connection per gap.
 func (r *retirer) early(ctx context.Context, now time.Time) bool {
-	if reflect.TypeOf(ctx).Kind() != reflect.Pointer {
+	if ctx == nil || reflect.TypeOf(ctx).Kind() != reflect.Pointer {
 		prev := r.last.Load()
 		return now.UnixNano()-prev >= int64(r.gap) && r.last.CompareAndSwap(prev, now.UnixNano())
 	}
