@@ -19,6 +19,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/secretsql/secretsql/internal/smallfile"
 )
 
 // agentSource reads secrets through the local HTTP API of the AWS Secrets
@@ -178,7 +180,7 @@ func (s *agentSource) loadToken() (string, string, error) {
 	return "", "", nil
 }
 
-func readTokenFile(path string) ([]byte, error) { return readRegularFile(path, maxAgentToken) }
+func readTokenFile(path string) ([]byte, error) { return smallfile.Read(path, maxAgentToken) }
 
 func (s *agentSource) currentToken(reload bool) (string, string, error) {
 	s.mu.Lock()

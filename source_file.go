@@ -5,13 +5,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"fmt"
-	"io"
 	"io/fs"
-	"os"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/secretsql/secretsql/internal/smallfile"
 )
 
 // fileSource reads a file holding the secret's JSON: one the Secrets Store
@@ -94,7 +92,7 @@ func (s *fileSource) fetch(ctx context.Context, r fetchRequest) (fetched, error)
 // read reads and parses the file; an unchanged content gives the last
 // result without parsing again.
 func (s *fileSource) read() (fetched, error) {
-	b, err := readRegularFile(s.path, maxSecretFile) // a secret is at most 64 KiB
+	b, err := smallfile.Read(s.path, maxSecretFile) // a secret is at most 64 KiB
 	if err != nil {
 		return fetched{}, s.fail(err, "")
 	}
@@ -122,39 +120,6 @@ func (s *fileSource) read() (fetched, error) {
 	s.sum, s.last = sum, &f
 	s.mu.Unlock()
 	return f, nil
-}
-
-// readRegularFile reads a regular file of at most limit bytes. It never
-// blocks: a FIFO, a device (/dev/zero) or a directory is refused before it
-// is read (the open itself does not wait for a FIFO's writer).
-func readRegularFile(path string, limit int64) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	switch m := fi.Mode(); {
-	case m.IsDir():
-		return nil, errors.New("a directory, not a file")
-	case m&fs.ModeNamedPipe != 0:
-		return nil, errors.New("a FIFO, not a regular file")
-	case m&(fs.ModeDevice|fs.ModeCharDevice) != 0:
-		return nil, errors.New("a device, not a regular file")
-	case !m.IsRegular():
-		return nil, errors.New("not a regular file")
-	}
-	b, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) > limit || fi.Size() > limit {
-		return nil, fmt.Errorf("larger than %d bytes", limit)
-	}
-	return b, nil
 }
 
 // fail makes the FetchError of a file: it names the path (in SecretID) and

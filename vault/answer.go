@@ -42,7 +42,6 @@ type answer struct {
 
 	lastRotation string        // static: last_vault_rotation, as Vault wrote it
 	ttl          time.Duration // static: time to the next rotation
-	period       time.Duration // static: rotation_period
 
 	kvVersion int64 // kv2
 }
@@ -87,7 +86,6 @@ func parseAnswer(sec *api.Secret) (*answer, error) {
 		}
 		a.lastRotation = boundedText(a.lastRotation, 64)
 		a.ttl = answerSeconds(data["ttl"])
-		a.period = answerSeconds(data["rotation_period"])
 	case isKV2(data):
 		a.answerKind = kindKV2
 		md := data["metadata"].(map[string]any)

@@ -18,6 +18,7 @@ import (
 	"github.com/hashicorp/vault/api"
 	"github.com/hashicorp/vault/api/auth/approle"
 	"github.com/hashicorp/vault/api/auth/kubernetes"
+	"github.com/secretsql/secretsql/internal/smallfile"
 )
 
 // Login methods of a DSN's auth key.
@@ -29,6 +30,10 @@ const (
 
 // Defaults of the login methods.
 const (
+	// maxSecretFileSize bounds what is read from a token, secret ID or JWT
+	// file: a Vault token is about 100 bytes, a service account JWT a few
+	// KiB.
+	maxSecretFileSize = 64 << 10
 	// defaultJWTFile is where Kubernetes mounts a pod's service account
 	// token.
 	defaultJWTFile = "/var/run/secrets/kubernetes.io/serviceaccount/token"
@@ -88,7 +93,7 @@ func parseAuth(q url.Values) (authConfig, error) {
 		if v == "" {
 			return authConfig{}, fmt.Errorf("DSN key %s is empty", k)
 		}
-		if authHasControl(v) {
+		if hasControlChar(v) {
 			return authConfig{}, fmt.Errorf("DSN key %s holds a control character", k)
 		}
 		if strings.TrimSpace(v) != v {
@@ -189,15 +194,6 @@ func authCleanMount(m string) (string, error) {
 		}
 	}
 	return m, nil
-}
-
-func authHasControl(s string) bool {
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
-			return true
-		}
-	}
-	return false
 }
 
 // methodLike reports whether s looks like the name of a method (short,
@@ -470,7 +466,7 @@ func readTokenFile(path string) (string, error) {
 // bounded, trimmed of white space, non-empty. Errors name the path, never
 // the content.
 func readSecretFile(path, key string) (string, error) {
-	b, err := readSmall(path, maxSecretFileSize)
+	b, err := smallfile.Read(path, maxSecretFileSize)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", key, err)
 	}

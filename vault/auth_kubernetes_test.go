@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/hashicorp/vault/api"
+	"github.com/secretsql/secretsql/internal/smallfile"
 	"github.com/secretsql/secretsql/vault/vaulttest"
 )
 
@@ -77,7 +78,7 @@ func TestKubernetesLogin(t *testing.T) {
 	}
 	// A JWT file over 64 KiB: refused before any request.
 	authWrite(t, jwtFile, strings.Repeat("x", 100<<10))
-	if _, err := a.token(t.Context()); !errors.Is(err, errFileTooLarge) || strings.Contains(err.Error(), "xxx") {
+	if _, err := a.token(t.Context()); !errors.Is(err, smallfile.ErrTooLarge) || strings.Contains(err.Error(), "xxx") {
 		t.Errorf("a 100 KiB JWT file: %v", err)
 	}
 
@@ -144,7 +145,7 @@ func TestKubernetesVault(t *testing.T) {
 		"auth/k8s/config": {"kubernetes_host": kube.URL, "disable_local_ca_jwt": true,
 			"kubernetes_ca_cert": string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: kube.Certificate().Raw})), "disable_iss_validation": true},
 		"auth/k8s/role/app": {"bound_service_account_names": "app", "bound_service_account_namespaces": "default",
-			"token_policies": "authtest", "token_ttl": "3s", "token_max_ttl": "5s"},
+			"token_policies": "authtest", "token_ttl": "1h", "token_max_ttl": "2h"}, // no renewal or login of the renewer meets the count below
 	} {
 		if _, err := srv.Client.Logical().WriteWithContext(ctx, path, data); err != nil {
 			t.Fatalf("writing %s: %v", path, err)

@@ -25,7 +25,16 @@ func TestAppRoleRenewRefused(t *testing.T) {
 	if err := srv.Client.Auth().Token().RevokeOrphanWithContext(t.Context(), tok1); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(2500 * time.Millisecond) // the renewal is due at 2 s
+	// The renewal (due at 2 s) is refused: the renewer logs in anew,
+	// without anyone calling refused().
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if logins, _ := a.stats(); logins == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no new login in 30 s after the token was revoked")
+		}
+	}
 	tok2, err := a.token(t.Context())
 	if err != nil || tok2 == tok1 {
 		t.Fatalf("token() after a refused renewal: %v, same token %v", err, tok2 == tok1)

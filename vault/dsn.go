@@ -76,8 +76,8 @@ func validatePath(p string) error {
 		switch seg {
 		case "":
 			return bad("has an empty segment")
-		case ".", "..":
-			return bad("has a '.' or '..' segment")
+		case ".":
+			return bad("has a '.' segment") // ".." is refused above
 		}
 	}
 	return nil

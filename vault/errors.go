@@ -153,12 +153,9 @@ func classifyErr(op, path, addr string, err error, tokens ...string) *Error {
 		clean := boundedMessages(msgs)
 		e.Err = clean
 		e.Kind = kindOfStatus(re.StatusCode, clean)
-	case errors.Is(err, errAnswerTooLarge), errors.Is(err, errOtherHost):
+	case errors.Is(err, errAnswerTooLarge):
 		e.Kind, e.Err = ErrBadAnswer, err
-		if errors.Is(err, errOtherHost) {
-			e.Kind = ErrUnavailable
-		}
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, errOtherHost), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		e.Kind, e.Err = ErrUnavailable, err
 	default:
 		e.Kind, e.Err = ErrUnavailable, scrubTokens(err, tokens)

@@ -348,7 +348,7 @@ func (s *Source) read(ctx context.Context) (*answer, error) {
 		}
 		sec, err := api.ParseSecret(bytes.NewReader(body))
 		if err != nil {
-			return nil, &badAnswerBody{}
+			return nil, badAnswerReason("an answer that is not Vault's JSON")
 		}
 		return sec, nil
 	})
@@ -364,10 +364,6 @@ func (s *Source) read(ctx context.Context) (*answer, error) {
 	}
 	return a, nil
 }
-
-type badAnswerBody struct{}
-
-func (*badAnswerBody) Error() string { return "an answer that is not Vault's JSON" }
 
 // do makes a request with the current token, once more with a new one if
 // Vault refuses it (403), with a deadline when ctx has none.
@@ -394,8 +390,8 @@ func (s *Source) do(ctx context.Context, op, path string, req func(context.Conte
 		if err == nil {
 			return sec, nil
 		}
-		var bb *badAnswerBody
-		if errors.As(err, &bb) {
+		var bad badAnswerReason
+		if errors.As(err, &bad) {
 			return nil, &Error{Op: op, Path: path, Addr: s.addr, Kind: ErrBadAnswer, Err: err}
 		}
 		e := classifyErr(op, path, s.addr, err, tok)

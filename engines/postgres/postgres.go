@@ -108,7 +108,7 @@ func (p prepared) Connector(c secretsql.Credentials) (driver.Connector, error) {
 // 3). For the same reason a query meets at most one connection that
 // retires early (see early).
 func retirement(retire time.Time) []stdlib.OptionOpenDB {
-	r := &retirer{gap: min(max(time.Until(retire), 0)/retireSpread, maxRetireSpread) / retireGaps}
+	r := &retirer{gap: retireWindow(retire, time.Now()) / retireGaps}
 	return []stdlib.OptionOpenDB{
 		stdlib.OptionAfterConnect(func(_ context.Context, conn *pgx.Conn) error {
 			conn.PgConn().CustomData()[retireKey] = retireAt(retire, time.Now())
@@ -179,14 +179,21 @@ const (
 	retireGaps = 64
 )
 
+// retireWindow is the last part of a credential's usable life, until
+// retire, seen from from: 1/retireSpread of what is left, at most
+// maxRetireSpread.
+func retireWindow(retire, from time.Time) time.Duration {
+	return min(max(retire.Sub(from), 0)/retireSpread, maxRetireSpread)
+}
+
 // retireAt is the moment from which a connection opened at opened, with a
-// credential usable until retire, retires.
+// credential usable until retire, retires: a random one of the window.
 func retireAt(retire, opened time.Time) time.Time {
-	spread := min(max(retire.Sub(opened), 0)/retireSpread, maxRetireSpread)
-	if spread <= 0 {
+	w := retireWindow(retire, opened)
+	if w <= 0 {
 		return retire
 	}
-	return retire.Add(-rand.N(spread))
+	return retire.Add(-rand.N(w))
 }
 
 // RetiresExpired marks p as an [engine.Retirer]: a connection made with a

@@ -28,8 +28,8 @@ func TestCheckKnowsVault(t *testing.T) {
 // TestCheckVault: this build's check reads vault: DSNs through the Vault
 // source, against a real Vault server: a dynamic role's credentials log in
 // (exit 0) and their lease is revoked when check ends; a token without the
-// policy exits 3 with Vault's 403 named; neither the password nor a token
-// is ever printed.
+// policy exits 3 with Vault's 403 named; the token is never printed
+// (that check never prints a password is internal/cli's own tests').
 func TestCheckVault(t *testing.T) {
 	srv := vaulttest.Start(t)
 	vdb := srv.Postgres(t)
