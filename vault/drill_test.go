@@ -84,6 +84,17 @@ func (e *drillEvents) counts() (versions []string, repeats, fetches, failed, rej
 	return append([]string(nil), e.versions...), e.fetches - len(e.versions), e.fetches, e.failed, e.rejected, e.stale
 }
 
+// drillEngines runs f for each engine of the test bed, the engines at
+// once (their servers are separate).
+func drillEngines(t *testing.T, f func(t *testing.T, engine string)) {
+	for _, engine := range testdb.Engines() {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			f(t, engine)
+		})
+	}
+}
+
 // drillEnv points the Vault client of the drills at srv, with its root
 // token unless the DSN logs in (t.Setenv: call it before parallel
 // subtests start).
@@ -177,47 +188,44 @@ func dynamicUsers(t *testing.T, tdb *testdb.DB, role string) int {
 func TestDrillDynamic(t *testing.T) {
 	srv := vaulttest.Start(t)
 	drillEnv(t, srv, true)
-	for _, engine := range testdb.Engines() {
-		t.Run(engine, func(t *testing.T) {
-			t.Parallel() // the engines' servers are separate
-			d := drillDuration(t, 8*time.Second)
-			vdb := srv.Database(t, engine)
-			role := randomName("dr")
-			vdb.DynamicRole(t, role, vaulttest.DynamicRole{DefaultTTL: 5 * time.Second, MaxTTL: 20 * time.Second})
-			var ev drillEvents
-			db, cache := drillDB(t, srv, vdb.DB, vdb.Mount+"/creds/"+role, 2*time.Second, "", &ev)
-			defer cache.Close()
-			queries, nfailed := runLoad(t, db, d, nil)
-			during := dynamicUsers(t, vdb.DB, role)
-			if err := db.Close(); err != nil {
-				t.Fatal(err)
+	drillEngines(t, func(t *testing.T, engine string) {
+		d := drillDuration(t, 8*time.Second)
+		vdb := srv.Database(t, engine)
+		role := randomName("dr")
+		vdb.DynamicRole(t, role, vaulttest.DynamicRole{DefaultTTL: 5 * time.Second, MaxTTL: 20 * time.Second})
+		var ev drillEvents
+		db, cache := drillDB(t, srv, vdb.DB, vdb.Mount+"/creds/"+role, 2*time.Second, "", &ev)
+		defer cache.Close()
+		queries, nfailed := runLoad(t, db, d, nil)
+		during := dynamicUsers(t, vdb.DB, role)
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+		leases, renewals, fetches, failed, rejected, _ := ev.counts()
+		left := dynamicUsers(t, vdb.DB, role)
+		t.Logf("%s, %v, %d workers: %d queries, %d failed; %d lease(s), %d renewal(s), %d read(s), %d failed read(s), %d rejected login(s); users of the role: %d before db.Close, %d after",
+			engine, d, drillWorkers, queries, nfailed, len(leases), renewals, fetches, failed, rejected, during, left)
+		if len(leases) == 0 {
+			t.Fatal("no lease was read")
+		}
+		if renewals == 0 {
+			t.Errorf("the lease was never renewed in %v with default_ttl 5 s", d)
+		}
+		if maxLeases := int(d/(10*time.Second)) + 2; len(leases) > maxLeases {
+			t.Errorf("%d leases in %v, want at most %d (one at a time, replaced as max_ttl nears)", len(leases), d, maxLeases)
+		}
+		if left != 0 {
+			t.Errorf("%d user(s) of the role left in the database after db.Close", left)
+		}
+		for _, id := range leases {
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			_, err := srv.Client.Sys().LookupWithContext(ctx, id)
+			cancel()
+			if err == nil {
+				t.Errorf("lease %s still exists after db.Close", id)
 			}
-			leases, renewals, fetches, failed, rejected, _ := ev.counts()
-			left := dynamicUsers(t, vdb.DB, role)
-			t.Logf("%s, %v, %d workers: %d queries, %d failed; %d lease(s), %d renewal(s), %d read(s), %d failed read(s), %d rejected login(s); users of the role: %d before db.Close, %d after",
-				engine, d, drillWorkers, queries, nfailed, len(leases), renewals, fetches, failed, rejected, during, left)
-			if len(leases) == 0 {
-				t.Fatal("no lease was read")
-			}
-			if renewals == 0 {
-				t.Errorf("the lease was never renewed in %v with default_ttl 5 s", d)
-			}
-			if maxLeases := int(d/(10*time.Second)) + 2; len(leases) > maxLeases {
-				t.Errorf("%d leases in %v, want at most %d (one at a time, replaced as max_ttl nears)", len(leases), d, maxLeases)
-			}
-			if left != 0 {
-				t.Errorf("%d user(s) of the role left in the database after db.Close", left)
-			}
-			for _, id := range leases {
-				ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-				_, err := srv.Client.Sys().LookupWithContext(ctx, id)
-				cancel()
-				if err == nil {
-					t.Errorf("lease %s still exists after db.Close", id)
-				}
-			}
-		})
-	}
+		}
+	})
 }
 
 // TestDrillStatic: a static role whose password Vault rotates every 5 s,
@@ -227,33 +235,30 @@ func TestDrillDynamic(t *testing.T) {
 func TestDrillStatic(t *testing.T) {
 	srv := vaulttest.Start(t)
 	drillEnv(t, srv, true)
-	for _, engine := range testdb.Engines() {
-		t.Run(engine, func(t *testing.T) {
-			t.Parallel() // the engines' servers are separate
-			d := drillDuration(t, 12*time.Second)
-			vdb := srv.Database(t, engine)
-			rejectsWrongPassword(t, vdb.DB, vdb.DB.User)
-			role := randomName("st")
-			vdb.StaticRole(t, role, vdb.DB.User, 5*time.Second)
-			first := vdb.StaticCreds(t, role)
-			var ev drillEvents
-			db, cache := drillDB(t, srv, vdb.DB, vdb.Mount+"/static-creds/"+role, 250*time.Millisecond, "", &ev)
-			defer cache.Close()
-			defer db.Close()
-			queries, nfailed := runLoad(t, db, d, nil)
-			last := vdb.StaticCreds(t, role)
-			versions, _, fetches, failed, rejected, _ := ev.counts()
-			rotations := int((last.LastRotation.Sub(first.LastRotation) + 2500*time.Millisecond) / (5 * time.Second))
-			t.Logf("%s, %v, %d workers: %d queries, %d failed; Vault rotated about %d time(s) (%s → %s); %d version(s), %d read(s), %d failed read(s), %d rejected login(s)",
-				engine, d, drillWorkers, queries, nfailed, rotations, first.LastRotation.Format("15:04:05"), last.LastRotation.Format("15:04:05"), len(versions), fetches, failed, rejected)
-			if !last.LastRotation.After(first.LastRotation) {
-				t.Fatalf("Vault did not rotate the password during the drill")
-			}
-			if len(versions) < 2 {
-				t.Errorf("%d version(s) read while Vault rotated the password: the rotation was not picked up", len(versions))
-			}
-		})
-	}
+	drillEngines(t, func(t *testing.T, engine string) {
+		d := drillDuration(t, 12*time.Second)
+		vdb := srv.Database(t, engine)
+		rejectsWrongPassword(t, vdb.DB, vdb.DB.User)
+		role := randomName("st")
+		vdb.StaticRole(t, role, vdb.DB.User, 5*time.Second)
+		first := vdb.StaticCreds(t, role)
+		var ev drillEvents
+		db, cache := drillDB(t, srv, vdb.DB, vdb.Mount+"/static-creds/"+role, 250*time.Millisecond, "", &ev)
+		defer cache.Close()
+		defer db.Close()
+		queries, nfailed := runLoad(t, db, d, nil)
+		last := vdb.StaticCreds(t, role)
+		versions, _, fetches, failed, rejected, _ := ev.counts()
+		rotations := int((last.LastRotation.Sub(first.LastRotation) + 2500*time.Millisecond) / (5 * time.Second))
+		t.Logf("%s, %v, %d workers: %d queries, %d failed; Vault rotated about %d time(s) (%s → %s); %d version(s), %d read(s), %d failed read(s), %d rejected login(s)",
+			engine, d, drillWorkers, queries, nfailed, rotations, first.LastRotation.Format("15:04:05"), last.LastRotation.Format("15:04:05"), len(versions), fetches, failed, rejected)
+		if !last.LastRotation.After(first.LastRotation) {
+			t.Fatalf("Vault did not rotate the password during the drill")
+		}
+		if len(versions) < 2 {
+			t.Errorf("%d version(s) read while Vault rotated the password: the rotation was not picked up", len(versions))
+		}
+	})
 }
 
 // TestDrillKV: a KV v2 secret, the database password changed first and
@@ -262,42 +267,39 @@ func TestDrillStatic(t *testing.T) {
 func TestDrillKV(t *testing.T) {
 	srv := vaulttest.Start(t)
 	drillEnv(t, srv, true)
-	for _, engine := range testdb.Engines() {
-		t.Run(engine, func(t *testing.T) {
-			t.Parallel() // the engines' servers are separate
-			tdb := testdb.Open(t, engine)
-			rejectsWrongPassword(t, tdb, tdb.User)
-			path := randomName("drill-kv-")
-			put := func(password string) int {
-				return srv.PutKV(t, path, map[string]any{"username": tdb.User, "password": password})
-			}
-			put(tdb.Password)
-			var ev drillEvents
-			db, cache := drillDB(t, srv, tdb, vaulttest.KVMount+"/data/"+path, 250*time.Millisecond, "", &ev)
-			defer cache.Close()
-			defer db.Close()
-			const changes = 3
-			queries, nfailed := runLoad(t, db, changes*2*time.Second+time.Second, func() {
-				for range changes {
-					time.Sleep(time.Second)
-					pw := testdb.RandomPassword()
-					if err := tdb.SetPassword(t.Context(), tdb.User, pw); err != nil {
-						t.Error(err)
-						return
-					}
-					time.Sleep(300 * time.Millisecond)
-					put(pw)
-					time.Sleep(700 * time.Millisecond)
+	drillEngines(t, func(t *testing.T, engine string) {
+		tdb := testdb.Open(t, engine)
+		rejectsWrongPassword(t, tdb, tdb.User)
+		path := randomName("drill-kv-")
+		put := func(password string) int {
+			return srv.PutKV(t, path, map[string]any{"username": tdb.User, "password": password})
+		}
+		put(tdb.Password)
+		var ev drillEvents
+		db, cache := drillDB(t, srv, tdb, vaulttest.KVMount+"/data/"+path, 250*time.Millisecond, "", &ev)
+		defer cache.Close()
+		defer db.Close()
+		const changes = 3
+		queries, nfailed := runLoad(t, db, changes*2*time.Second+time.Second, func() {
+			for range changes {
+				time.Sleep(time.Second)
+				pw := testdb.RandomPassword()
+				if err := tdb.SetPassword(t.Context(), tdb.User, pw); err != nil {
+					t.Error(err)
+					return
 				}
-			})
-			versions, _, fetches, failed, rejected, _ := ev.counts()
-			t.Logf("%s: %d password changes, %d workers: %d queries, %d failed; %d version(s), %d read(s), %d failed read(s), %d rejected login(s)",
-				engine, changes, drillWorkers, queries, nfailed, len(versions), fetches, failed, rejected)
-			if len(versions) != changes+1 {
-				t.Errorf("%d versions read, want %d", len(versions), changes+1)
+				time.Sleep(300 * time.Millisecond)
+				put(pw)
+				time.Sleep(700 * time.Millisecond)
 			}
 		})
-	}
+		versions, _, fetches, failed, rejected, _ := ev.counts()
+		t.Logf("%s: %d password changes, %d workers: %d queries, %d failed; %d version(s), %d read(s), %d failed read(s), %d rejected login(s)",
+			engine, changes, drillWorkers, queries, nfailed, len(versions), fetches, failed, rejected)
+		if len(versions) != changes+1 {
+			t.Errorf("%d versions read, want %d", len(versions), changes+1)
+		}
+	})
 }
 
 // TestDrillVaultDown: Vault stops for 10 s while a usable credential is
